@@ -1,0 +1,510 @@
+//! The private cache of temporary credentials: `$XDG_CACHE_HOME/mfa-exec` (else
+//! `~/.cache/mfa-exec`), one JSON file per entry.
+//!
+//! A code per command is what makes people switch MFA off, so credentials are kept until
+//! shortly before they expire. The rules, and why:
+//! - the directory is 0700 and every file in it 0600, written to a temporary file and renamed
+//!   (a reader never sees half an entry), opened with O_NOFOLLOW (a planted symlink cannot
+//!   redirect a write or feed a read);
+//! - a directory or file owned by someone else, or open to others, is not used: one warning,
+//!   and the run carries on without the cache;
+//! - entries are keyed by what decides the credentials (source access key id — never a
+//!   secret —, device, role, external id, configured session name, duration);
+//! - a per-entry `flock` serialises the miss path, so parallel runs make one STS call; the
+//!   kernel drops the lock when its holder dies, so a killed run never wedges the others;
+//! - the cache never stops work: a corrupt entry is a miss, a failed write a warning.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::credentials::{now, rfc3339, Credentials};
+use crate::settings::{Env, Settings};
+
+const ENTRY_VERSION: u32 = 1;
+/// A TOTP code is valid for its 30-second step ±1; remember spent codes a little longer.
+const CODE_MEMORY_SECS: u64 = 120;
+const USED_CODES: &str = "used-codes";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Kind {
+    /// GetSessionToken with MFA.
+    Session,
+    /// AssumeRole (from an MFA session, or directly with a code).
+    Role,
+}
+
+/// Which entry, and what `cache list` shows of it.
+pub(crate) struct EntryKey {
+    file_stem: String,
+    kind: Kind,
+    profile: String,
+    source_profile: Option<String>,
+    role_arn: Option<String>,
+}
+
+impl EntryKey {
+    fn new(kind: Kind, settings: &Settings, parts: &[&str]) -> EntryKey {
+        let mut hasher = Sha256::new();
+        for p in parts {
+            hasher.update(p.as_bytes());
+            hasher.update([0]);
+        }
+        let digest: String = hasher
+            .finalize()
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let kind_name = match kind {
+            Kind::Session => "session",
+            Kind::Role => "role",
+        };
+        EntryKey {
+            file_stem: format!("{kind_name}-{digest}"),
+            kind,
+            profile: settings.profile.clone(),
+            source_profile: settings.source.profile().map(String::from),
+            role_arn: settings.role.as_ref().map(|r| r.arn.clone()),
+        }
+    }
+
+    /// The MFA session of a source and device. Every role profile with the same source and
+    /// serial shares it.
+    pub(crate) fn session(settings: &Settings, duration: u64) -> EntryKey {
+        let mut key = EntryKey::new(
+            Kind::Session,
+            settings,
+            &[
+                "session",
+                &settings.source.identity(),
+                &settings.serial,
+                &duration.to_string(),
+            ],
+        );
+        key.role_arn = None;
+        // Shown as the source's profile: the session is not one role profile's.
+        if let Some(src) = &key.source_profile {
+            key.profile = src.clone();
+        }
+        key
+    }
+
+    /// Role credentials. A generated session name is not part of the key; a configured one is.
+    pub(crate) fn role(settings: &Settings) -> EntryKey {
+        let role = settings.role.as_ref().expect("a role");
+        EntryKey::new(
+            Kind::Role,
+            settings,
+            &[
+                "role",
+                &settings.source.identity(),
+                &settings.serial,
+                &role.arn,
+                role.external_id.as_deref().unwrap_or(""),
+                role.session_name.as_deref().unwrap_or(""),
+                &settings.duration.map(|d| d.to_string()).unwrap_or_default(),
+            ],
+        )
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    version: u32,
+    kind: Kind,
+    profile: String,
+    source_profile: Option<String>,
+    role_arn: Option<String>,
+    /// For people reading the file; `credentials.expiration` is what counts.
+    expires: String,
+    credentials: Credentials,
+}
+
+pub(crate) struct Cache {
+    dir: PathBuf,
+}
+
+/// The cache directory's path, whether or not it exists.
+pub(crate) fn cache_dir(env: &Env) -> Option<PathBuf> {
+    // XDG says a relative XDG_CACHE_HOME is to be ignored.
+    let base = env
+        .get("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| env.home().map(|h| h.join(".cache")))?;
+    Some(base.join("mfa-exec"))
+}
+
+fn warn(message: &str) {
+    eprintln!("mfa-exec: warning: {message}");
+}
+
+/// Is this file or directory private to us? Returns what is wrong, if anything.
+fn privacy_problem(meta: &fs::Metadata, what: &str) -> Option<String> {
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        return Some(format!(
+            "{what} is owned by another user (uid {})",
+            meta.uid()
+        ));
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Some(format!("{what} is open to other users (mode {mode:o})"));
+    }
+    None
+}
+
+impl Cache {
+    /// The cache, if it can be used safely; otherwise one warning and None.
+    pub(crate) fn open(env: &Env) -> Option<Cache> {
+        let dir = cache_dir(env)?;
+        match Self::prepare(&dir) {
+            Ok(()) => Some(Cache { dir }),
+            Err(problem) => {
+                warn(&format!("not using the credential cache: {problem}"));
+                None
+            }
+        }
+    }
+
+    /// The cache for reading only (`cache list`): no directory is created.
+    pub(crate) fn existing(env: &Env) -> Result<Option<Cache>> {
+        let Some(dir) = cache_dir(env) else {
+            return Ok(None);
+        };
+        match fs::symlink_metadata(&dir) {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", dir.display())),
+            Ok(_) => match Self::prepare(&dir) {
+                Ok(()) => Ok(Some(Cache { dir })),
+                Err(problem) => anyhow::bail!("{problem}"),
+            },
+        }
+    }
+
+    fn prepare(dir: &Path) -> Result<(), String> {
+        if let Some(parent) = dir.parent() {
+            fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        match fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+        }
+        let meta =
+            fs::symlink_metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        if meta.file_type().is_symlink() {
+            return Err(format!(
+                "{} is a symbolic link; remove it and mfa-exec will create a private directory",
+                dir.display()
+            ));
+        }
+        if !meta.is_dir() {
+            return Err(format!("{} is not a directory", dir.display()));
+        }
+        if let Some(problem) = privacy_problem(&meta, &dir.display().to_string()) {
+            return Err(format!(
+                "{problem}; run `chmod 700 {}` if it is yours, or set XDG_CACHE_HOME",
+                dir.display()
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn entry_path(&self, key: &EntryKey) -> PathBuf {
+        self.dir.join(format!("{}.json", key.file_stem))
+    }
+
+    /// Opens a file in the cache without following a symlink, and checks it is private.
+    fn open_private(&self, path: &Path) -> Result<Option<File>, String> {
+        let file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc_o_nofollow())
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot open {}: {e}", path.display())),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if !meta.is_file() {
+            return Err(format!("{} is not a regular file", path.display()));
+        }
+        if let Some(problem) = privacy_problem(&meta, &path.display().to_string()) {
+            return Err(problem);
+        }
+        Ok(Some(file))
+    }
+
+    /// The entry's credentials; None on a miss. A damaged entry is a miss with a warning.
+    pub(crate) fn read(&self, key: &EntryKey) -> Option<Credentials> {
+        let path = self.entry_path(key);
+        let mut file = match self.open_private(&path) {
+            Ok(Some(f)) => f,
+            Ok(None) => return None,
+            Err(problem) => {
+                warn(&format!("ignoring cache entry: {problem}"));
+                return None;
+            }
+        };
+        let mut text = String::new();
+        let parsed = file
+            .read_to_string(&mut text)
+            .ok()
+            .and_then(|_| serde_json::from_str::<Entry>(&text).ok())
+            .filter(|e| e.version == ENTRY_VERSION && e.kind == key.kind);
+        match parsed {
+            Some(entry) => Some(entry.credentials),
+            None => {
+                warn(&format!(
+                    "cache entry {} is damaged; it will be replaced",
+                    path.display()
+                ));
+                None
+            }
+        }
+    }
+
+    /// Writes the entry atomically; a failure (read-only or full disk) is only a warning.
+    pub(crate) fn write(&self, key: &EntryKey, creds: &Credentials) {
+        let entry = Entry {
+            version: ENTRY_VERSION,
+            kind: key.kind,
+            profile: key.profile.clone(),
+            source_profile: key.source_profile.clone(),
+            role_arn: key.role_arn.clone(),
+            expires: rfc3339(creds.expiration),
+            credentials: creds.clone(),
+        };
+        let path = self.entry_path(key);
+        let text = match serde_json::to_vec_pretty(&entry) {
+            Ok(t) => t,
+            Err(_) => return,
+        };
+        if let Err(e) = self.write_atomic(&path, &text) {
+            warn(&format!(
+                "could not save credentials in the cache ({}: {e}); the command runs anyway",
+                path.display()
+            ));
+        }
+    }
+
+    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("entry");
+        let mut rand = [0u8; 6];
+        let _ = getrandom::fill(&mut rand);
+        let suffix: String = rand.iter().map(|b| format!("{b:02x}")).collect();
+        let tmp = self
+            .dir
+            .join(format!(".{name}.{}.{suffix}.tmp", std::process::id()));
+        let result = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc_o_nofollow())
+                .open(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            // rename replaces a symlink at `path` itself; it never writes through it.
+            fs::rename(&tmp, path)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Takes the entry's lock, waiting while another run holds it. None (with a warning)
+    /// when the lock cannot be made, e.g. on a read-only disk: the run goes on unlocked.
+    pub(crate) fn lock(&self, key: &EntryKey) -> Option<Flock<File>> {
+        let path = self.dir.join(format!("{}.lock", key.file_stem));
+        let file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc_o_nofollow())
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) => {
+                warn(&format!("cannot lock {}: {e}", path.display()));
+                return None;
+            }
+        };
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Some(lock),
+            Err((file, _)) => {
+                eprintln!(
+                    "mfa-exec: waiting for another mfa-exec run to get credentials for profile {}…",
+                    key.profile
+                );
+                Flock::lock(file, FlockArg::LockExclusive).ok()
+            }
+        }
+    }
+
+    /// Whether this machine already spent this code (STS refuses a code used once).
+    pub(crate) fn code_was_used(&self, serial: &str, code: &str) -> bool {
+        let needle = code_fingerprint(serial, code);
+        let Ok(Some(mut file)) = self.open_private(&self.dir.join(USED_CODES)) else {
+            return false;
+        };
+        let mut text = String::new();
+        if file.read_to_string(&mut text).is_err() {
+            return false;
+        }
+        let horizon = now().saturating_sub(CODE_MEMORY_SECS);
+        text.lines().any(|line| {
+            let mut parts = line.split(' ');
+            matches!(
+                (parts.next(), parts.next().and_then(|t| t.parse::<u64>().ok())),
+                (Some(fp), Some(t)) if fp == needle && t >= horizon
+            )
+        })
+    }
+
+    /// Remembers a code STS accepted, as a salted hash, never the code itself.
+    pub(crate) fn record_code(&self, serial: &str, code: &str) {
+        let path = self.dir.join(USED_CODES);
+        let line = format!("{} {}\n", code_fingerprint(serial, code), now());
+        // Keep the file small: past a few KB, rewrite it with the recent lines only.
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.len() > 4096) {
+            let horizon = now().saturating_sub(CODE_MEMORY_SECS);
+            let kept: String = fs::read_to_string(&path)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| {
+                    l.split(' ')
+                        .nth(1)
+                        .and_then(|t| t.parse::<u64>().ok())
+                        .is_some_and(|t| t >= horizon)
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let _ = self.write_atomic(&path, format!("{kept}{line}").as_bytes());
+            return;
+        }
+        let appended = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc_o_nofollow())
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = appended {
+            warn(&format!(
+                "cannot record the spent MFA code in {}: {e}",
+                path.display()
+            ));
+        }
+    }
+
+    /// Every entry, for `cache list` and `cache clear`: (path, entry).
+    fn entries(&self) -> Result<Vec<(PathBuf, Entry)>> {
+        let mut out = Vec::new();
+        for dirent in fs::read_dir(&self.dir)
+            .with_context(|| format!("cannot list {}", self.dir.display()))?
+        {
+            let path = dirent?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with('.') || !name.ends_with(".json") {
+                continue;
+            }
+            let entry = self.open_private(&path).ok().flatten().and_then(|mut f| {
+                let mut text = String::new();
+                f.read_to_string(&mut text).ok()?;
+                serde_json::from_str::<Entry>(&text).ok()
+            });
+            if let Some(entry) = entry {
+                out.push((path, entry));
+            }
+        }
+        out.sort_by(|a, b| {
+            (&a.1.profile, a.1.credentials.expiration)
+                .cmp(&(&b.1.profile, b.1.credentials.expiration))
+        });
+        Ok(out)
+    }
+
+    /// `mfa-exec cache list`: profile, kind, expiry, time left; never a key or secret.
+    pub(crate) fn list(&self, out: &mut impl Write) -> Result<usize> {
+        let entries = self.entries()?;
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        writeln!(
+            out,
+            "{:<20} {:<8} {:<21} {:<9} ROLE",
+            "PROFILE", "KIND", "EXPIRES (UTC)", "LEFT"
+        )?;
+        for (_, e) in &entries {
+            let left = e.credentials.remaining();
+            let left = if left <= 0 {
+                "expired".to_string()
+            } else {
+                crate::settings::human_duration(left as u64 / 60 * 60)
+            };
+            let kind = match e.kind {
+                Kind::Session => "session",
+                Kind::Role => "role",
+            };
+            writeln!(
+                out,
+                "{:<20} {:<8} {:<21} {:<9} {}",
+                e.profile,
+                kind,
+                rfc3339(e.credentials.expiration),
+                left,
+                e.role_arn.as_deref().unwrap_or("-")
+            )?;
+        }
+        Ok(entries.len())
+    }
+
+    /// `mfa-exec cache clear [--profile P]`: removes entries (and their locks); returns how many.
+    pub(crate) fn clear(&self, profile: Option<&str>) -> Result<usize> {
+        let mut removed = 0;
+        for (path, e) in self.entries()? {
+            let matches =
+                profile.is_none_or(|p| e.profile == p || e.source_profile.as_deref() == Some(p));
+            if matches {
+                fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
+                let _ = fs::remove_file(path.with_extension("lock"));
+                removed += 1;
+            }
+        }
+        if profile.is_none() {
+            let _ = fs::remove_file(self.dir.join(USED_CODES));
+        }
+        Ok(removed)
+    }
+}
+
+fn code_fingerprint(serial: &str, code: &str) -> String {
+    let digest = Sha256::digest(format!("mfa-exec-used-code\0{serial}\0{code}").as_bytes());
+    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+fn libc_o_nofollow() -> i32 {
+    nix::fcntl::OFlag::O_NOFOLLOW.bits()
+}

@@ -1,0 +1,160 @@
+//! What the user typed, as clap parses it: no I/O and no defaults from files here. The
+//! settings module turns this into validated, resolved settings.
+
+use std::ffi::OsString;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mfa-exec",
+    version,
+    about = "Run a command with MFA-backed temporary AWS credentials",
+    long_about = "Gets temporary AWS credentials with an MFA code (STS GetSessionToken, or \
+AssumeRole for a role profile), caches them, and runs COMMAND with AWS_ACCESS_KEY_ID, \
+AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in its environment.",
+    after_help = "Examples:\n  mfa-exec -- aws s3 ls\n  mfa-exec -p prod -- terraform plan\n  \
+eval \"$(mfa-exec --print-env)\"\n  mfa-exec cache list",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) subcommand: Option<Sub>,
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Sub {
+    /// Show or clear cached credentials
+    #[command(subcommand)]
+    Cache(CacheCmd),
+    /// Print the shell integration script: eval "$(mfa-exec init bash)"
+    Init {
+        #[arg(value_enum)]
+        shell: InitShell,
+    },
+    /// Print shell completions for mfa-exec's options
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print profile names from the AWS config files, one per line (for completion)
+    #[command(hide = true)]
+    Profiles,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CacheCmd {
+    /// List cached entries: profile, kind, expiry (never a secret)
+    List,
+    /// Remove cached entries, all of them or one profile's
+    Clear {
+        /// Only the entries of this profile (and the MFA sessions it is the source of)
+        #[arg(short, long)]
+        profile: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum InitShell {
+    Bash,
+    Zsh,
+    Fish,
+    #[value(alias = "pwsh")]
+    Powershell,
+}
+
+/// The shells `--print-env` can write for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ShellKind {
+    /// POSIX sh: bash, zsh, dash, ksh
+    Sh,
+    Bash,
+    Zsh,
+    Fish,
+    #[value(alias = "pwsh")]
+    Powershell,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// AWS profile to use [env: AWS_PROFILE; default: default]
+    #[arg(short, long, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+
+    /// MFA device serial or ARN [profile key: mfa_serial]
+    #[arg(long, value_name = "SERIAL")]
+    pub(crate) serial_number: Option<String>,
+
+    /// The 6-digit MFA code (otherwise the token command, else a prompt on the terminal)
+    #[arg(short = 't', long, value_name = "CODE")]
+    pub(crate) token_code: Option<String>,
+
+    /// Command whose output is the MFA code, run with sh -c [profile key: mfa_process]
+    #[arg(long, value_name = "COMMAND")]
+    pub(crate) token_command: Option<String>,
+
+    /// Role to assume [profile key: role_arn]
+    #[arg(long, value_name = "ARN")]
+    pub(crate) role_arn: Option<String>,
+
+    /// Role session name [profile key: role_session_name; default: mfa-exec-<unix time>]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) role_session_name: Option<String>,
+
+    /// External id for the role [profile key: external_id]
+    #[arg(long, value_name = "ID")]
+    pub(crate) external_id: Option<String>,
+
+    /// Credential lifetime: seconds, or 90m, 12h [profile key: duration_seconds]
+    #[arg(short, long, value_name = "DURATION")]
+    pub(crate) duration: Option<String>,
+
+    /// Lifetime of the MFA session roles are assumed from [profile key:
+    /// mfa_exec_session_duration; default: 12h]
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) session_duration: Option<String>,
+
+    /// AWS region [env: AWS_REGION, AWS_DEFAULT_REGION; profile key: region]
+    #[arg(long, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+
+    /// Reuse cached credentials only while more than this is left [env:
+    /// MFA_EXEC_MIN_REMAINING; default: 5m]
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) min_remaining: Option<String>,
+
+    /// Ignore cached credentials: call STS and rewrite the cache entry
+    #[arg(long)]
+    pub(crate) refresh: bool,
+
+    /// Neither read nor write the credential cache
+    #[arg(long)]
+    pub(crate) no_cache: bool,
+
+    /// For a role: call AssumeRole with the MFA code directly, without an MFA session
+    #[arg(long)]
+    pub(crate) no_session: bool,
+
+    /// Print shell code that sets the variables (for eval) instead of running a command
+    #[arg(long, conflicts_with_all = ["credential_process", "server"])]
+    pub(crate) print_env: bool,
+
+    /// Shell syntax for --print-env
+    #[arg(long, value_enum, value_name = "SHELL", requires = "print_env")]
+    pub(crate) shell: Option<ShellKind>,
+
+    /// Print the credential_process JSON document (for ~/.aws/config) instead of running a command
+    #[arg(long, conflicts_with = "server")]
+    pub(crate) credential_process: bool,
+
+    /// Serve refreshed credentials to COMMAND on a local endpoint (ECS container format)
+    #[arg(long)]
+    pub(crate) server: bool,
+
+    /// The command to run, after --
+    #[arg(last = true, value_name = "COMMAND")]
+    pub(crate) command: Vec<OsString>,
+}

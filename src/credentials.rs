@@ -1,0 +1,262 @@
+//! Temporary credentials, and how a run gets them: from the cache, or with an MFA code and STS.
+//!
+//! The shapes, in aws-vault's terms: a *session* provider (GetSessionToken with the MFA code),
+//! a *role* provider that assumes the role with that session's keys and no second code, and a
+//! caching decorator around each, keyed by what decides the credentials. One code then serves
+//! every role with the same source and device for the session's lifetime. A role asked for
+//! longer than STS's 1-hour cap on chained roles (or with `--no-session`) is assumed directly
+//! with the code, as in AWS's samples.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use tokio::runtime::Runtime;
+
+use crate::cache::{Cache, EntryKey};
+use crate::settings::Settings;
+use crate::sts::{FailureKind, Sts, StsFailure};
+use crate::token::{CodeSource, PROMPT_TRIES};
+
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Temporary AWS credentials. Debug never shows the secret or the token.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct Credentials {
+    pub(crate) access_key_id: String,
+    pub(crate) secret_access_key: String,
+    pub(crate) session_token: String,
+    /// Unix seconds.
+    pub(crate) expiration: u64,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("expiration", &self.expiration)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credentials {
+    pub(crate) fn from_sdk(c: Option<aws_sdk_sts::types::Credentials>) -> Option<Credentials> {
+        let c = c?;
+        Some(Credentials {
+            expiration: u64::try_from(c.expiration.secs()).ok()?,
+            access_key_id: c.access_key_id,
+            secret_access_key: c.secret_access_key,
+            session_token: c.session_token,
+        })
+    }
+
+    /// RFC 3339 in UTC, as `AWS_CREDENTIAL_EXPIRATION` and credential_process want it.
+    pub(crate) fn expiration_rfc3339(&self) -> String {
+        rfc3339(self.expiration)
+    }
+
+    /// Seconds left (negative once expired).
+    pub(crate) fn remaining(&self) -> i64 {
+        self.expiration as i64 - now() as i64
+    }
+}
+
+pub(crate) fn rfc3339(unix: u64) -> String {
+    use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
+    DateTime::from_secs(unix as i64)
+        .fmt(DateTimeFormat::DateTime)
+        .unwrap_or_default()
+}
+
+/// What the credentials are, for the environment and for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Obtained {
+    Session,
+    Role,
+}
+
+/// Gets the credentials the settings ask for.
+pub(crate) fn obtain(
+    settings: &Settings,
+    cache: Option<&Cache>,
+) -> Result<(Credentials, Obtained)> {
+    let mut fetcher = Fetcher::new(settings, cache);
+    match &settings.role {
+        None => {
+            let duration = settings.duration.unwrap_or(settings.session_duration);
+            let key = EntryKey::session(settings, duration);
+            let creds = cached(cache, settings, &key, || fetcher.session(duration))?;
+            Ok((creds, Obtained::Session))
+        }
+        Some(_) => {
+            let key = EntryKey::role(settings);
+            let creds = if settings.via_session {
+                cached(cache, settings, &key, || fetcher.role_via_session())?
+            } else {
+                cached(cache, settings, &key, || fetcher.role_direct())?
+            };
+            Ok((creds, Obtained::Role))
+        }
+    }
+}
+
+/// The caching decorator: a fresh entry is used as it is; otherwise the entry's lock is taken
+/// (so parallel runs make one STS call and show one prompt), the entry read again (another
+/// run may have just written it) and only then fetched.
+fn cached(
+    cache: Option<&Cache>,
+    settings: &Settings,
+    key: &EntryKey,
+    fetch: impl FnOnce() -> Result<Credentials>,
+) -> Result<Credentials> {
+    let Some(cache) = cache else {
+        return fetch();
+    };
+    let fresh = |c: &Credentials| c.remaining() > settings.cache.min_remaining as i64;
+    if !settings.cache.refresh {
+        if let Some(c) = cache.read(key).filter(fresh) {
+            return Ok(c);
+        }
+    }
+    let _lock = cache.lock(key);
+    if !settings.cache.refresh {
+        if let Some(c) = cache.read(key).filter(fresh) {
+            return Ok(c);
+        }
+    }
+    let creds = fetch()?;
+    cache.write(key, &creds);
+    Ok(creds)
+}
+
+/// Makes the STS calls of one run; the runtime and clients are built on first use, so a
+/// cache hit never starts them.
+struct Fetcher<'a> {
+    settings: &'a Settings,
+    cache: Option<&'a Cache>,
+    codes: CodeSource,
+    rt: Option<Runtime>,
+}
+
+impl<'a> Fetcher<'a> {
+    fn new(settings: &'a Settings, cache: Option<&'a Cache>) -> Fetcher<'a> {
+        Fetcher {
+            settings,
+            cache,
+            codes: CodeSource::new(&settings.token, &settings.serial),
+            rt: None,
+        }
+    }
+
+    fn runtime(&mut self) -> Result<&Runtime> {
+        if self.rt.is_none() {
+            self.rt = Some(
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?,
+            );
+        }
+        Ok(self.rt.as_ref().expect("just built"))
+    }
+
+    /// GetSessionToken with an MFA code.
+    fn session(&mut self, duration: u64) -> Result<Credentials> {
+        let sts = Sts::for_source(self.settings);
+        let serial = self.settings.serial.clone();
+        self.with_code(|rt, code| rt.block_on(sts.get_session_token(&serial, code, Some(duration))))
+    }
+
+    /// AssumeRole with SerialNumber + TokenCode, signed with the source keys.
+    fn role_direct(&mut self) -> Result<Credentials> {
+        let sts = Sts::for_source(self.settings);
+        let settings = self.settings;
+        self.with_code(|rt, code| {
+            rt.block_on(sts.assume_role(settings, Some((&settings.serial, code))))
+        })
+    }
+
+    /// AssumeRole signed with the (cached or new) MFA session: no second code.
+    fn role_via_session(&mut self) -> Result<Credentials> {
+        let settings = self.settings;
+        let cache = self.cache;
+        let key = EntryKey::session(settings, settings.session_duration);
+        let session = cached(cache, settings, &key, || {
+            self.session(settings.session_duration)
+        })?;
+        let result = {
+            let sts = Sts::for_session(settings, &session);
+            self.runtime()?.block_on(sts.assume_role(settings, None))
+        };
+        match result {
+            Ok(c) => Ok(c),
+            // The cached session was revoked or is otherwise unusable: get a new one, once.
+            Err(f) if f.kind == FailureKind::BadSigner && cache.is_some() => {
+                eprintln!("mfa-exec: the cached MFA session was refused by STS; getting a new one");
+                let mut forced = settings.clone();
+                forced.cache.refresh = true;
+                let session = cached(cache, &forced, &key, || {
+                    self.session(settings.session_duration)
+                })?;
+                let sts = Sts::for_session(settings, &session);
+                Ok(self.runtime()?.block_on(sts.assume_role(settings, None))?)
+            }
+            Err(f) => Err(f.into()),
+        }
+    }
+
+    /// Runs an MFA call with a code, asking for the next code when STS refuses one and a
+    /// person is there to type it. STS accepts a code once, so a code this machine already
+    /// spent is refused here, before the network.
+    fn with_code(
+        &mut self,
+        call: impl Fn(&Runtime, &str) -> Result<Credentials, StsFailure>,
+    ) -> Result<Credentials> {
+        let serial = self.settings.serial.clone();
+        let mut note: Option<&str> = None;
+        for attempt in 1..=PROMPT_TRIES {
+            let code = self.codes.next(note)?;
+            let can_retry = self.codes.interactive && attempt < PROMPT_TRIES;
+            let spent = self.cache.is_some_and(|c| c.code_was_used(&serial, &code));
+            if spent {
+                if can_retry {
+                    note = Some("That code was already used (STS accepts each code once); enter the next code.");
+                    continue;
+                }
+                bail!("this MFA code was already used by an earlier mfa-exec run and STS accepts each code only once: wait for the next code and try again");
+            }
+            let result = call(self.runtime()?, &code);
+            match result {
+                Ok(creds) => {
+                    if let Some(c) = self.cache {
+                        c.record_code(&serial, &code);
+                    }
+                    return Ok(creds);
+                }
+                Err(f) if f.kind == FailureKind::InvalidCode => {
+                    // Accepted a moment ago by a parallel run for another entry?
+                    let reused = self.cache.is_some_and(|c| c.code_was_used(&serial, &code));
+                    if can_retry {
+                        note = Some(if reused {
+                            "That code was just used by another mfa-exec run (STS accepts each code once); enter the next code."
+                        } else {
+                            "STS refused that code (wrong, expired or already used); enter the next code."
+                        });
+                        continue;
+                    }
+                    if reused {
+                        bail!("this MFA code was just used by another mfa-exec run and STS accepts each code only once: wait for the next code and try again");
+                    }
+                    return Err(f.into());
+                }
+                Err(f) => return Err(f.into()),
+            }
+        }
+        bail!("STS refused {PROMPT_TRIES} MFA codes in a row; check the device's clock and that mfa_serial is this device")
+    }
+}

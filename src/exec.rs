@@ -1,0 +1,42 @@
+//! Replacing mfa-exec with the command (execvp), so its exit status, signals and terminal are
+//! its own. Only returns on failure, saying which program could not run.
+
+use std::ffi::OsString;
+use std::io::ErrorKind;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use crate::environment::EnvChanges;
+use crate::exit::{Exit, CANNOT_INVOKE, NOT_FOUND};
+
+/// Applies the changes to a command builder.
+pub(crate) fn apply(cmd: &mut Command, changes: &EnvChanges) {
+    for (name, value) in &changes.0 {
+        match value {
+            Some(v) => cmd.env(name, v),
+            None => cmd.env_remove(name),
+        };
+    }
+}
+
+pub(crate) fn exec(argv: &[OsString], changes: &EnvChanges) -> anyhow::Error {
+    let program = &argv[0];
+    let mut cmd = Command::new(program);
+    cmd.args(&argv[1..]);
+    apply(&mut cmd, changes);
+    // Rust's runtime resets SIGPIPE to the default before exec, so `cmd | head` behaves.
+    let err = cmd.exec();
+    let name = program.to_string_lossy();
+    let (status, message) = match err.kind() {
+        ErrorKind::NotFound => (
+            NOT_FOUND,
+            format!("{name}: command not found; check the name, or give its full path"),
+        ),
+        ErrorKind::PermissionDenied => (
+            CANNOT_INVOKE,
+            format!("{name}: permission denied; is it an executable file (chmod +x)?"),
+        ),
+        _ => (CANNOT_INVOKE, format!("cannot run {name}: {err}")),
+    };
+    Exit { status, message }.into()
+}

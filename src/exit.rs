@@ -1,0 +1,34 @@
+//! Exit statuses, as env(1) has them, and the one error type that carries a status other
+//! than mfa-exec's own-failure 125.
+
+use std::process::ExitCode;
+
+/// mfa-exec itself failed (bad input, STS refused, …).
+pub(crate) const FAILURE: u8 = 125;
+/// The command was found but could not be run.
+pub(crate) const CANNOT_INVOKE: u8 = 126;
+/// The command was not found.
+pub(crate) const NOT_FOUND: u8 = 127;
+
+/// An error that ends the run with a particular status.
+#[derive(Debug)]
+pub(crate) struct Exit {
+    pub(crate) status: u8,
+    pub(crate) message: String,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// Prints `mfa-exec: …` on one line and picks the status.
+pub(crate) fn report(err: &anyhow::Error) -> ExitCode {
+    let status = err.downcast_ref::<Exit>().map_or(FAILURE, |e| e.status);
+    let text = format!("{err:#}").replace(['\n', '\r'], " ");
+    eprintln!("mfa-exec: {text}");
+    ExitCode::from(status)
+}
