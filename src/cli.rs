@@ -121,6 +121,11 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "REGION")]
     pub(crate) region: Option<String>,
 
+    /// Never ask for a code on the terminal: fail instead when a new code is needed
+    /// (for scripts and prompt hooks)
+    #[arg(long)]
+    pub(crate) no_prompt: bool,
+
     /// Reuse cached credentials only while more than this is left [env:
     /// MFA_EXEC_MIN_REMAINING; default: 5m]
     #[arg(long, value_name = "DURATION")]

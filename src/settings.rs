@@ -78,6 +78,8 @@ pub(crate) enum TokenSource {
     Given(String),
     Command(String),
     Prompt,
+    /// `--no-prompt` and no other source: a needed code is an error.
+    Unavailable,
 }
 
 #[derive(Clone, Debug)]
@@ -288,6 +290,8 @@ impl Settings {
             TokenSource::Command(cmd.clone())
         } else if let Some(cmd) = chain.iter().find_map(|p| p.get("mfa_process")) {
             TokenSource::Command(cmd.to_string())
+        } else if args.no_prompt {
+            TokenSource::Unavailable
         } else {
             TokenSource::Prompt
         };

@@ -38,6 +38,10 @@ impl CodeSource {
             TokenSource::Given(code) => Ok(code.clone()),
             TokenSource::Command(cmd) => run_token_command(cmd),
             TokenSource::Prompt => prompt(&self.serial, retry_note),
+            TokenSource::Unavailable => bail!(
+                "a new MFA code is needed for {} and --no-prompt was given: run again without it, or pass --token-code",
+                self.serial
+            ),
         }
     }
 }

@@ -2,4 +2,5 @@
 //! binary. Each integration test file uses a different subset, hence the allow.
 #![allow(dead_code)]
 
+pub mod env;
 pub mod sts;
