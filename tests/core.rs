@@ -1,0 +1,583 @@
+//! The core flows, as a user runs them: both STS operations from profiles and from flags, the
+//! child's environment, the failures and their messages and statuses. Every test runs the
+//! real binary with a cleared environment against the strict STS stand-in.
+
+mod support;
+
+use std::path::PathBuf;
+
+use support::env::*;
+
+/// The stand-in's tiny signed client, built by `cargo test` next to the binary.
+fn standin_client() -> PathBuf {
+    let bin = PathBuf::from(TestEnv::bin());
+    let path = bin.parent().unwrap().join("examples").join("sts-standin");
+    assert!(
+        path.exists(),
+        "{} missing: run cargo test (it builds examples)",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn get_session_token_from_a_profile_puts_temporary_keys_in_the_childs_environment() {
+    let env = TestEnv::new();
+    let run = env.run(["-p", "alice", "-t", &env.alice_code(), "--", "env"]);
+    run.success();
+    let vars = run.env_lines();
+    assert!(vars["AWS_ACCESS_KEY_ID"].starts_with("ASIA"), "{vars:?}");
+    assert_ne!(vars["AWS_SECRET_ACCESS_KEY"], ALICE_SECRET);
+    assert!(vars["AWS_SESSION_TOKEN"].len() > 20);
+    assert_eq!(vars["MFA_EXEC_PROFILE"], "alice");
+    let exp = &vars["AWS_CREDENTIAL_EXPIRATION"];
+    assert!(exp.ends_with('Z') && exp.len() == 20, "RFC 3339 UTC: {exp}");
+    // No region configured: none is invented for the child.
+    assert!(!vars.contains_key("AWS_REGION"));
+    assert_eq!(env.sts.calls("GetSessionToken"), 1);
+    assert_eq!(env.sts.calls("AssumeRole"), 0);
+}
+
+#[test]
+fn the_child_can_call_aws_with_the_injected_keys() {
+    let env = TestEnv::new();
+    let client = standin_client();
+    let run = env.run([
+        "-p".as_ref(),
+        "s3-reader".as_ref(),
+        "-t".as_ref(),
+        env.alice_code().as_ref(),
+        "--".as_ref(),
+        client.as_os_str(),
+        "call".as_ref(),
+        "GetCallerIdentity".as_ref(),
+    ]);
+    run.success();
+    assert!(
+        run.stdout
+            .contains("arn:aws:sts::123456789012:assumed-role/s3-reader/"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(env.sts.calls("GetCallerIdentity"), 1);
+}
+
+#[test]
+fn the_aws_cli_in_the_child_sees_the_role() {
+    let Some(aws) = aws_cli() else { return };
+    let env = TestEnv::new();
+    let run = env.run([
+        "-p".as_ref(),
+        "s3-reader".as_ref(),
+        "-t".as_ref(),
+        env.alice_code().as_ref(),
+        "--".as_ref(),
+        aws.as_os_str(),
+        "sts".as_ref(),
+        "get-caller-identity".as_ref(),
+        "--output".as_ref(),
+        "text".as_ref(),
+    ]);
+    run.success();
+    assert!(
+        run.stdout.contains("assumed-role/s3-reader"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn get_session_token_from_flags_and_environment_keys_without_profile_files() {
+    let mut env = TestEnv::new();
+    env.write_config("");
+    env.write_credentials("");
+    env.set("AWS_ACCESS_KEY_ID", ALICE_KEY)
+        .set("AWS_SECRET_ACCESS_KEY", ALICE_SECRET)
+        .set("AWS_PROFILE", "");
+    let code = env.alice_code();
+    let run = env.run([
+        "--serial-number",
+        ALICE_SERIAL,
+        "-t",
+        &code,
+        "--region",
+        "eu-west-1",
+        "-d",
+        "1h",
+        "--",
+        "env",
+    ]);
+    run.success();
+    let vars = run.env_lines();
+    assert!(vars["AWS_ACCESS_KEY_ID"].starts_with("ASIA"));
+    assert_eq!(vars["AWS_REGION"], "eu-west-1");
+    assert_eq!(vars["AWS_DEFAULT_REGION"], "eu-west-1");
+    assert_eq!(vars["MFA_EXEC_PROFILE"], "default");
+    assert_eq!(env.sts.calls("GetSessionToken"), 1);
+}
+
+#[test]
+fn assume_role_from_flags_with_the_code_directly() {
+    let env = TestEnv::new();
+    let run = env.run([
+        "-p",
+        "alice",
+        "--role-arn",
+        &role_arn("s3-reader"),
+        "--role-session-name",
+        "deploy-1",
+        "--no-session",
+        "-t",
+        &env.alice_code(),
+        "--",
+        "env",
+    ]);
+    run.success();
+    let vars = run.env_lines();
+    assert_eq!(vars["MFA_EXEC_ROLE_ARN"], role_arn("s3-reader"));
+    assert_eq!(env.sts.calls("AssumeRole"), 1);
+    assert_eq!(env.sts.calls("GetSessionToken"), 0);
+}
+
+#[test]
+fn a_role_profile_with_external_id_and_a_long_duration_assumes_the_role_with_the_code() {
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "{}[profile long]\nrole_arn = {}\nsource_profile = alice\nduration_seconds = 7200\n",
+        demo_config_file(),
+        role_arn("s3-reader")
+    ));
+    let run = env.run(["-p", "long", "-t", &env.alice_code(), "--", "env"]);
+    run.success();
+    // More than STS's 1-hour cap on chained roles: straight AssumeRole with the code.
+    assert_eq!(env.sts.calls("GetSessionToken"), 0);
+    assert_eq!(env.sts.calls("AssumeRole"), 1);
+    let left = expiration_secs(&run.env_lines()["AWS_CREDENTIAL_EXPIRATION"]) - unix_now() as i64;
+    assert!((7000..=7200).contains(&left), "{left}");
+
+    let run = env.run(["-p", "partner", "-t", &env.alice_code(), "--", "true"]);
+    run.success();
+}
+
+#[test]
+fn exec_keeps_the_commands_exit_status_and_stdout() {
+    let env = TestEnv::new();
+    let run = env.run([
+        "-p",
+        "alice",
+        "-t",
+        &env.alice_code(),
+        "--",
+        "sh",
+        "-c",
+        "echo only-this; exit 7",
+    ]);
+    assert_eq!(run.status, Some(7));
+    assert_eq!(run.stdout, "only-this\n");
+}
+
+#[test]
+fn removed_variables_do_not_reach_the_child() {
+    let mut env = TestEnv::new();
+    env.set("AWS_PROFILE", "alice")
+        .set("AWS_DEFAULT_PROFILE", "alice")
+        .set("AWS_SECURITY_TOKEN", "stale");
+    let run = env.run(["-t", &env.alice_code(), "--", "env"]);
+    run.success();
+    let vars = run.env_lines();
+    for gone in ["AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SECURITY_TOKEN"] {
+        assert!(!vars.contains_key(gone), "{gone} leaked: {vars:?}");
+    }
+    assert_eq!(vars["MFA_EXEC_PROFILE"], "alice");
+}
+
+#[test]
+fn mfa_exec_inside_mfa_exec_signs_with_the_long_term_keys_not_the_inherited_ones() {
+    let env = TestEnv::new();
+    let outer_code = env.alice_code();
+    let inner_code = env.alice_code();
+    // The inner run inherits ASIA keys and MFA_EXEC_PROFILE=alice. GetSessionToken signed with
+    // those would be refused by STS; signed with alice's own keys it succeeds.
+    let run = env.run([
+        "-p",
+        "alice",
+        "-t",
+        &outer_code,
+        "--",
+        TestEnv::bin(),
+        "--no-cache",
+        "-t",
+        &inner_code,
+        "--",
+        "env",
+    ]);
+    run.success();
+    assert_eq!(run.env_lines()["MFA_EXEC_PROFILE"], "alice");
+    assert_eq!(env.sts.calls("GetSessionToken"), 2);
+}
+
+#[test]
+fn endpoint_and_region_come_from_the_profile_when_the_environment_has_none() {
+    let mut env = TestEnv::new();
+    env.set("AWS_ENDPOINT_URL", "");
+    env.write_config(&format!(
+        "[profile alice]\nmfa_serial = {ALICE_SERIAL}\nregion = ap-south-1\nservices = local\n\n\
+         [services local]\nsts =\n  endpoint_url = {}\n",
+        env.sts.url()
+    ));
+    let run = env.run(["-p", "alice", "-t", &env.alice_code(), "--", "env"]);
+    run.success();
+    assert_eq!(run.env_lines()["AWS_REGION"], "ap-south-1");
+    assert_eq!(env.sts.calls("GetSessionToken"), 1);
+}
+
+#[test]
+fn a_source_profile_with_credential_process_is_resolved_by_the_sdk_chain() {
+    let env = TestEnv::new();
+    env.write_credentials("");
+    let doc = format!(
+        r#"{{"Version": 1, "AccessKeyId": "{ALICE_KEY}", "SecretAccessKey": "{ALICE_SECRET}"}}"#
+    );
+    env.write_config(&format!(
+        "[profile src]\ncredential_process = printf '%s' '{doc}'\nmfa_serial = {ALICE_SERIAL}\n\n\
+         [profile viaproc]\nrole_arn = {}\nsource_profile = src\n",
+        role_arn("s3-reader")
+    ));
+    let run = env.run(["-p", "viaproc", "-t", &env.alice_code(), "--", "true"]);
+    run.success();
+    assert_eq!(env.sts.calls("GetSessionToken"), 1);
+    assert_eq!(env.sts.calls("AssumeRole"), 1);
+}
+
+// ---- failures: one line, what to do, status 125, no secret ----
+
+#[test]
+fn a_wrong_code_is_refused_by_sts_with_advice() {
+    let env = TestEnv::new();
+    let good = env.alice_code();
+    let wrong = format!("{:06}", (good.parse::<u32>().unwrap() + 1) % 1_000_000);
+    env.run(["-p", "alice", "-t", &wrong, "--", "true"])
+        .fails(125, &["refused the MFA code", "wait for the next code"]);
+    assert_eq!(env.sts.calls("GetSessionToken"), 1);
+}
+
+#[test]
+fn a_code_already_spent_is_refused_before_the_network() {
+    let env = TestEnv::new();
+    let code = env.alice_code();
+    env.run(["-p", "alice", "-t", &code, "--", "true"])
+        .success();
+    env.run(["-p", "alice", "--refresh", "-t", &code, "--", "true"])
+        .fails(125, &["already used", "next code"]);
+    assert_eq!(env.sts.calls("GetSessionToken"), 1);
+
+    // Without the cache's memory, STS itself refuses the spent code.
+    env.run(["-p", "alice", "--no-cache", "-t", &code, "--", "true"])
+        .fails(125, &["wrong, expired or already used"]);
+}
+
+#[test]
+fn a_serial_that_is_not_the_users_device_is_named() {
+    let env = TestEnv::new();
+    let code = env.code(BOB_SERIAL);
+    env.run([
+        "-p",
+        "alice",
+        "--serial-number",
+        BOB_SERIAL,
+        "-t",
+        &code,
+        "--",
+        "true",
+    ])
+    .fails(125, &["not associated", BOB_SERIAL, "mfa_serial"]);
+}
+
+#[test]
+fn unknown_source_keys_and_wrong_secrets_are_explained_without_the_secret() {
+    let env = TestEnv::new();
+    env.write_credentials(
+        "[alice]\naws_access_key_id = AKIAUNKNOWNKEY000000\naws_secret_access_key = nope\n",
+    );
+    let run = env.run(["-p", "alice", "-t", &env.alice_code(), "--", "true"]);
+    run.fails(125, &["does not recognise", "AKIAUNKNOWNKEY000000"]);
+
+    let wrong_secret = "WRONGsecretWRONGsecretWRONGsecret0000000";
+    env.write_credentials(&format!(
+        "[alice]\naws_access_key_id = {ALICE_KEY}\naws_secret_access_key = {wrong_secret}\n"
+    ));
+    let run = env.run(["-p", "alice", "-t", &env.alice_code(), "--", "true"]);
+    run.fails(125, &["secret access key is wrong", "clock"]);
+    assert!(!run.stderr.contains(wrong_secret));
+}
+
+#[test]
+fn expired_source_credentials_say_so() {
+    let env = TestEnv::new();
+    // Temporary source keys that expire in a second: issue them through mfa-exec itself.
+    env.sts.set_lifetime_override(Some(1));
+    let issued = env.run([
+        "-p",
+        "alice",
+        "--no-cache",
+        "-t",
+        &env.alice_code(),
+        "--",
+        "env",
+    ]);
+    issued.success();
+    env.sts.set_lifetime_override(None);
+    let vars = issued.env_lines();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    env.write_credentials(&format!(
+        "[temp]\naws_access_key_id = {}\naws_secret_access_key = {}\naws_session_token = {}\n",
+        vars["AWS_ACCESS_KEY_ID"], vars["AWS_SECRET_ACCESS_KEY"], vars["AWS_SESSION_TOKEN"]
+    ));
+    env.write_config(&format!("[profile temp]\nmfa_serial = {ALICE_SERIAL}\n"));
+    let run = env.run([
+        "-p",
+        "temp",
+        "--role-arn",
+        &role_arn("s3-reader"),
+        "--no-session",
+        "-t",
+        &env.alice_code(),
+        "--",
+        "true",
+    ]);
+    run.fails(125, &["expired"]);
+    assert!(!run.stderr.contains(&vars["AWS_SECRET_ACCESS_KEY"]));
+}
+
+#[test]
+fn a_role_that_does_not_trust_the_user_is_named() {
+    let env = TestEnv::new();
+    env.run([
+        "-p",
+        "locked",
+        "--no-session",
+        "-t",
+        &env.alice_code(),
+        "--",
+        "true",
+    ])
+    .fails(
+        125,
+        &["not allowed to assume", &role_arn("locked"), "trust policy"],
+    );
+}
+
+#[test]
+fn durations_out_of_range_are_refused_locally_or_explained() {
+    let env = TestEnv::new();
+    // Locally: below GetSessionToken's 15 minutes, no STS call and no code spent.
+    env.run(["-p", "alice", "-d", "10m", "-t", "123456", "--", "true"])
+        .fails(125, &["between 15m and 36h", "--duration"]);
+    env.run(["-p", "s3-reader", "-d", "13h", "-t", "123456", "--", "true"])
+        .fails(125, &["between 15m and 12h"]);
+    assert_eq!(env.sts.total_calls(), 0);
+    // By STS: the auditor role allows at most 1 h.
+    env.run([
+        "-p",
+        "auditor",
+        "-d",
+        "2h",
+        "-t",
+        &env.alice_code(),
+        "--",
+        "true",
+    ])
+    .fails(
+        125,
+        &["does not allow a session that long", &role_arn("auditor")],
+    );
+}
+
+#[test]
+fn an_unreachable_endpoint_is_named() {
+    let mut env = TestEnv::new();
+    env.set("AWS_ENDPOINT_URL", "http://127.0.0.1:9");
+    env.run(["-p", "alice", "-t", "123456", "--", "true"])
+        .fails(125, &["cannot reach STS at http://127.0.0.1:9"]);
+}
+
+#[test]
+fn missing_source_credentials_say_where_mfa_exec_looked() {
+    let env = TestEnv::new();
+    env.write_credentials("");
+    let run = env.run(["-p", "alice", "-t", "123456", "--", "true"]);
+    run.fails(
+        125,
+        &[
+            "no source credentials for profile 'alice'",
+            "credentials",
+            "config",
+        ],
+    );
+    assert_eq!(env.sts.total_calls(), 0);
+}
+
+#[test]
+fn local_mistakes_cost_no_sts_call() {
+    let env = TestEnv::new();
+    env.write_config("[profile nodevice]\nregion = us-east-1\n");
+    env.write_credentials(&format!(
+        "[nodevice]\naws_access_key_id = {ALICE_KEY}\naws_secret_access_key = {ALICE_SECRET}\n"
+    ));
+    env.run(["-p", "nodevice", "-t", "123456", "--", "true"])
+        .fails(125, &["no MFA device", "mfa_serial", "--serial-number"]);
+    env.run([
+        "-p",
+        "nodevice",
+        "--serial-number",
+        "arn:aws:iam::12:mfa/x",
+        "-t",
+        "123456",
+        "--",
+        "true",
+    ])
+    .fails(125, &["MFA serial", "not valid"]);
+    env.run([
+        "-p",
+        "nodevice",
+        "--serial-number",
+        ALICE_SERIAL,
+        "-t",
+        "12345",
+        "--",
+        "true",
+    ])
+    .fails(125, &["exactly 6 digits"]);
+    env.run([
+        "-p",
+        "nodevice",
+        "--serial-number",
+        ALICE_SERIAL,
+        "--role-arn",
+        "role/x",
+        "-t",
+        "123456",
+        "--",
+        "true",
+    ])
+    .fails(125, &["role ARN", "arn:aws:iam::"]);
+    env.run(["-p", "nowhere", "--", "true"])
+        .fails(125, &["profile 'nowhere'", "nodevice"]);
+    env.run(["-p", "nodevice", "aws", "s3", "ls"])
+        .fails(125, &["after --"]);
+    assert_eq!(env.sts.total_calls(), 0);
+}
+
+#[test]
+fn without_a_terminal_or_a_code_the_error_names_the_options() {
+    let Some(setsid) = require_tool("setsid (util-linux)", &["setsid"]) else {
+        return;
+    };
+    let env = TestEnv::new();
+    // setsid: a new session with no controlling terminal, as under cron or CI.
+    let out = env
+        .command(setsid)
+        .args([TestEnv::bin(), "-p", "alice", "--", "true"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    Run::from(out).fails(125, &["no terminal", "--token-code", "--token-command"]);
+}
+
+#[test]
+fn a_token_command_supplies_the_code() {
+    let env = TestEnv::new();
+    let code = env.alice_code();
+    env.run([
+        "-p",
+        "alice",
+        "--token-command",
+        &format!("echo {code}"),
+        "--",
+        "true",
+    ])
+    .success();
+    env.run([
+        "-p",
+        "alice",
+        "--no-cache",
+        "--token-command",
+        "echo not-a-code",
+        "--",
+        "true",
+    ])
+    .fails(125, &["did not print a 6-digit code"]);
+}
+
+#[test]
+fn commands_that_cannot_run_get_env_statuses() {
+    let env = TestEnv::new();
+    let code = env.alice_code();
+    env.run(["-p", "alice", "-t", &code, "--", "no-such-command-xyz"])
+        .fails(127, &["no-such-command-xyz", "not found"]);
+    // Cached now: no code needed for the second.
+    let not_exec = env.home().join("not-executable");
+    std::fs::write(&not_exec, "#!/bin/sh\n").unwrap();
+    env.run([
+        "-p".as_ref(),
+        "alice".as_ref(),
+        "--".as_ref(),
+        not_exec.as_os_str(),
+    ])
+    .fails(126, &["permission denied"]);
+}
+
+#[test]
+fn print_env_evaluated_by_sh_gives_what_exec_mode_gives_the_child() {
+    let mut env = TestEnv::new();
+    // A profile name full of shell syntax: it reaches MFA_EXEC_PROFILE verbatim.
+    let hostile = r#"it's $(touch pwned) `touch pwned2` "q" \ ü"#;
+    env.write_config(&format!(
+        "{}[profile {hostile}]\nrole_arn = {}\nsource_profile = alice\nregion = eu-west-1\n",
+        demo_config_file(),
+        role_arn("s3-reader")
+    ));
+    env.set("AWS_PROFILE", "leftover");
+    let exec = env.run(["-p", hostile, "-t", &env.alice_code(), "--", "env"]);
+    exec.success();
+    let printed = env.run(["-p", hostile, "--print-env"]);
+    printed.success();
+    let out = env
+        .command("sh")
+        .args(["-c", "eval \"$MFA_EXEC_OUT\" && env"])
+        .env("MFA_EXEC_OUT", &printed.stdout)
+        .output()
+        .unwrap();
+    let evaluated = Run::from(out);
+    evaluated.success();
+    assert!(!env.dir.path().join("pwned").exists());
+    assert!(!env.dir.path().join("pwned2").exists());
+    let (a, b) = (exec.env_lines(), evaluated.env_lines());
+    for name in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_CREDENTIAL_EXPIRATION",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "MFA_EXEC_PROFILE",
+        "MFA_EXEC_ROLE_ARN",
+    ] {
+        assert_eq!(a.get(name), b.get(name), "{name}");
+    }
+    assert_eq!(b["MFA_EXEC_PROFILE"], hostile);
+    assert!(!b.contains_key("AWS_PROFILE"));
+}
+
+/// `2026-11-22T16:48:45Z` → unix seconds (days-from-civil).
+fn expiration_secs(text: &str) -> i64 {
+    let n = |r: std::ops::Range<usize>| text[r].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)
+}

@@ -1,0 +1,1215 @@
+//! The STS stand-in itself: it must be as strict as STS, or the other tests prove nothing.
+
+mod support;
+
+use std::process::Command;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use support::sts::*;
+
+const ALICE_MFA: &str = "arn:aws:iam::123456789012:mfa/alice";
+const BOB_MFA: &str = "arn:aws:iam::123456789012:mfa/bob";
+const ALICE_ARN: &str = "arn:aws:iam::123456789012:user/alice";
+
+fn start() -> StandIn {
+    StandIn::start(Config::demo()).expect("stand-in starts")
+}
+
+fn alice() -> Keys {
+    Config::demo().user("alice").unwrap().keys()
+}
+
+fn bob() -> Keys {
+    Config::demo().user("bob").unwrap().keys()
+}
+
+fn role(name: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT}:role/{name}")
+}
+
+/// Waits until the current TOTP step has a few seconds left, so that codes for offsets -1..=1
+/// stay valid while a test uses them.
+fn away_from_step_boundary() {
+    let into_step = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 30;
+    if into_step >= 27 {
+        std::thread::sleep(Duration::from_secs(31 - into_step));
+    }
+}
+
+#[track_caller]
+fn assert_error(reply: &Reply, status: u16, code: &str, message: &str) {
+    assert_eq!(
+        (reply.status, reply.error_code().as_deref()),
+        (status, Some(code)),
+        "{}",
+        reply.body
+    );
+    let got = reply.error_message().unwrap_or_default();
+    assert!(
+        got.starts_with(message),
+        "message {got:?} does not start with {message:?}"
+    );
+    assert!(reply.body.contains("<Type>Sender</Type>"), "{}", reply.body);
+    assert!(reply.field("RequestId").is_some(), "{}", reply.body);
+}
+
+fn assume(standin: &StandIn, keys: &Keys, role_name: &str, extra: &[(&str, &str)]) -> Reply {
+    let arn = role(role_name);
+    let mut params = vec![("RoleArn", arn.as_str()), ("RoleSessionName", "test")];
+    params.extend_from_slice(extra);
+    standin.call(keys, "AssumeRole", &params)
+}
+
+fn not_authorized(role_name: &str) -> String {
+    format!(
+        "User: {ALICE_ARN} is not authorized to perform: sts:AssumeRole on resource: {}",
+        role(role_name)
+    )
+}
+
+/// GetSessionToken with alice's MFA device and a code at `offset`: the session keys.
+fn mfa_session(standin: &StandIn, offset: i64) -> Keys {
+    let code = standin.code(ALICE_MFA, offset);
+    let reply = standin.call(
+        &alice(),
+        "GetSessionToken",
+        &[("SerialNumber", ALICE_MFA), ("TokenCode", &code)],
+    );
+    assert!(reply.is_ok(), "{}", reply.body);
+    reply.credentials().unwrap()
+}
+
+fn seconds_until(expiration: &str) -> i64 {
+    let t = humantime::parse_rfc3339(expiration).expect("Expiration is RFC 3339");
+    match t.duration_since(SystemTime::now()) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_signed_get_caller_identity_with_alices_keys_answers_her_arn() {
+    let standin = start();
+    let reply = standin.call(&alice(), "GetCallerIdentity", &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.field("Arn").as_deref(), Some(ALICE_ARN));
+    assert_eq!(reply.field("Account").as_deref(), Some(ACCOUNT));
+    assert!(reply.field("UserId").unwrap().starts_with("AIDA"));
+    assert!(reply.body.contains(&format!(
+        "<GetCallerIdentityResponse xmlns=\"{NAMESPACE}\">"
+    )));
+    assert!(reply.field("RequestId").is_some());
+    assert_eq!(reply.header("content-type"), Some("text/xml"));
+
+    let bobs = standin.call(&bob(), "GetCallerIdentity", &[]);
+    assert_eq!(
+        bobs.field("Arn").as_deref(),
+        Some("arn:aws:iam::123456789012:user/bob")
+    );
+}
+
+#[test]
+fn a_wrong_secret_gets_signature_does_not_match() {
+    let standin = start();
+    let mut keys = alice();
+    keys.secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYWRONGKEY00".to_string();
+    let reply = standin.call(&keys, "GetCallerIdentity", &[]);
+    assert_error(
+        &reply,
+        403,
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+    );
+}
+
+#[test]
+fn an_unknown_access_key_is_an_invalid_client_token_id() {
+    let standin = start();
+    let keys = Keys::new("AKIAUNKNOWNUNKNOWN00", "secret", None);
+    let reply = standin.call(&keys, "GetCallerIdentity", &[]);
+    assert_error(
+        &reply,
+        403,
+        "InvalidClientTokenId",
+        "The security token included in the request is invalid.",
+    );
+}
+
+#[test]
+fn a_request_without_authorization_is_missing_its_authentication_token() {
+    let standin = start();
+    let body = form_body(&[("Action", "GetCallerIdentity"), ("Version", VERSION)]);
+    let host = standin.url().trim_start_matches("http://").to_string();
+    let headers = vec![
+        ("host".to_string(), host),
+        ("content-type".to_string(), FORM_CONTENT_TYPE.to_string()),
+    ];
+    let reply = http_request(&standin.url(), "POST", "/", &headers, body.as_bytes()).unwrap();
+    assert_error(
+        &reply,
+        403,
+        "MissingAuthenticationToken",
+        "Request is missing Authentication Token",
+    );
+}
+
+#[test]
+fn a_tampered_body_breaks_the_signature() {
+    let standin = start();
+    let signed = form_body(&[("Action", "GetCallerIdentity"), ("Version", VERSION)]);
+    let sent = form_body(&[
+        ("Action", "AssumeRole"),
+        ("Version", VERSION),
+        ("RoleArn", &role("open")),
+        ("RoleSessionName", "sneaky"),
+    ]);
+    let headers = sign_post(
+        &standin.url(),
+        &alice(),
+        "us-east-1",
+        "sts",
+        SystemTime::now(),
+        &signed,
+    )
+    .unwrap();
+    let reply = http_request(&standin.url(), "POST", "/", &headers, sent.as_bytes()).unwrap();
+    assert_error(
+        &reply,
+        403,
+        "SignatureDoesNotMatch",
+        "The request signature",
+    );
+    assert_eq!(standin.calls("AssumeRole"), 1, "counted although refused");
+}
+
+#[test]
+fn a_signed_header_changed_in_transit_breaks_the_signature() {
+    let standin = start();
+    let body = form_body(&[("Action", "GetCallerIdentity"), ("Version", VERSION)]);
+    let mut headers = sign_post(
+        &standin.url(),
+        &alice(),
+        "us-east-1",
+        "sts",
+        SystemTime::now(),
+        &body,
+    )
+    .unwrap();
+    for (name, value) in &mut headers {
+        if name == "content-type" {
+            *value = "application/x-www-form-urlencoded".to_string();
+        }
+    }
+    let reply = http_request(&standin.url(), "POST", "/", &headers, body.as_bytes()).unwrap();
+    assert_error(
+        &reply,
+        403,
+        "SignatureDoesNotMatch",
+        "The request signature",
+    );
+}
+
+#[test]
+fn unsigned_headers_may_change_but_signed_ones_may_not_be_dropped() {
+    let standin = start();
+    let body = form_body(&[("Action", "GetCallerIdentity"), ("Version", VERSION)]);
+    let headers = sign_post(
+        &standin.url(),
+        &alice(),
+        "us-east-1",
+        "sts",
+        SystemTime::now(),
+        &body,
+    )
+    .unwrap();
+
+    let mut with_agent = headers.clone();
+    with_agent.push(("user-agent".to_string(), "curl/8".to_string()));
+    let reply = http_request(&standin.url(), "POST", "/", &with_agent, body.as_bytes()).unwrap();
+    assert!(reply.is_ok(), "{}", reply.body);
+
+    let without_content_type: Vec<_> = headers
+        .into_iter()
+        .filter(|(n, _)| n != "content-type")
+        .collect();
+    let reply = http_request(
+        &standin.url(),
+        "POST",
+        "/",
+        &without_content_type,
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(reply.status, 403, "{}", reply.body);
+}
+
+#[test]
+fn a_signature_older_than_15_minutes_has_expired() {
+    let standin = start();
+    let body = form_body(&[("Action", "GetCallerIdentity"), ("Version", VERSION)]);
+    let twenty_minutes_ago = SystemTime::now() - Duration::from_secs(20 * 60);
+    let reply = signed_post(
+        &standin.url(),
+        &alice(),
+        "us-east-1",
+        "sts",
+        twenty_minutes_ago,
+        &body,
+    )
+    .unwrap();
+    assert_error(&reply, 403, "SignatureDoesNotMatch", "Signature expired: ");
+
+    let ten_minutes_ago = SystemTime::now() - Duration::from_secs(10 * 60);
+    let reply = signed_post(
+        &standin.url(),
+        &alice(),
+        "eu-central-1",
+        "sts",
+        ten_minutes_ago,
+        &body,
+    )
+    .unwrap();
+    assert!(
+        reply.is_ok(),
+        "10 minutes of skew and any region are fine: {}",
+        reply.body
+    );
+
+    let twenty_minutes_ahead = SystemTime::now() + Duration::from_secs(20 * 60);
+    let reply = signed_post(
+        &standin.url(),
+        &alice(),
+        "us-east-1",
+        "sts",
+        twenty_minutes_ahead,
+        &body,
+    )
+    .unwrap();
+    assert_error(
+        &reply,
+        403,
+        "SignatureDoesNotMatch",
+        "Signature not yet current: ",
+    );
+}
+
+#[test]
+fn a_signature_for_another_service_is_refused() {
+    let standin = start();
+    let body = form_body(&[("Action", "GetCallerIdentity"), ("Version", VERSION)]);
+    let reply = signed_post(
+        &standin.url(),
+        &alice(),
+        "us-east-1",
+        "s3",
+        SystemTime::now(),
+        &body,
+    )
+    .unwrap();
+    assert_error(
+        &reply,
+        403,
+        "SignatureDoesNotMatch",
+        "Credential should be scoped to correct service: 'sts'.",
+    );
+}
+
+#[test]
+fn a_get_with_the_query_string_is_accepted() {
+    let standin = start();
+    let query = form_body(&[("Action", "GetCallerIdentity"), ("Version", VERSION)]);
+    let path = format!("/?{query}");
+    let headers = sign_request(
+        "GET",
+        &standin.url(),
+        &path,
+        &[],
+        b"",
+        &alice(),
+        "us-west-2",
+        "sts",
+        SystemTime::now(),
+    )
+    .unwrap();
+    let reply = http_request(&standin.url(), "GET", &path, &headers, b"").unwrap();
+    assert!(reply.is_ok(), "{}", reply.body);
+    assert_eq!(reply.field("Arn").as_deref(), Some(ALICE_ARN));
+}
+
+#[test]
+fn unknown_actions_and_versions_are_invalid_actions() {
+    let standin = start();
+    let reply = standin.call(&alice(), "GetFederationToken", &[("Name", "x")]);
+    assert_error(
+        &reply,
+        400,
+        "InvalidAction",
+        "Could not find operation GetFederationToken for version 2011-06-15",
+    );
+
+    let body = form_body(&[("Action", "GetCallerIdentity"), ("Version", "2010-01-01")]);
+    let reply = signed_post(
+        &standin.url(),
+        &alice(),
+        "us-east-1",
+        "sts",
+        SystemTime::now(),
+        &body,
+    )
+    .unwrap();
+    assert_error(&reply, 400, "InvalidAction", "Could not find operation");
+}
+
+// ---------------------------------------------------------------------------------------------
+// GetSessionToken and MFA codes
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn get_session_token_with_a_fresh_code_succeeds_and_the_same_code_again_is_refused() {
+    let standin = start();
+    let code = standin.code(ALICE_MFA, 0);
+    let params = [("SerialNumber", ALICE_MFA), ("TokenCode", code.as_str())];
+
+    let first = standin.call(&alice(), "GetSessionToken", &params);
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert!(first
+        .body
+        .contains(&format!("<GetSessionTokenResponse xmlns=\"{NAMESPACE}\">")));
+    let creds = first.credentials().unwrap();
+    assert!(creds.access_key_id.starts_with("ASIA"));
+    assert_eq!(creds.access_key_id.len(), 20);
+    assert!(creds.access_key_id[4..]
+        .chars()
+        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+    assert_eq!(creds.secret_access_key.len(), 40);
+    assert!(creds.session_token.unwrap().len() > 100);
+    let expiration = first.field("Expiration").unwrap();
+    assert_eq!(
+        expiration.len(),
+        "2026-01-01T00:00:00Z".len(),
+        "{expiration}"
+    );
+    assert!(expiration.ends_with('Z'));
+    let left = seconds_until(&expiration);
+    assert!(
+        (43_100..=43_200).contains(&left),
+        "default 12 h, got {left} s"
+    );
+
+    let again = standin.call(&alice(), "GetSessionToken", &params);
+    assert_error(
+        &again,
+        403,
+        "AccessDenied",
+        "MultiFactorAuthentication failed with invalid MFA one time pass code.",
+    );
+    assert_eq!(standin.calls("GetSessionToken"), 2);
+}
+
+#[test]
+fn codes_of_the_neighbouring_steps_work_but_older_ones_and_wrong_ones_do_not() {
+    away_from_step_boundary();
+    let standin = start();
+    for offset in [-1, 1] {
+        let code = standin.code(ALICE_MFA, offset);
+        let reply = standin.call(
+            &alice(),
+            "GetSessionToken",
+            &[("SerialNumber", ALICE_MFA), ("TokenCode", &code)],
+        );
+        assert!(reply.is_ok(), "offset {offset}: {}", reply.body);
+    }
+    let mut tried = Vec::new();
+    for offset in [-3, 3] {
+        let code = standin.code(ALICE_MFA, offset);
+        if [-1, 0, 1]
+            .iter()
+            .any(|o| standin.code(ALICE_MFA, *o) == code)
+        {
+            continue; // one chance in a million
+        }
+        tried.push(offset);
+        let reply = standin.call(
+            &alice(),
+            "GetSessionToken",
+            &[("SerialNumber", ALICE_MFA), ("TokenCode", &code)],
+        );
+        assert_error(
+            &reply,
+            403,
+            "AccessDenied",
+            "MultiFactorAuthentication failed with invalid MFA one time pass code.",
+        );
+    }
+    assert!(!tried.is_empty());
+
+    // A code consumed on alice's device says nothing about bob's.
+    let bobs = standin.code(BOB_MFA, 0);
+    let reply = standin.call(
+        &bob(),
+        "GetSessionToken",
+        &[("SerialNumber", BOB_MFA), ("TokenCode", &bobs)],
+    );
+    assert!(reply.is_ok(), "{}", reply.body);
+}
+
+#[test]
+fn a_token_code_that_is_not_six_digits_is_a_validation_error() {
+    let standin = start();
+    for (code, constraint) in [
+        (
+            "12345",
+            "Member must have length greater than or equal to 6",
+        ),
+        ("1234567", "Member must have length less than or equal to 6"),
+        (
+            "12a456",
+            "Member must satisfy regular expression pattern: [\\d]*",
+        ),
+    ] {
+        let reply = standin.call(
+            &alice(),
+            "GetSessionToken",
+            &[("SerialNumber", ALICE_MFA), ("TokenCode", code)],
+        );
+        assert_error(
+            &reply,
+            400,
+            "ValidationError",
+            "1 validation error detected: ",
+        );
+        let message = reply.error_message().unwrap();
+        assert!(message.contains("at 'tokenCode' failed to satisfy constraint: "));
+        assert!(message.ends_with(constraint), "{message}");
+    }
+}
+
+#[test]
+fn another_users_mfa_serial_cannot_be_validated() {
+    let standin = start();
+    let code = standin.code(BOB_MFA, 0);
+    let reply = standin.call(
+        &alice(),
+        "GetSessionToken",
+        &[("SerialNumber", BOB_MFA), ("TokenCode", &code)],
+    );
+    assert_error(
+        &reply,
+        403,
+        "AccessDenied",
+        "MultiFactorAuthentication failed, unable to validate MFA code.  Please verify your MFA serial number is valid and associated with this user.",
+    );
+    // The failed attempt did not consume bob's code.
+    let reply = standin.call(
+        &bob(),
+        "GetSessionToken",
+        &[("SerialNumber", BOB_MFA), ("TokenCode", &code)],
+    );
+    assert!(reply.is_ok(), "{}", reply.body);
+}
+
+#[test]
+fn get_session_token_durations_must_lie_between_15_minutes_and_36_hours() {
+    let standin = start();
+    for (duration, constraint) in [
+        ("899", "Member must have value greater than or equal to 900"),
+        (
+            "129601",
+            "Member must have value less than or equal to 129600",
+        ),
+    ] {
+        let reply = standin.call(
+            &alice(),
+            "GetSessionToken",
+            &[("DurationSeconds", duration)],
+        );
+        assert_error(
+            &reply,
+            400,
+            "ValidationError",
+            "1 validation error detected: ",
+        );
+        let message = reply.error_message().unwrap();
+        assert!(
+            message.contains(&format!("Value '{duration}' at 'durationSeconds'")),
+            "{message}"
+        );
+        assert!(message.ends_with(constraint), "{message}");
+    }
+    for (duration, expected) in [("900", 900), ("129600", 129_600)] {
+        let reply = standin.call(
+            &alice(),
+            "GetSessionToken",
+            &[("DurationSeconds", duration)],
+        );
+        assert!(reply.is_ok(), "{}", reply.body);
+        let left = seconds_until(&reply.field("Expiration").unwrap());
+        assert!((expected - 60..=expected).contains(&left), "{left}");
+    }
+}
+
+#[test]
+fn session_credentials_cannot_get_another_session_token() {
+    let standin = start();
+    let session = standin.call(&alice(), "GetSessionToken", &[]);
+    let keys = session.credentials().unwrap();
+    let reply = standin.call(&keys, "GetSessionToken", &[]);
+    assert_error(
+        &reply,
+        403,
+        "AccessDenied",
+        "Cannot call GetSessionToken with session credentials",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// AssumeRole
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn assume_role_on_s3_reader_is_denied_without_mfa_and_allowed_with_it() {
+    let standin = start();
+    let denied = assume(&standin, &alice(), "s3-reader", &[]);
+    assert_error(&denied, 403, "AccessDenied", &not_authorized("s3-reader"));
+
+    let code = standin.code(ALICE_MFA, 0);
+    let allowed = assume(
+        &standin,
+        &alice(),
+        "s3-reader",
+        &[("SerialNumber", ALICE_MFA), ("TokenCode", &code)],
+    );
+    assert_eq!(allowed.status, 200, "{}", allowed.body);
+    assert!(allowed
+        .body
+        .contains(&format!("<AssumeRoleResponse xmlns=\"{NAMESPACE}\">")));
+    assert_eq!(
+        allowed.field("Arn").as_deref(),
+        Some("arn:aws:sts::123456789012:assumed-role/s3-reader/test")
+    );
+    let role_id = allowed.field("AssumedRoleId").unwrap();
+    assert!(
+        role_id.starts_with("AROA") && role_id.ends_with(":test"),
+        "{role_id}"
+    );
+    let left = seconds_until(&allowed.field("Expiration").unwrap());
+    assert!((3540..=3600).contains(&left), "default 1 h, got {left}");
+
+    let keys = allowed.credentials().unwrap();
+    let who = standin.call(&keys, "GetCallerIdentity", &[]);
+    assert_eq!(
+        who.field("Arn").as_deref(),
+        Some("arn:aws:sts::123456789012:assumed-role/s3-reader/test")
+    );
+    assert_eq!(who.field("UserId"), Some(role_id));
+}
+
+#[test]
+fn the_open_role_needs_no_mfa_but_locked_and_unknown_roles_refuse_everyone() {
+    let standin = start();
+    let open = assume(&standin, &alice(), "open", &[]);
+    assert!(open.is_ok(), "{}", open.body);
+
+    let locked = assume(&standin, &alice(), "locked", &[]);
+    assert_error(&locked, 403, "AccessDenied", &not_authorized("locked"));
+    let code = standin.code(ALICE_MFA, 0);
+    let locked = assume(
+        &standin,
+        &alice(),
+        "locked",
+        &[("SerialNumber", ALICE_MFA), ("TokenCode", &code)],
+    );
+    assert_error(&locked, 403, "AccessDenied", &not_authorized("locked"));
+
+    let unknown = assume(&standin, &alice(), "no-such-role", &[]);
+    assert_error(
+        &unknown,
+        403,
+        "AccessDenied",
+        &not_authorized("no-such-role"),
+    );
+}
+
+#[test]
+fn mfa_session_credentials_can_assume_s3_reader_without_a_code_but_not_for_two_hours() {
+    let standin = start();
+    let session = mfa_session(&standin, 0);
+
+    let chained = assume(&standin, &session, "s3-reader", &[]);
+    assert!(chained.is_ok(), "{}", chained.body);
+
+    let too_long = assume(
+        &standin,
+        &session,
+        "s3-reader",
+        &[("DurationSeconds", "7200")],
+    );
+    assert_error(
+        &too_long,
+        400,
+        "ValidationError",
+        "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+    );
+
+    // Role credentials obtained that way chain on, within the same 1-hour limit.
+    let role_keys = chained.credentials().unwrap();
+    let again = assume(&standin, &role_keys, "auditor", &[]);
+    assert!(again.is_ok(), "{}", again.body);
+    let too_long = assume(
+        &standin,
+        &role_keys,
+        "s3-reader",
+        &[("DurationSeconds", "3601")],
+    );
+    assert_error(
+        &too_long,
+        400,
+        "ValidationError",
+        "The requested DurationSeconds exceeds the 1 hour session limit",
+    );
+}
+
+#[test]
+fn session_credentials_without_mfa_cannot_assume_an_mfa_role() {
+    let standin = start();
+    let session = standin.call(&alice(), "GetSessionToken", &[]);
+    assert!(session.is_ok(), "{}", session.body);
+    let keys = session.credentials().unwrap();
+    let who = standin.call(&keys, "GetCallerIdentity", &[]);
+    assert_eq!(who.field("Arn").as_deref(), Some(ALICE_ARN));
+
+    let denied = assume(&standin, &keys, "s3-reader", &[]);
+    assert_error(&denied, 403, "AccessDenied", &not_authorized("s3-reader"));
+    // ...but a code in the request itself does it.
+    let code = standin.code(ALICE_MFA, 0);
+    let allowed = assume(
+        &standin,
+        &keys,
+        "s3-reader",
+        &[("SerialNumber", ALICE_MFA), ("TokenCode", &code)],
+    );
+    assert!(allowed.is_ok(), "{}", allowed.body);
+}
+
+#[test]
+fn assume_role_durations_are_bounded_by_the_role() {
+    away_from_step_boundary();
+    let standin = start();
+    let mfa = |offset: i64| {
+        let code = standin.code(ALICE_MFA, offset);
+        vec![
+            ("SerialNumber".to_string(), ALICE_MFA.to_string()),
+            ("TokenCode".to_string(), code),
+        ]
+    };
+    fn with<'a>(extra: &'a [(String, String)], duration: &'a str) -> Vec<(&'a str, &'a str)> {
+        let mut params: Vec<(&str, &str)> = extra
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        params.push(("DurationSeconds", duration));
+        params
+    }
+
+    let m = mfa(-1);
+    let reply = assume(&standin, &alice(), "auditor", &with(&m, "7200"));
+    assert_error(
+        &reply,
+        400,
+        "ValidationError",
+        "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+    );
+    let reply = assume(&standin, &alice(), "auditor", &with(&m, "899"));
+    assert_error(&reply, 400, "ValidationError", "1 validation error detected: Value '899' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900");
+    let reply = assume(&standin, &alice(), "s3-reader", &with(&m, "43201"));
+    assert_error(&reply, 400, "ValidationError", "1 validation error detected: Value '43201' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to 43200");
+
+    // The code was never consumed by those refusals.
+    let reply = assume(&standin, &alice(), "s3-reader", &with(&m, "43200"));
+    assert!(reply.is_ok(), "{}", reply.body);
+    let left = seconds_until(&reply.field("Expiration").unwrap());
+    assert!((43_140..=43_200).contains(&left), "{left}");
+
+    let reply = assume(&standin, &alice(), "open", &[("DurationSeconds", "900")]);
+    assert!(reply.is_ok(), "{}", reply.body);
+}
+
+#[test]
+fn the_partner_role_wants_its_external_id() {
+    away_from_step_boundary();
+    let standin = start();
+    let without = {
+        let code = standin.code(ALICE_MFA, -1);
+        assume(
+            &standin,
+            &alice(),
+            "partner",
+            &[("SerialNumber", ALICE_MFA), ("TokenCode", &code)],
+        )
+    };
+    assert_error(&without, 403, "AccessDenied", &not_authorized("partner"));
+    let wrong = {
+        let code = standin.code(ALICE_MFA, -1);
+        assume(
+            &standin,
+            &alice(),
+            "partner",
+            &[
+                ("SerialNumber", ALICE_MFA),
+                ("TokenCode", &code),
+                ("ExternalId", "guessed-id"),
+            ],
+        )
+    };
+    assert_error(&wrong, 403, "AccessDenied", &not_authorized("partner"));
+    let right = {
+        let code = standin.code(ALICE_MFA, -1);
+        assume(
+            &standin,
+            &alice(),
+            "partner",
+            &[
+                ("SerialNumber", ALICE_MFA),
+                ("TokenCode", &code),
+                ("ExternalId", "partner-ext-id"),
+            ],
+        )
+    };
+    assert!(right.is_ok(), "{}", right.body);
+}
+
+#[test]
+fn assume_role_parameters_are_validated() {
+    let standin = start();
+    let reply = standin.call(&alice(), "AssumeRole", &[]);
+    assert_error(&reply, 400, "ValidationError", "2 validation errors detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null; Value null at 'roleSessionName'");
+
+    let open = role("open");
+    for bad in ["x", "has space", &"n".repeat(65)] {
+        let reply = standin.call(
+            &alice(),
+            "AssumeRole",
+            &[("RoleArn", &open), ("RoleSessionName", bad)],
+        );
+        assert_error(
+            &reply,
+            400,
+            "ValidationError",
+            "1 validation error detected: ",
+        );
+        assert!(reply
+            .error_message()
+            .unwrap()
+            .contains("at 'roleSessionName'"));
+    }
+    let name = "a.b@c=d,e-f+g_h";
+    let reply = standin.call(
+        &alice(),
+        "AssumeRole",
+        &[("RoleArn", &open), ("RoleSessionName", name)],
+    );
+    assert!(reply.is_ok(), "{}", reply.body);
+    assert_eq!(
+        reply.field("Arn"),
+        Some(format!(
+            "arn:aws:sts::123456789012:assumed-role/open/{name}"
+        ))
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Temporary credentials
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn temporary_keys_need_their_own_token() {
+    let standin = start();
+    let keys = mfa_session(&standin, 0);
+    let ok = standin.call(&keys, "GetCallerIdentity", &[]);
+    assert_eq!(ok.field("Arn").as_deref(), Some(ALICE_ARN));
+
+    let mut no_token = keys.clone();
+    no_token.session_token = None;
+    let reply = standin.call(&no_token, "GetCallerIdentity", &[]);
+    assert_error(
+        &reply,
+        403,
+        "InvalidClientTokenId",
+        "The security token included in the request is invalid.",
+    );
+
+    let mut wrong_token = keys.clone();
+    wrong_token.session_token = Some("forged".to_string());
+    let reply = standin.call(&wrong_token, "GetCallerIdentity", &[]);
+    assert_error(
+        &reply,
+        403,
+        "InvalidClientTokenId",
+        "The security token included in the request is invalid.",
+    );
+
+    let mut long_term_with_token = alice();
+    long_term_with_token.session_token = keys.session_token.clone();
+    let reply = standin.call(&long_term_with_token, "GetCallerIdentity", &[]);
+    assert_error(
+        &reply,
+        403,
+        "InvalidClientTokenId",
+        "The security token included in the request is invalid.",
+    );
+
+    let mut wrong_secret = keys;
+    wrong_secret.secret_access_key = alice().secret_access_key;
+    let reply = standin.call(&wrong_secret, "GetCallerIdentity", &[]);
+    assert_error(
+        &reply,
+        403,
+        "SignatureDoesNotMatch",
+        "The request signature",
+    );
+}
+
+#[test]
+fn temporary_keys_work_until_they_expire() {
+    let standin = start();
+    standin.set_lifetime_override(Some(2));
+    let reply = standin.call(&alice(), "GetSessionToken", &[("DurationSeconds", "3600")]);
+    assert!(reply.is_ok(), "{}", reply.body);
+    let left = seconds_until(&reply.field("Expiration").unwrap());
+    assert!(
+        (0..=2).contains(&left),
+        "Expiration shows the override: {left}"
+    );
+    let keys = reply.credentials().unwrap();
+
+    let who = standin.call(&keys, "GetCallerIdentity", &[]);
+    assert!(who.is_ok(), "{}", who.body);
+
+    std::thread::sleep(Duration::from_millis(2500));
+    let expired = standin.call(&keys, "GetCallerIdentity", &[]);
+    assert_error(
+        &expired,
+        403,
+        "ExpiredToken",
+        "The security token included in the request is expired",
+    );
+
+    standin.set_lifetime_override(None);
+    let reply = standin.call(&alice(), "GetSessionToken", &[("DurationSeconds", "3600")]);
+    let left = seconds_until(&reply.field("Expiration").unwrap());
+    assert!((3540..=3600).contains(&left), "{left}");
+}
+
+#[test]
+fn values_in_replies_are_xml_escaped() {
+    let standin = start();
+    // Session tokens are base64 with '+' and '/', and error messages carry user input.
+    let reply = standin.call(
+        &alice(),
+        "AssumeRole",
+        &[
+            ("RoleArn", "arn:aws:iam::123456789012:role/<b>&\"x\""),
+            ("RoleSessionName", "sess"),
+        ],
+    );
+    assert!(
+        reply.body.contains("role/&lt;b&gt;&amp;\"x\""),
+        "{}",
+        reply.body
+    );
+    assert!(!reply.body.contains("<b>"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bookkeeping and concurrency
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn calls_are_counted_per_action_whether_they_succeed_or_not() {
+    let standin = start();
+    assert_eq!(standin.total_calls(), 0);
+    standin.call(&alice(), "GetCallerIdentity", &[]);
+    let mut wrong = alice();
+    wrong.secret_access_key.push('x');
+    standin.call(&wrong, "GetCallerIdentity", &[]);
+    assume(&standin, &alice(), "s3-reader", &[]);
+    standin.call(&alice(), "GetSessionToken", &[]);
+
+    assert_eq!(standin.calls("GetCallerIdentity"), 2);
+    assert_eq!(standin.calls("AssumeRole"), 1);
+    assert_eq!(standin.calls("GetSessionToken"), 1);
+    assert_eq!(standin.calls("GetFederationToken"), 0);
+    assert_eq!(standin.total_calls(), 4);
+
+    let reply = http_request(&standin.url(), "GET", "/_standin/calls", &[], b"").unwrap();
+    assert_eq!(reply.status, 200);
+    let counts: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(
+        counts,
+        serde_json::json!({"GetCallerIdentity": 2, "AssumeRole": 1, "GetSessionToken": 1})
+    );
+    assert_eq!(standin.total_calls(), 4, "the helper path is not counted");
+}
+
+#[test]
+fn sixteen_clients_at_once_are_all_served_and_a_code_is_used_only_once() {
+    let standin = Arc::new(start());
+    let clients = 16;
+    let barrier = Arc::new(Barrier::new(clients));
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let standin = Arc::clone(&standin);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                standin.call(&alice(), "GetCallerIdentity", &[]).status
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), 200);
+    }
+    assert_eq!(standin.calls("GetCallerIdentity"), clients);
+
+    let code = standin.code(ALICE_MFA, 0);
+    let barrier = Arc::new(Barrier::new(clients));
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let standin = Arc::clone(&standin);
+            let barrier = Arc::clone(&barrier);
+            let code = code.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                standin
+                    .call(
+                        &alice(),
+                        "GetSessionToken",
+                        &[("SerialNumber", ALICE_MFA), ("TokenCode", &code)],
+                    )
+                    .status
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == 403).count(), clients - 1);
+}
+
+#[test]
+fn totp_codes_follow_rfc_6238() {
+    // RFC 6238 appendix B, SHA1 seed "12345678901234567890", last 6 of the 8 digits.
+    let seed = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    assert_eq!(totp_code(seed, 59), "287082");
+    assert_eq!(totp_code(seed, 1_111_111_109), "081804");
+    assert_eq!(totp_code(seed, 1_234_567_890), "005924");
+    assert_eq!(totp_code(seed, 2_000_000_000), "279037");
+
+    let standin = start();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let alice = Config::demo();
+    let seed = &alice.user("alice").unwrap().totp_seed_base32;
+    let code = standin.code(ALICE_MFA, 2);
+    assert!(
+        code == totp_code(seed, now + 60) || code == totp_code(seed, now + 90),
+        "code(_, 2) is two steps ahead"
+    );
+}
+
+#[test]
+fn the_stand_in_stops_when_dropped() {
+    let standin = start();
+    let url = standin.url();
+    drop(standin);
+    let reply = call(&url, &alice(), "GetCallerIdentity", &[]);
+    assert!(reply.is_err(), "{reply:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compatibility with real clients
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_aws_sdk_for_rust_is_accepted() {
+    use aws_sdk_sts::config::{BehaviorVersion, Credentials, Region};
+
+    let standin = start();
+    let client = |keys: &Keys| {
+        let config = aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .endpoint_url(standin.url())
+            .credentials_provider(Credentials::new(
+                &keys.access_key_id,
+                &keys.secret_access_key,
+                keys.session_token.clone(),
+                None,
+                "test",
+            ))
+            .build();
+        aws_sdk_sts::Client::from_conf(config)
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let sts = client(&alice());
+        let who = sts
+            .get_caller_identity()
+            .send()
+            .await
+            .expect("GetCallerIdentity");
+        assert_eq!(who.arn(), Some(ALICE_ARN));
+        assert_eq!(who.account(), Some(ACCOUNT));
+
+        let denied = sts
+            .assume_role()
+            .role_arn(role("s3-reader"))
+            .role_session_name("sdk")
+            .send()
+            .await
+            .expect_err("no MFA");
+        let denied = denied.into_service_error();
+        use aws_sdk_sts::error::ProvideErrorMetadata;
+        assert_eq!(denied.code(), Some("AccessDenied"));
+        assert_eq!(denied.message(), Some(not_authorized("s3-reader").as_str()));
+
+        let session = sts
+            .get_session_token()
+            .serial_number(ALICE_MFA)
+            .token_code(standin.code(ALICE_MFA, 0))
+            .duration_seconds(3600)
+            .send()
+            .await
+            .expect("GetSessionToken");
+        let creds = session.credentials().unwrap();
+        let keys = Keys::new(
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            Some(creds.session_token()),
+        );
+        let role = client(&keys)
+            .assume_role()
+            .role_arn(role("s3-reader"))
+            .role_session_name("sdk")
+            .send()
+            .await
+            .expect("AssumeRole with the MFA session");
+        assert_eq!(
+            role.assumed_role_user().unwrap().arn(),
+            "arn:aws:sts::123456789012:assumed-role/s3-reader/sdk"
+        );
+    });
+}
+
+const BOTOCORE_SCRIPT: &str = r#"
+import json, sys
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+url, key, secret, serial, code = sys.argv[1:6]
+session = botocore.session.Session()
+config = Config(retries={"max_attempts": 1})
+
+def client(key, secret, token=None):
+    return session.create_client(
+        "sts", endpoint_url=url, region_name="us-east-1", aws_access_key_id=key,
+        aws_secret_access_key=secret, aws_session_token=token, config=config)
+
+sts = client(key, secret)
+out = {"arn": sts.get_caller_identity()["Arn"]}
+try:
+    sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/s3-reader", RoleSessionName="boto")
+    out["denied"] = None
+except ClientError as e:
+    out["denied"] = e.response["Error"]["Code"]
+creds = sts.get_session_token(SerialNumber=serial, TokenCode=code)["Credentials"]
+out["session"] = creds["AccessKeyId"]
+chained = client(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+role = chained.assume_role(
+    RoleArn="arn:aws:iam::123456789012:role/s3-reader", RoleSessionName="boto")
+out["role"] = role["AssumedRoleUser"]["Arn"]
+print(json.dumps(out))
+"#;
+
+#[test]
+fn botocore_signatures_are_accepted() {
+    let python = std::env::var("MFA_EXEC_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let has_botocore = Command::new(&python)
+        .args(["-c", "import botocore"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_botocore {
+        if std::env::var_os("CI").is_some() {
+            panic!("{python} cannot import botocore, and CI is set");
+        }
+        println!("skipped: botocore not available");
+        return;
+    }
+
+    let standin = start();
+    let keys = alice();
+    let code = standin.code(ALICE_MFA, 0);
+    let home = tempfile::tempdir().unwrap();
+    let mut command = Command::new(&python);
+    command
+        .args(["-c", BOTOCORE_SCRIPT, &standin.url()])
+        .args([
+            &keys.access_key_id,
+            &keys.secret_access_key,
+            ALICE_MFA,
+            &code,
+        ])
+        .env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", home.path().join("config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.path().join("credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with("AWS_")
+            && !matches!(
+                name.as_str(),
+                "AWS_CONFIG_FILE" | "AWS_SHARED_CREDENTIALS_FILE" | "AWS_EC2_METADATA_DISABLED"
+            )
+        {
+            command.env_remove(&name);
+        }
+    }
+    let output = command.output().expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    let out: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    assert_eq!(out["arn"], ALICE_ARN);
+    assert_eq!(out["denied"], "AccessDenied");
+    assert!(out["session"].as_str().unwrap().starts_with("ASIA"));
+    assert_eq!(
+        out["role"],
+        "arn:aws:sts::123456789012:assumed-role/s3-reader/boto"
+    );
+    assert_eq!(standin.calls("GetSessionToken"), 1);
+    assert_eq!(standin.calls("AssumeRole"), 2);
+}

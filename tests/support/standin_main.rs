@@ -1,0 +1,219 @@
+//! `sts-standin`: the strict STS stand-in of the test suite, runnable on its own.
+//!
+//! ```text
+//! sts-standin serve [--port N] [--lifetime SECS] [--verbose]
+//! sts-standin code [--serial SERIAL] [--step N]
+//! sts-standin call ACTION [Name=Value ...] [--endpoint URL] [--env]
+//! ```
+//!
+//! `serve` prints its URL on one line and serves the demo account (users alice and bob, roles
+//! s3-reader, auditor, partner, open, locked) until killed. `code` prints the current TOTP code
+//! of a demo MFA device. `call` signs one STS request with the keys in `AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` and prints a one-line summary.
+
+#[allow(dead_code)]
+mod sts;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const USAGE: &str = "usage:
+  sts-standin serve [--port N] [--lifetime SECS] [--verbose]
+  sts-standin code [--serial SERIAL] [--step N]
+  sts-standin call ACTION [Name=Value ...] [--endpoint URL] [--env]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("serve") => serve(&args[1..]),
+        Some("code") => code(&args[1..]),
+        Some("call") => call(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => Err(Failure::Usage("expected a command".to_string())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(m)) => {
+            eprintln!("sts-standin: {m}\n{USAGE}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Sts(code, message)) => {
+            eprintln!("ERROR {code}: {message}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Other(m)) => {
+            eprintln!("sts-standin: {m}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Failure {
+    Usage(String),
+    Sts(String, String),
+    Other(String),
+}
+
+/// Takes the value of option `name` from `args` at `*i` (advancing `*i`).
+fn value(args: &[String], i: &mut usize, name: &str) -> Result<String, Failure> {
+    *i += 1;
+    args.get(*i)
+        .cloned()
+        .ok_or_else(|| Failure::Usage(format!("{name} needs a value")))
+}
+
+fn number<T: std::str::FromStr>(text: &str, name: &str) -> Result<T, Failure> {
+    text.parse()
+        .map_err(|_| Failure::Usage(format!("{name}: not a number: {text}")))
+}
+
+fn serve(args: &[String]) -> Result<(), Failure> {
+    let mut port = 0u16;
+    let mut lifetime = None;
+    let mut verbose = false;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--port" => port = number(&value(args, &mut i, "--port")?, "--port")?,
+            "--lifetime" => {
+                lifetime = Some(number(&value(args, &mut i, "--lifetime")?, "--lifetime")?)
+            }
+            "--verbose" | "-v" => verbose = true,
+            other => return Err(Failure::Usage(format!("serve: unexpected {other}"))),
+        }
+        i += 1;
+    }
+    let mut config = sts::Config::demo();
+    config.lifetime_override = lifetime;
+    let standin = sts::StandIn::start_on(config, port)
+        .map_err(|e| Failure::Other(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+    standin.set_log(verbose);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", standin.url())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::Other(format!("stdout: {e}")))?;
+    drop(out);
+    // Serve until SIGTERM/SIGINT ends the process (their default action).
+    loop {
+        std::thread::park();
+    }
+}
+
+fn code(args: &[String]) -> Result<(), Failure> {
+    let config = sts::Config::demo();
+    let mut serial = config.users[0].mfa_serial.clone().unwrap_or_default();
+    let mut step = 0i64;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--serial" => serial = value(args, &mut i, "--serial")?,
+            "--step" => step = number(&value(args, &mut i, "--step")?, "--step")?,
+            other => return Err(Failure::Usage(format!("code: unexpected {other}"))),
+        }
+        i += 1;
+    }
+    let user = config
+        .users
+        .iter()
+        .find(|u| u.mfa_serial.as_deref() == Some(serial.as_str()))
+        .ok_or_else(|| Failure::Other(format!("no demo MFA device {serial}")))?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| Failure::Other(e.to_string()))?
+        .as_secs() as i64;
+    let t = (now + step * 30).max(0) as u64;
+    println!("{}", sts::totp_code(&user.totp_seed_base32, t));
+    Ok(())
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn call(args: &[String]) -> Result<(), Failure> {
+    let mut action = None;
+    let mut params: Vec<(String, String)> = Vec::new();
+    let mut endpoint = env("AWS_ENDPOINT_URL_STS").or_else(|| env("AWS_ENDPOINT_URL"));
+    let mut export = false;
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        match arg.as_str() {
+            "--endpoint" | "--endpoint-url" => endpoint = Some(value(args, &mut i, arg)?),
+            "--env" => export = true,
+            _ if arg.starts_with("--") => {
+                return Err(Failure::Usage(format!("call: unknown option {arg}")))
+            }
+            _ if action.is_none() => action = Some(arg.clone()),
+            _ => {
+                let (name, val) = arg.split_once('=').ok_or_else(|| {
+                    Failure::Usage(format!("call: expected Name=Value, got {arg}"))
+                })?;
+                params.push((name.to_string(), val.to_string()));
+            }
+        }
+        i += 1;
+    }
+    let action = action.ok_or_else(|| Failure::Usage("call: which ACTION?".to_string()))?;
+    let endpoint = endpoint.ok_or_else(|| {
+        Failure::Usage(
+            "call: no endpoint (--endpoint, AWS_ENDPOINT_URL_STS or AWS_ENDPOINT_URL)".to_string(),
+        )
+    })?;
+    let (Some(key), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) else {
+        return Err(Failure::Usage(
+            "call: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set".to_string(),
+        ));
+    };
+    let keys = sts::Keys::new(&key, &secret, env("AWS_SESSION_TOKEN").as_deref());
+    let region = env("AWS_REGION").unwrap_or_else(|| "us-east-1".to_string());
+
+    let mut all = vec![("Action", action.as_str()), ("Version", sts::VERSION)];
+    all.extend(params.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    let reply = sts::signed_post(
+        &endpoint,
+        &keys,
+        &region,
+        sts::SERVICE,
+        SystemTime::now(),
+        &sts::form_body(&all),
+    )
+    .map_err(|e| Failure::Other(format!("{endpoint}: {e}")))?;
+
+    if !reply.is_ok() {
+        return Err(Failure::Sts(
+            reply
+                .error_code()
+                .unwrap_or_else(|| format!("HTTP {}", reply.status)),
+            reply.error_message().unwrap_or_else(|| reply.body.clone()),
+        ));
+    }
+    let field = |tag: &str| reply.field(tag).unwrap_or_default();
+    if export {
+        if let Some(creds) = reply.credentials() {
+            println!("AWS_ACCESS_KEY_ID={}", creds.access_key_id);
+            println!("AWS_SECRET_ACCESS_KEY={}", creds.secret_access_key);
+            println!(
+                "AWS_SESSION_TOKEN={}",
+                creds.session_token.unwrap_or_default()
+            );
+            println!("AWS_CREDENTIAL_EXPIRATION={}", field("Expiration"));
+            return Ok(());
+        }
+    }
+    match action.as_str() {
+        "GetCallerIdentity" => println!("{}", field("Arn")),
+        "AssumeRole" => println!("{} until {}", field("Arn"), field("Expiration")),
+        "GetSessionToken" => println!(
+            "session {} until {}",
+            field("AccessKeyId"),
+            field("Expiration")
+        ),
+        _ => println!("OK"),
+    }
+    Ok(())
+}
