@@ -7,14 +7,18 @@
 //! ```
 //!
 //! `serve` prints its URL on one line and serves the demo account (users alice and bob, roles
-//! s3-reader, auditor, partner, open, locked) until killed. `code` prints the current TOTP code
-//! of a demo MFA device. `call` signs one STS request with the keys in `AWS_ACCESS_KEY_ID`,
-//! `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` and prints a one-line summary.
+//! s3-reader, auditor, partner, open, locked) until SIGTERM, SIGINT or SIGHUP (exit status 0).
+//! `code` prints the current TOTP code of a demo MFA device. `call` signs one STS request with
+//! the keys in `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` (region
+//! `AWS_REGION`, else us-east-1) and prints a one-line summary, or `ERROR Code: Message` on
+//! stderr with exit status 1; `--env` prints returned credentials as `NAME=value` lines.
 
 #[allow(dead_code)]
 mod sts;
 
 use std::io::Write;
+
+use nix::sys::signal::{SigSet, Signal};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -87,6 +91,18 @@ fn serve(args: &[String]) -> Result<(), Failure> {
         }
         i += 1;
     }
+    // Wait for SIGTERM/SIGINT with sigwait rather than dying of them: a shell script's
+    // background job has SIGINT ignored, but a blocked signal still reaches sigwait (on Linux),
+    // and the stand-in shuts down cleanly. Blocked before the server threads start, so that
+    // they inherit the mask.
+    let mut signals = SigSet::empty();
+    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        signals.add(signal);
+    }
+    signals
+        .thread_block()
+        .map_err(|e| Failure::Other(format!("cannot block signals: {e}")))?;
+
     let mut config = sts::Config::demo();
     config.lifetime_override = lifetime;
     let standin = sts::StandIn::start_on(config, port)
@@ -97,10 +113,14 @@ fn serve(args: &[String]) -> Result<(), Failure> {
         .and_then(|()| out.flush())
         .map_err(|e| Failure::Other(format!("stdout: {e}")))?;
     drop(out);
-    // Serve until SIGTERM/SIGINT ends the process (their default action).
-    loop {
-        std::thread::park();
+    let signal = signals
+        .wait()
+        .map_err(|e| Failure::Other(format!("sigwait: {e}")))?;
+    if verbose {
+        eprintln!("sts-standin: {signal}, stopping");
     }
+    drop(standin);
+    Ok(())
 }
 
 fn code(args: &[String]) -> Result<(), Failure> {
