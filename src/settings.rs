@@ -112,6 +112,8 @@ pub(crate) struct Settings {
     pub(crate) region: Option<String>,
     pub(crate) endpoint: Option<String>,
     pub(crate) token: TokenSource,
+    /// The code source for refreshes in a long-lived run (`--server`).
+    pub(crate) later_token: TokenSource,
     pub(crate) cache: CachePolicy,
     pub(crate) output: Output,
 }
@@ -283,17 +285,25 @@ impl Settings {
         let via_session =
             role.is_some() && !args.no_session && duration.is_none_or(|d| d <= CHAINED_ROLE_MAX);
 
-        let token = if let Some(code) = &args.token_code {
-            validate_code(code)?;
-            TokenSource::Given(code.clone())
-        } else if let Some(cmd) = &args.token_command {
-            TokenSource::Command(cmd.clone())
-        } else if let Some(cmd) = chain.iter().find_map(|p| p.get("mfa_process")) {
-            TokenSource::Command(cmd.to_string())
+        // Where codes come from after the first: a code given with -t is spent by then.
+        let later_token = if let Some(cmd) = args.token_command.clone().or_else(|| {
+            chain
+                .iter()
+                .find_map(|p| p.get("mfa_process"))
+                .map(String::from)
+        }) {
+            TokenSource::Command(cmd)
         } else if args.no_prompt {
             TokenSource::Unavailable
         } else {
             TokenSource::Prompt
+        };
+        let token = match &args.token_code {
+            Some(code) => {
+                validate_code(code)?;
+                TokenSource::Given(code.clone())
+            }
+            None => later_token.clone(),
         };
 
         let region = args
@@ -329,6 +339,7 @@ impl Settings {
             via_session,
             region,
             token,
+            later_token,
             cache: CachePolicy {
                 enabled: !args.no_cache,
                 refresh: args.refresh,

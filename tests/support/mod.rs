@@ -3,4 +3,5 @@
 #![allow(dead_code)]
 
 pub mod env;
+pub mod pty;
 pub mod sts;
