@@ -2,7 +2,7 @@
 //! `--print-env`, `--credential-process`, `--server`) and the small subcommands (`cache`,
 //! `init`, `completions`).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -86,13 +86,16 @@ fn with_credentials(args: &RunArgs, env: &Env) -> Result<ExitCode> {
         None
     };
     if let Output::Server(argv) = &settings.output {
-        return crate::server::run(&settings, cache, argv);
+        return crate::server::run(&settings, env, cache, argv);
     }
     let (creds, obtained) = credentials::obtain(&settings, cache.as_ref())?;
     let changes = environment::for_credentials(&creds, obtained, &settings);
     match &settings.output {
         Output::Exec(argv) => Err(exec::exec(argv, &changes)),
         Output::PrintEnv(kind) => {
+            if std::io::stdout().is_terminal() {
+                eprintln!("mfa-exec: this prints shell code; to load it run: eval \"$(mfa-exec --print-env …)\" (fish: mfa-exec --print-env --shell fish | source)");
+            }
             print_stdout(&shell::render(&changes, *kind))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -363,3 +363,28 @@ fn the_aws_cli_under_the_server_gets_credentials_from_the_endpoint() {
         run.stdout
     );
 }
+
+#[test]
+fn a_default_profile_with_its_own_keys_is_flagged_because_sdks_would_read_it_first() {
+    let env = TestEnv::new();
+    env.write_credentials(&format!(
+        "{}\n[default]\naws_access_key_id = {BOB_KEY}\naws_secret_access_key = {BOB_SECRET}\n",
+        demo_credentials_file()
+    ));
+    let run = env.run([
+        "--server",
+        "-p",
+        "alice",
+        "-t",
+        &env.alice_code(),
+        "--",
+        "true",
+    ]);
+    run.success();
+    assert!(
+        run.stderr
+            .contains("profile 'default' has aws_access_key_id"),
+        "{}",
+        run.stderr
+    );
+}
