@@ -58,15 +58,22 @@ fn usage_error(err: clap::Error) -> Result<ExitCode> {
         }
         _ => {}
     }
+    // The first paragraph of clap's text, on one line (it may list arguments below).
     let rendered = err.render().to_string();
     let first = rendered
-        .lines()
+        .split("\n\n")
         .next()
         .unwrap_or("invalid arguments")
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
         .trim_start_matches("error: ")
         .to_string();
     let hint = match err.kind() {
-        ErrorKind::InvalidSubcommand | ErrorKind::UnknownArgument => {
+        ErrorKind::InvalidSubcommand | ErrorKind::UnknownArgument
+            if !first.contains("argument '-") =>
+        {
             "; to run a command put it after --, e.g. `mfa-exec -- aws s3 ls` (see mfa-exec --help)"
         }
         _ => " (see mfa-exec --help)",
