@@ -58,18 +58,19 @@ fn usage_error(err: clap::Error) -> Result<ExitCode> {
         }
         _ => {}
     }
-    // The first paragraph of clap's text, on one line (it may list arguments below).
+    // clap's text on one line: the error and its tips (it may list arguments below), without
+    // the usage and "for more information" paragraphs.
     let rendered = err.render().to_string();
     let first = rendered
         .split("\n\n")
-        .next()
-        .unwrap_or("invalid arguments")
-        .lines()
+        .filter(|p| !p.starts_with("Usage:") && !p.starts_with("For more information"))
+        .flat_map(str::lines)
         .map(str::trim)
+        .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
         .trim_start_matches("error: ")
-        .to_string();
+        .replace(" tip: ", "; ");
     let hint = match err.kind() {
         ErrorKind::InvalidSubcommand | ErrorKind::UnknownArgument
             if !first.contains("argument '-") =>
