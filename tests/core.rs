@@ -581,3 +581,18 @@ fn expiration_secs(text: &str) -> i64 {
     let days = era * 146_097 + doe - 719_468;
     days * 86400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)
 }
+
+#[test]
+fn usage_errors_are_one_line_with_the_fix() {
+    let env = TestEnv::new();
+    for (args, needle) in [
+        (vec!["--prfile", "alice", "--", "true"], "similar argument exists: '--profile'"),
+        (vec!["--shell", "fish", "--", "true"], "--print-env"),
+        (vec!["--print-env", "--shell", "tcsh"], "possible values"),
+    ] {
+        let run = env.run(&args);
+        run.fails(125, &[needle]);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+}
