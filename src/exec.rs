@@ -1,7 +1,7 @@
 //! Replacing mfa-exec with the command (execvp), so its exit status, signals and terminal are
 //! its own. Only returns on failure, saying which program could not run.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::ErrorKind;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -25,7 +25,11 @@ pub(crate) fn exec(argv: &[OsString], changes: &EnvChanges) -> anyhow::Error {
     cmd.args(&argv[1..]);
     apply(&mut cmd, changes);
     // Rust's runtime resets SIGPIPE to the default before exec, so `cmd | head` behaves.
-    let err = cmd.exec();
+    cannot_run(program, &cmd.exec())
+}
+
+/// Why a command could not start, with env(1)'s status: 127 not found, 126 not runnable.
+pub(crate) fn cannot_run(program: &OsStr, err: &std::io::Error) -> anyhow::Error {
     let name = program.to_string_lossy();
     let (status, message) = match err.kind() {
         ErrorKind::NotFound => (

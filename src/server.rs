@@ -29,7 +29,6 @@ use crate::cache::Cache;
 use crate::credentials::{self, Credentials, Obtained};
 use crate::environment::{self, EnvChanges};
 use crate::exec;
-use crate::exit::{Exit, CANNOT_INVOKE, NOT_FOUND};
 use crate::settings::{Env, Settings};
 
 /// The one path credentials are served on.
@@ -105,24 +104,7 @@ pub(crate) fn run(
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]);
     exec::apply(&mut cmd, &changes);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            let name = argv[0].to_string_lossy();
-            let (status, message) = match e.kind() {
-                std::io::ErrorKind::NotFound => (
-                    NOT_FOUND,
-                    format!("{name}: command not found; check the name, or give its full path"),
-                ),
-                std::io::ErrorKind::PermissionDenied => (
-                    CANNOT_INVOKE,
-                    format!("{name}: permission denied; is it an executable file (chmod +x)?"),
-                ),
-                _ => (CANNOT_INVOKE, format!("cannot run {name}: {e}")),
-            };
-            return Err(Exit { status, message }.into());
-        }
-    };
+    let mut child = cmd.spawn().map_err(|e| exec::cannot_run(&argv[0], &e))?;
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let handle = signals.handle();
     let forwarder = std::thread::spawn(move || {

@@ -388,3 +388,18 @@ fn a_default_profile_with_its_own_keys_is_flagged_because_sdks_would_read_it_fir
         run.stderr
     );
 }
+
+#[test]
+fn a_missing_command_under_the_server_gets_status_127() {
+    let env = TestEnv::new();
+    env.run([
+        "--server",
+        "-p",
+        "alice",
+        "-t",
+        &env.alice_code(),
+        "--",
+        "no-such-command-xyz",
+    ])
+    .fails(127, &["no-such-command-xyz: command not found"]);
+}
