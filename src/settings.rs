@@ -306,12 +306,21 @@ impl Settings {
             None => later_token.clone(),
         };
 
-        let region = args
-            .region
-            .clone()
-            .or_else(|| env.get("AWS_REGION").map(String::from))
-            .or_else(|| env.get("AWS_DEFAULT_REGION").map(String::from))
-            .or_else(|| profile.get("region").map(String::from));
+        // AWS_REGION set by an outer mfa-exec for another profile is that profile's region:
+        // it must not beat this profile's own `region` (it still beats having none).
+        let env_region = env
+            .get("AWS_REGION")
+            .or_else(|| env.get("AWS_DEFAULT_REGION"))
+            .map(String::from);
+        let inherited = env
+            .get("MFA_EXEC_PROFILE")
+            .is_some_and(|outer| outer != profile_name);
+        let profile_region = profile.get("region").map(String::from);
+        let region = args.region.clone().or(if inherited {
+            profile_region.or(env_region)
+        } else {
+            env_region.or(profile_region)
+        });
         if let Some(r) = &region {
             if r.is_empty()
                 || !r

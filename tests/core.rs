@@ -586,7 +586,10 @@ fn expiration_secs(text: &str) -> i64 {
 fn usage_errors_are_one_line_with_the_fix() {
     let env = TestEnv::new();
     for (args, needle) in [
-        (vec!["--prfile", "alice", "--", "true"], "similar argument exists: '--profile'"),
+        (
+            vec!["--prfile", "alice", "--", "true"],
+            "similar argument exists: '--profile'",
+        ),
         (vec!["--shell", "fish", "--", "true"], "--print-env"),
         (vec!["--print-env", "--shell", "tcsh"], "possible values"),
     ] {
@@ -595,4 +598,44 @@ fn usage_errors_are_one_line_with_the_fix() {
         assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
         assert!(run.stdout.is_empty());
     }
+}
+
+#[test]
+fn inside_an_mfa_exec_shell_a_profiles_own_region_beats_the_outer_profiles() {
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "{}[profile west]\nrole_arn = {}\nsource_profile = alice\nregion = us-west-2\n",
+        demo_config_file().replace(
+            &format!("[profile alice]\nmfa_serial = {ALICE_SERIAL}\n"),
+            &format!("[profile alice]\nmfa_serial = {ALICE_SERIAL}\nregion = eu-west-1\n")
+        ),
+        role_arn("s3-reader")
+    ));
+    // The outer run for alice exports eu-west-1; the inner one is for west.
+    let run = env.run([
+        "-p",
+        "alice",
+        "-t",
+        &env.alice_code(),
+        "--",
+        TestEnv::bin(),
+        "-p",
+        "west",
+        "--",
+        "env",
+    ]);
+    run.success();
+    let vars = run.env_lines();
+    assert_eq!(vars["AWS_REGION"], "us-west-2");
+    assert_eq!(vars["AWS_DEFAULT_REGION"], "us-west-2");
+    // An explicit AWS_REGION (no outer mfa-exec) still wins, as in every AWS tool.
+    let mut env2 = TestEnv::new();
+    env2.write_config(&format!(
+        "{}[profile west]\nrole_arn = {}\nsource_profile = alice\nregion = us-west-2\n",
+        demo_config_file(),
+        role_arn("s3-reader")
+    ));
+    env2.set("AWS_REGION", "ap-south-1");
+    let run = env2.run(["-p", "west", "-t", &env2.alice_code(), "--", "env"]);
+    assert_eq!(run.env_lines()["AWS_REGION"], "ap-south-1");
 }
