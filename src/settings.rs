@@ -200,7 +200,7 @@ impl Settings {
             .role_arn
             .clone()
             .or_else(|| profile.get("role_arn").map(String::from));
-        let source = source(&files, profile, env, explicit)?;
+        let source = source(&files, profile, env, args.profile.is_some())?;
         let chain = source_chain(&files, profile)?;
 
         let serial = args
@@ -450,7 +450,9 @@ fn env_keys(env: &Env) -> Option<StaticKeys> {
     })
 }
 
-fn source(files: &ProfileFiles, profile: Profile<'_>, env: &Env, explicit: bool) -> Result<Source> {
+/// `flag`: the profile was named with `--profile`. As in botocore, environment keys beat
+/// AWS_PROFILE but not an explicit `--profile`.
+fn source(files: &ProfileFiles, profile: Profile<'_>, env: &Env, flag: bool) -> Result<Source> {
     let name = profile.name;
     if profile.get("role_arn").is_some() {
         match (
@@ -492,8 +494,8 @@ fn source(files: &ProfileFiles, profile: Profile<'_>, env: &Env, explicit: bool)
         }
     }
     // No role in the profile: the environment's keys (as for any AWS tool) unless a profile
-    // was named explicitly, then the profile's own credentials.
-    if !explicit {
+    // was named with --profile, then the profile's own credentials.
+    if !flag {
         if let Some(keys) = env_keys(env) {
             return Ok(Source::Keys {
                 origin: "environment".into(),
@@ -502,7 +504,7 @@ fn source(files: &ProfileFiles, profile: Profile<'_>, env: &Env, explicit: bool)
         }
     }
     profile_source(files, profile).map_err(|e| {
-        if explicit || env.get("MFA_EXEC_PROFILE").is_some() {
+        if flag || env.get("MFA_EXEC_PROFILE").is_some() || env_keys(env).is_some() {
             e
         } else {
             anyhow!("{e}; AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set either")

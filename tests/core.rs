@@ -639,3 +639,27 @@ fn inside_an_mfa_exec_shell_a_profiles_own_region_beats_the_outer_profiles() {
     let run = env2.run(["-p", "west", "-t", &env2.alice_code(), "--", "env"]);
     assert_eq!(run.env_lines()["AWS_REGION"], "ap-south-1");
 }
+
+#[test]
+fn environment_keys_beat_aws_profile_but_not_an_explicit_profile_flag() {
+    let mut env = TestEnv::new();
+    // The profile's own keys are unknown to STS; the environment's are alice's.
+    env.write_credentials(
+        "[alice]\naws_access_key_id = AKIAUNKNOWNKEY000000\naws_secret_access_key = nope\n",
+    );
+    env.set("AWS_PROFILE", "alice")
+        .set("AWS_ACCESS_KEY_ID", ALICE_KEY)
+        .set("AWS_SECRET_ACCESS_KEY", ALICE_SECRET);
+    env.run(["-t", &env.alice_code(), "--no-cache", "--", "true"])
+        .success();
+    env.run([
+        "-p",
+        "alice",
+        "--no-cache",
+        "-t",
+        &env.alice_code(),
+        "--",
+        "true",
+    ])
+    .fails(125, &["does not recognise", "AKIAUNKNOWNKEY000000"]);
+}
