@@ -1,9 +1,10 @@
 //! `sts-standin`: the strict STS stand-in of the test suite, runnable on its own.
 //!
 //! ```text
-//! sts-standin serve [--port N] [--lifetime SECS] [--verbose]
+//! sts-standin serve [--port N] [--lifetime SECS] [--verbose] [--reuse-codes]
 //! sts-standin code [--serial SERIAL] [--step N]
 //! sts-standin call ACTION [Name=Value ...] [--endpoint URL] [--env]
+//! sts-standin calls [ACTION] [--endpoint URL]
 //! ```
 //!
 //! `serve` prints its URL on one line and serves the demo account (users alice and bob, roles
@@ -12,6 +13,10 @@
 //! the keys in `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` (region
 //! `AWS_REGION`, else us-east-1) and prints a one-line summary, or `ERROR Code: Message` on
 //! stderr with exit status 1; `--env` prints returned credentials as `NAME=value` lines.
+//!
+//! For scripts/bench: `serve --reuse-codes` accepts a TOTP code any number of times (real STS
+//! accepts each once), so repeated cold runs can share one code; `calls` prints the stand-in's
+//! request counts per action as JSON (`GET /_standin/calls`), or with ACTION just that count.
 
 #[allow(dead_code)]
 mod sts;
@@ -23,9 +28,10 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const USAGE: &str = "usage:
-  sts-standin serve [--port N] [--lifetime SECS] [--verbose]
+  sts-standin serve [--port N] [--lifetime SECS] [--verbose] [--reuse-codes]
   sts-standin code [--serial SERIAL] [--step N]
-  sts-standin call ACTION [Name=Value ...] [--endpoint URL] [--env]";
+  sts-standin call ACTION [Name=Value ...] [--endpoint URL] [--env]
+  sts-standin calls [ACTION] [--endpoint URL]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,6 +39,7 @@ fn main() -> ExitCode {
         Some("serve") => serve(&args[1..]),
         Some("code") => code(&args[1..]),
         Some("call") => call(&args[1..]),
+        Some("calls") => calls(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -79,6 +86,7 @@ fn serve(args: &[String]) -> Result<(), Failure> {
     let mut port = 0u16;
     let mut lifetime = None;
     let mut verbose = false;
+    let mut reuse_codes = false;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -87,6 +95,7 @@ fn serve(args: &[String]) -> Result<(), Failure> {
                 lifetime = Some(number(&value(args, &mut i, "--lifetime")?, "--lifetime")?)
             }
             "--verbose" | "-v" => verbose = true,
+            "--reuse-codes" => reuse_codes = true,
             other => return Err(Failure::Usage(format!("serve: unexpected {other}"))),
         }
         i += 1;
@@ -108,6 +117,7 @@ fn serve(args: &[String]) -> Result<(), Failure> {
     let standin = sts::StandIn::start_on(config, port)
         .map_err(|e| Failure::Other(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
     standin.set_log(verbose);
+    standin.set_reuse_codes(reuse_codes);
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", standin.url())
         .and_then(|()| out.flush())
@@ -152,6 +162,43 @@ fn code(args: &[String]) -> Result<(), Failure> {
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// `calls [ACTION]`: the stand-in's request counts (JSON), or one action's count.
+fn calls(args: &[String]) -> Result<(), Failure> {
+    let mut endpoint = env("AWS_ENDPOINT_URL_STS").or_else(|| env("AWS_ENDPOINT_URL"));
+    let mut action = None;
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        match arg.as_str() {
+            "--endpoint" | "--endpoint-url" => endpoint = Some(value(args, &mut i, arg)?),
+            _ if arg.starts_with("--") => {
+                return Err(Failure::Usage(format!("calls: unknown option {arg}")))
+            }
+            _ if action.is_none() => action = Some(arg.clone()),
+            _ => return Err(Failure::Usage(format!("calls: unexpected {arg}"))),
+        }
+        i += 1;
+    }
+    let endpoint = endpoint.ok_or_else(|| {
+        Failure::Usage("calls: no endpoint (--endpoint or AWS_ENDPOINT_URL)".to_string())
+    })?;
+    let reply = sts::http_request(&endpoint, "GET", "/_standin/calls", &[], b"")
+        .map_err(|e| Failure::Other(format!("{endpoint}: {e}")))?;
+    if reply.status != 200 {
+        return Err(Failure::Other(format!("{endpoint}: HTTP {}", reply.status)));
+    }
+    match action {
+        None => println!("{}", reply.body),
+        Some(action) => {
+            let counts: std::collections::BTreeMap<String, usize> =
+                serde_json::from_str(&reply.body)
+                    .map_err(|e| Failure::Other(format!("calls: bad JSON: {e}")))?;
+            println!("{}", counts.get(&action).copied().unwrap_or(0));
+        }
+    }
+    Ok(())
 }
 
 fn call(args: &[String]) -> Result<(), Failure> {

@@ -207,6 +207,8 @@ struct State {
     temps: HashMap<String, Temp>,
     /// (device serial, TOTP step) pairs already used.
     used_codes: HashSet<(String, u64)>,
+    /// Benchmarks only (`sts-standin serve --reuse-codes`): accept a used code again.
+    reuse_codes: bool,
     calls: BTreeMap<String, usize>,
     total: usize,
 }
@@ -251,6 +253,7 @@ impl StandIn {
                 config,
                 temps: HashMap::new(),
                 used_codes: HashSet::new(),
+                reuse_codes: false,
                 calls: BTreeMap::new(),
                 total: 0,
             }),
@@ -317,6 +320,12 @@ impl StandIn {
     /// Changes the lifetime of credentials issued from now on (see [`Config::lifetime_override`]).
     pub fn set_lifetime_override(&self, secs: Option<u64>) {
         self.shared.lock().config.lifetime_override = secs;
+    }
+
+    /// Benchmarks only: accept a TOTP code any number of times (STS accepts each once), so that
+    /// repeated cold runs can share one code.
+    pub fn set_reuse_codes(&self, on: bool) {
+        self.shared.lock().reuse_codes = on;
     }
 
     /// Log one line per request to stderr.
@@ -1079,7 +1088,7 @@ fn check_mfa(
         .find(|step| totp_code(&user.totp_seed_base32, step * 30) == code)
         .ok_or_else(|| access_denied(msg::MFA_BAD_CODE))?;
     let key = (serial.to_string(), step);
-    if state.used_codes.contains(&key) {
+    if !state.reuse_codes && state.used_codes.contains(&key) {
         return Err(access_denied(msg::MFA_BAD_CODE));
     }
     Ok(key)
