@@ -1,7 +1,7 @@
 //! `sts-standin`: the strict STS stand-in of the test suite, runnable on its own.
 //!
 //! ```text
-//! sts-standin serve [--port N] [--lifetime SECS] [--verbose] [--reuse-codes]
+//! sts-standin serve [--port N] [--lifetime SECS] [--verbose] [--reuse-codes] [--latency MS]
 //! sts-standin code [--serial SERIAL] [--step N]
 //! sts-standin call ACTION [Name=Value ...] [--endpoint URL] [--env]
 //! sts-standin calls [ACTION] [--endpoint URL]
@@ -28,7 +28,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const USAGE: &str = "usage:
-  sts-standin serve [--port N] [--lifetime SECS] [--verbose] [--reuse-codes]
+  sts-standin serve [--port N] [--lifetime SECS] [--verbose] [--reuse-codes] [--latency MS]
   sts-standin code [--serial SERIAL] [--step N]
   sts-standin call ACTION [Name=Value ...] [--endpoint URL] [--env]
   sts-standin calls [ACTION] [--endpoint URL]";
@@ -87,6 +87,7 @@ fn serve(args: &[String]) -> Result<(), Failure> {
     let mut lifetime = None;
     let mut verbose = false;
     let mut reuse_codes = false;
+    let mut latency_ms = 0u64;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -96,6 +97,7 @@ fn serve(args: &[String]) -> Result<(), Failure> {
             }
             "--verbose" | "-v" => verbose = true,
             "--reuse-codes" => reuse_codes = true,
+            "--latency" => latency_ms = number(&value(args, &mut i, "--latency")?, "--latency")?,
             other => return Err(Failure::Usage(format!("serve: unexpected {other}"))),
         }
         i += 1;
@@ -118,6 +120,7 @@ fn serve(args: &[String]) -> Result<(), Failure> {
         .map_err(|e| Failure::Other(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
     standin.set_log(verbose);
     standin.set_reuse_codes(reuse_codes);
+    standin.set_latency(std::time::Duration::from_millis(latency_ms));
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", standin.url())
         .and_then(|()| out.flush())

@@ -209,6 +209,9 @@ struct State {
     used_codes: HashSet<(String, u64)>,
     /// Benchmarks only (`sts-standin serve --reuse-codes`): accept a used code again.
     reuse_codes: bool,
+    /// Benchmarks only (`sts-standin serve --latency MS`): answer each request this much later,
+    /// as a real STS endpoint across the internet does.
+    latency: Duration,
     calls: BTreeMap<String, usize>,
     total: usize,
 }
@@ -254,6 +257,7 @@ impl StandIn {
                 temps: HashMap::new(),
                 used_codes: HashSet::new(),
                 reuse_codes: false,
+                latency: Duration::ZERO,
                 calls: BTreeMap::new(),
                 total: 0,
             }),
@@ -326,6 +330,11 @@ impl StandIn {
     /// repeated cold runs can share one code.
     pub fn set_reuse_codes(&self, on: bool) {
         self.shared.lock().reuse_codes = on;
+    }
+
+    /// Benchmarks only: delay every answer, to stand for a real STS round trip.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.lock().latency = latency;
     }
 
     /// Log one line per request to stderr.
@@ -418,6 +427,10 @@ impl Incoming {
 }
 
 fn handle(shared: &Shared, mut request: tiny_http::Request) {
+    let latency = shared.lock().latency;
+    if !latency.is_zero() {
+        std::thread::sleep(latency);
+    }
     let mut body = Vec::new();
     let read = request.as_reader().take(MAX_BODY).read_to_end(&mut body);
     let incoming = Incoming {
