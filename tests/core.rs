@@ -75,6 +75,8 @@ fn the_aws_cli_in_the_child_sees_the_role() {
         aws.as_os_str(),
         "sts".as_ref(),
         "get-caller-identity".as_ref(),
+        "--region".as_ref(),
+        "us-east-1".as_ref(),
         "--output".as_ref(),
         "text".as_ref(),
     ]);

@@ -72,6 +72,8 @@ fn the_aws_cli_uses_mfa_exec_as_its_credential_process() {
         .args([
             "sts",
             "get-caller-identity",
+            "--region",
+            "us-east-1",
             "--profile",
             "viaproc",
             "--output",
@@ -100,6 +102,8 @@ fn under_the_aws_cli_the_prompt_still_reaches_the_terminal() {
         &[
             "sts",
             "get-caller-identity",
+            "--region",
+            "us-east-1",
             "--profile",
             "viaproc",
             "--output",
@@ -350,6 +354,8 @@ fn the_aws_cli_under_the_server_gets_credentials_from_the_endpoint() {
             aws.as_os_str(),
             "sts".as_ref(),
             "get-caller-identity".as_ref(),
+            "--region".as_ref(),
+            "us-east-1".as_ref(),
             "--output".as_ref(),
             "text".as_ref(),
         ])

@@ -288,7 +288,10 @@ fn just_issued(lifetime: u64) -> [String; 2] {
 /// stand-in's own `call` (built by `cargo test` with the examples).
 fn client() -> Option<(PathBuf, &'static str)> {
     if let Some(aws) = aws_cli() {
-        return Some((aws, "sts get-caller-identity --output text --query Arn"));
+        return Some((
+            aws,
+            "sts get-caller-identity --region us-east-1 --output text --query Arn",
+        ));
     }
     let example = Path::new(TestEnv::bin())
         .parent()?
