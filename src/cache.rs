@@ -365,21 +365,26 @@ impl Cache {
     /// Whether this machine already spent this code (STS refuses a code used once).
     pub(crate) fn code_was_used(&self, serial: &str, code: &str) -> bool {
         let needle = code_fingerprint(serial, code);
+        self.recent_codes().iter().any(|(fp, _)| *fp == needle)
+    }
+
+    /// The spent codes still worth remembering: `(fingerprint, unix time)`.
+    fn recent_codes(&self) -> Vec<(String, u64)> {
         let Ok(Some(mut file)) = self.open_private(&self.dir.join(USED_CODES)) else {
-            return false;
+            return Vec::new();
         };
         let mut text = String::new();
         if file.read_to_string(&mut text).is_err() {
-            return false;
+            return Vec::new();
         }
         let horizon = now().saturating_sub(CODE_MEMORY_SECS);
-        text.lines().any(|line| {
-            let mut parts = line.split(' ');
-            matches!(
-                (parts.next(), parts.next().and_then(|t| t.parse::<u64>().ok())),
-                (Some(fp), Some(t)) if fp == needle && t >= horizon
-            )
-        })
+        text.lines()
+            .filter_map(|line| {
+                let (fp, time) = line.split_once(' ')?;
+                let time = time.parse::<u64>().ok()?;
+                (time >= horizon).then(|| (fp.to_string(), time))
+            })
+            .collect()
     }
 
     /// Remembers a code STS accepted, as a salted hash, never the code itself.
@@ -388,17 +393,10 @@ impl Cache {
         let line = format!("{} {}\n", code_fingerprint(serial, code), now());
         // Keep the file small: past a few KB, rewrite it with the recent lines only.
         if fs::symlink_metadata(&path).is_ok_and(|m| m.len() > 4096) {
-            let horizon = now().saturating_sub(CODE_MEMORY_SECS);
-            let kept: String = fs::read_to_string(&path)
-                .unwrap_or_default()
-                .lines()
-                .filter(|l| {
-                    l.split(' ')
-                        .nth(1)
-                        .and_then(|t| t.parse::<u64>().ok())
-                        .is_some_and(|t| t >= horizon)
-                })
-                .map(|l| format!("{l}\n"))
+            let kept: String = self
+                .recent_codes()
+                .iter()
+                .map(|(fp, time)| format!("{fp} {time}\n"))
                 .collect();
             let _ = self.write_atomic(&path, format!("{kept}{line}").as_bytes());
             return;

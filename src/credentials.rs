@@ -184,29 +184,26 @@ impl<'a> Fetcher<'a> {
     /// AssumeRole signed with the (cached or new) MFA session: no second code.
     fn role_via_session(&mut self) -> Result<Credentials> {
         let settings = self.settings;
-        let cache = self.cache;
         let key = EntryKey::session(settings, settings.session_duration);
-        let session = cached(cache, settings, &key, || {
-            self.session(settings.session_duration)
-        })?;
-        let result = {
+        let mut session_settings = settings.clone();
+        loop {
+            let session = cached(self.cache, &session_settings, &key, || {
+                self.session(settings.session_duration)
+            })?;
             let sts = Sts::for_session(settings, &session);
-            self.runtime()?.block_on(sts.assume_role(settings, None))
-        };
-        match result {
-            Ok(c) => Ok(c),
-            // The cached session was revoked or is otherwise unusable: get a new one, once.
-            Err(f) if f.kind == FailureKind::BadSigner && cache.is_some() => {
-                eprintln!("mfa-exec: the cached MFA session was refused by STS; getting a new one");
-                let mut forced = settings.clone();
-                forced.cache.refresh = true;
-                let session = cached(cache, &forced, &key, || {
-                    self.session(settings.session_duration)
-                })?;
-                let sts = Sts::for_session(settings, &session);
-                Ok(self.runtime()?.block_on(sts.assume_role(settings, None))?)
+            match self.runtime()?.block_on(sts.assume_role(settings, None)) {
+                // A cached session STS no longer accepts (revoked, or its keys damaged on
+                // disk): get a new one, once.
+                Err(f)
+                    if f.kind == FailureKind::BadSigner
+                        && self.cache.is_some()
+                        && !session_settings.cache.refresh =>
+                {
+                    eprintln!("mfa-exec: STS refused the cached MFA session; getting a new one");
+                    session_settings.cache.refresh = true;
+                }
+                result => return Ok(result?),
             }
-            Err(f) => Err(f.into()),
         }
     }
 

@@ -231,6 +231,16 @@ fn the_session_duration_is_settable_in_the_profile() {
     assert!((7000..=7200).contains(&left), "{left}");
 }
 
+/// Waits for runs started at once; each must succeed.
+#[track_caller]
+fn all_succeed(children: Vec<std::process::Child>) {
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+    }
+}
+
 #[test]
 fn sixteen_parallel_runs_with_one_code_make_one_sts_call() {
     let env = TestEnv::new();
@@ -244,14 +254,7 @@ fn sixteen_parallel_runs_with_one_code_make_one_sts_call() {
                 .unwrap()
         })
         .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    all_succeed(children);
     assert_eq!(env.sts.calls("GetSessionToken"), 1);
 }
 
@@ -270,14 +273,7 @@ fn parallel_runs_for_different_roles_share_one_mfa_session() {
                 .unwrap()
         })
         .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    all_succeed(children);
     assert_eq!(env.sts.calls("GetSessionToken"), 1);
     assert_eq!(env.sts.calls("AssumeRole"), 4);
 }
@@ -486,4 +482,31 @@ fn cache_list_shows_profiles_and_expiry_but_no_secret_and_clear_removes_them() {
     assert!(list.stdout.contains("alice"));
     env.run(["cache", "clear"]).success();
     assert!(env.run(["cache", "list"]).stdout.is_empty());
+}
+
+#[test]
+fn a_cached_session_sts_no_longer_accepts_is_replaced_with_a_new_code() {
+    let env = TestEnv::new();
+    env.run(["-p", "s3-reader", "-t", &env.alice_code(), "--", "true"])
+        .success();
+    // The session's keys become unknown to STS (as after a revocation); the role entry is gone.
+    let session = entries(&env, "session-").remove(0);
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&session).unwrap()).unwrap();
+    doc["credentials"]["access_key_id"] = serde_json::json!("ASIAREVOKED000000000");
+    std::fs::write(&session, doc.to_string()).unwrap();
+    std::fs::remove_file(entries(&env, "role-").remove(0)).unwrap();
+
+    // Without a code, the run says one is needed; with one, a new session is made.
+    env.run(["-p", "auditor", "--no-prompt", "--", "true"])
+        .fails(125, &["new MFA code is needed"]);
+    let run = env.run(["-p", "s3-reader", "-t", &env.alice_code(), "--", "true"]);
+    run.success();
+    assert!(
+        run.stderr.contains("refused the cached MFA session"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.sts.calls("GetSessionToken"), 2);
+    env.run(["-p", "auditor", "--", "true"]).success();
 }

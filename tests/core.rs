@@ -66,26 +66,10 @@ fn the_child_can_call_aws_with_the_injected_keys() {
 fn the_aws_cli_in_the_child_sees_the_role() {
     let Some(aws) = aws_cli() else { return };
     let env = TestEnv::new();
-    let run = env.run([
-        "-p".as_ref(),
-        "s3-reader".as_ref(),
-        "-t".as_ref(),
-        env.alice_code().as_ref(),
-        "--".as_ref(),
-        aws.as_os_str(),
-        "sts".as_ref(),
-        "get-caller-identity".as_ref(),
-        "--region".as_ref(),
-        "us-east-1".as_ref(),
-        "--output".as_ref(),
-        "text".as_ref(),
-    ]);
-    run.success();
-    assert!(
-        run.stdout.contains("assumed-role/s3-reader"),
-        "{}",
-        run.stdout
-    );
+    let code = env.alice_code();
+    env.run_wrapping(&["-p", "s3-reader", "-t", &code], &aws, &AWS_WHOAMI)
+        .success()
+        .prints("assumed-role/s3-reader");
 }
 
 #[test]

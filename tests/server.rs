@@ -67,27 +67,9 @@ fn the_aws_cli_uses_mfa_exec_as_its_credential_process() {
     // Warm the cache, as a first interactive run would.
     env.run(["-p", "s3-reader", "-t", &env.alice_code(), "--", "true"])
         .success();
-    let out = env
-        .command(&aws)
-        .args([
-            "sts",
-            "get-caller-identity",
-            "--region",
-            "us-east-1",
-            "--profile",
-            "viaproc",
-            "--output",
-            "text",
-        ])
-        .output()
-        .unwrap();
-    let run = Run::from(out);
-    run.success();
-    assert!(
-        run.stdout.contains("assumed-role/s3-reader"),
-        "{}",
-        run.stdout
-    );
+    let viaproc = [&AWS_WHOAMI[..], &["--profile", "viaproc"]].concat();
+    let run = Run::from(env.command(&aws).args(&viaproc).output().unwrap());
+    run.success().prints("assumed-role/s3-reader");
 }
 
 #[test]
@@ -96,20 +78,8 @@ fn under_the_aws_cli_the_prompt_still_reaches_the_terminal() {
     let env = TestEnv::new();
     credential_process_profile(&env);
     // The CLI captures the process's stdout and stderr; the prompt must use /dev/tty.
-    let Some(mut term) = OnTerminal::start_program(
-        &env,
-        aws.as_os_str(),
-        &[
-            "sts",
-            "get-caller-identity",
-            "--region",
-            "us-east-1",
-            "--profile",
-            "viaproc",
-            "--output",
-            "text",
-        ],
-    ) else {
+    let viaproc = [&AWS_WHOAMI[..], &["--profile", "viaproc"]].concat();
+    let Some(mut term) = OnTerminal::start_program(&env, aws.as_os_str(), &viaproc) else {
         return;
     };
     term.expect("Enter MFA code for ");
@@ -343,31 +313,14 @@ fn signals_go_to_the_child_and_its_status_comes_back() {
 fn the_aws_cli_under_the_server_gets_credentials_from_the_endpoint() {
     let Some(aws) = aws_cli() else { return };
     let env = TestEnv::new();
-    let out = env
-        .mfa_exec([
-            "--server".as_ref(),
-            "-p".as_ref(),
-            "s3-reader".as_ref(),
-            "-t".as_ref(),
-            env.alice_code().as_ref(),
-            "--".as_ref(),
-            aws.as_os_str(),
-            "sts".as_ref(),
-            "get-caller-identity".as_ref(),
-            "--region".as_ref(),
-            "us-east-1".as_ref(),
-            "--output".as_ref(),
-            "text".as_ref(),
-        ])
-        .output()
-        .unwrap();
-    let run = Run::from(out);
-    run.success();
-    assert!(
-        run.stdout.contains("assumed-role/s3-reader"),
-        "{}",
-        run.stdout
-    );
+    let code = env.alice_code();
+    env.run_wrapping(
+        &["--server", "-p", "s3-reader", "-t", &code],
+        &aws,
+        &AWS_WHOAMI,
+    )
+    .success()
+    .prints("assumed-role/s3-reader");
 }
 
 #[test]

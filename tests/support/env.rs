@@ -150,6 +150,16 @@ impl TestEnv {
         Run::from(self.mfa_exec(args).output().expect("run mfa-exec"))
     }
 
+    /// `mfa-exec ARGS -- PROGRAM PROGRAM_ARGS`, collected.
+    #[track_caller]
+    pub fn run_wrapping(&self, args: &[&str], program: &Path, program_args: &[&str]) -> Run {
+        let mut all: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        all.push(OsStr::new("--"));
+        all.push(program.as_os_str());
+        all.extend(program_args.iter().map(OsStr::new));
+        self.run(all)
+    }
+
     /// A TOTP code for `serial` that the stand-in has not seen yet, waiting for the next
     /// 30-second step when this step's codes are spent.
     pub fn code(&self, serial: &str) -> String {
@@ -179,6 +189,18 @@ pub fn unix_now() -> u64 {
         .unwrap()
         .as_secs()
 }
+
+/// The AWS CLI's "who am I", as a user with a region configured would ask it: prints the ARN.
+pub const AWS_WHOAMI: [&str; 8] = [
+    "sts",
+    "get-caller-identity",
+    "--region",
+    "us-east-1",
+    "--query",
+    "Arn",
+    "--output",
+    "text",
+];
 
 /// A finished run, with assertions that point at the test line.
 pub struct Run {
@@ -232,6 +254,17 @@ impl Run {
                 "message {line:?} does not contain {needle:?}"
             );
         }
+        self
+    }
+
+    #[track_caller]
+    pub fn prints(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
