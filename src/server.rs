@@ -98,7 +98,9 @@ pub(crate) fn run(
         std::thread::spawn(move || serve(&server, &current, &token));
     }
 
-    // Signals: subscribe before the child exists so none is lost.
+    // Signals: subscribe before the child exists so none is lost; from here on they are the
+    // child's to act on, not the prompt's.
+    crate::token::leave_signals_to_the_caller();
     let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP])
         .context("cannot set up signal handling")?;
     let mut cmd = Command::new(&argv[0]);

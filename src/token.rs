@@ -82,9 +82,30 @@ fn prompt(serial: &str, retry_note: Option<&str>) -> Result<String> {
     if let Some(note) = retry_note {
         let _ = writeln!(tty, "{note}");
     }
+    // Only the guard changes the terminal's settings (echo off now, back when it drops or on
+    // a signal); rpassword just reads the line, so nothing can re-apply "echo off" later.
+    let _restore = interrupt::Guard::new(&tty);
     for attempt in 1..=PROMPT_TRIES {
-        let code = rpassword::prompt_password(format!("Enter MFA code for {serial}: "))
-            .context("cannot read the MFA code from the terminal")?;
+        // Echo is already off, so nothing typed right after the prompt appears is shown.
+        let _ = write!(tty, "Enter MFA code for {serial}: ");
+        let _ = tty.flush();
+        let code = loop {
+            let input = tty
+                .try_clone()
+                .context("cannot read the MFA code from the terminal")?;
+            let config = rpassword::ConfigBuilder::new()
+                .input_reader(input)
+                .output_discard()
+                .build();
+            match rpassword::read_password_with_config(config) {
+                // A signal arrived: the watcher is about to restore the terminal and end the
+                // run as the signal says; do not race it with an error of our own.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                other => break other.context("cannot read the MFA code from the terminal")?,
+            }
+        };
         let code = code.trim().to_string();
         if validate_code(&code).is_ok() {
             return Ok(code);
@@ -95,3 +116,80 @@ fn prompt(serial: &str, retry_note: Option<&str>) -> Result<String> {
     }
     bail!("no valid MFA code after {PROMPT_TRIES} tries: enter the 6 digits your MFA device shows")
 }
+
+/// While the prompt has echo off, an interrupt must not leave the terminal that way:
+/// rpassword restores the terminal in a destructor, which a signal's default action never
+/// runs. From the first prompt on, one thread takes SIGINT, SIGTERM and SIGHUP: it puts the
+/// terminal back when a prompt had changed it, then performs the signal's default action, so
+/// the shell still sees the command killed by that signal. (signal-hook cannot hand a signal
+/// back to the default disposition, hence one watcher for the rest of the run.)
+mod interrupt {
+    use std::fs::File;
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Mutex, OnceLock};
+
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg, Termios};
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+    /// The terminal and its settings from before the prompt, while a prompt is on screen.
+    static SAVED: Mutex<Option<(File, Termios)>> = Mutex::new(None);
+    static WATCHER: OnceLock<()> = OnceLock::new();
+    /// Set by `--server`, which forwards signals to its child and must outlive them.
+    static STAND_ASIDE: AtomicBool = AtomicBool::new(false);
+
+    pub(crate) fn stand_aside() {
+        STAND_ASIDE.store(true, Ordering::SeqCst);
+    }
+
+    fn watch() {
+        WATCHER.get_or_init(|| {
+            let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+            else {
+                return;
+            };
+            std::thread::spawn(move || {
+                for signal in signals.forever() {
+                    if STAND_ASIDE.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    if let Some((tty, termios)) = SAVED.lock().ok().and_then(|mut s| s.take()) {
+                        let _ = tcsetattr(&tty, SetArg::TCSANOW, &termios);
+                        let _ = (&tty).write_all(b"\n");
+                    }
+                    let _ = signal_hook::low_level::emulate_default_handler(signal);
+                }
+            });
+        });
+    }
+
+    /// Echo off for the prompt's duration (before the prompt is printed, so that nothing
+    /// typed at once is shown), and the terminal's settings put back afterwards.
+    pub(crate) struct Guard;
+
+    impl Guard {
+        pub(crate) fn new(tty: &File) -> Guard {
+            if let (Ok(termios), Ok(copy)) = (tcgetattr(tty), tty.try_clone()) {
+                watch();
+                let mut quiet = termios.clone();
+                quiet.local_flags.remove(LocalFlags::ECHO);
+                quiet.local_flags.insert(LocalFlags::ECHONL);
+                if let Ok(mut saved) = SAVED.lock() {
+                    *saved = Some((copy, termios));
+                }
+                let _ = tcsetattr(tty, SetArg::TCSANOW, &quiet);
+            }
+            Guard
+        }
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            if let Some((tty, termios)) = SAVED.lock().ok().and_then(|mut s| s.take()) {
+                let _ = tcsetattr(&tty, SetArg::TCSANOW, &termios);
+            }
+        }
+    }
+}
+
+pub(crate) use interrupt::stand_aside as leave_signals_to_the_caller;

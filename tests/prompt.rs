@@ -98,3 +98,26 @@ fn three_malformed_codes_end_the_run_with_advice() {
     );
     assert_eq!(env.sts.total_calls(), 0);
 }
+
+#[test]
+fn ctrl_c_at_the_prompt_leaves_the_terminal_echoing() {
+    let env = TestEnv::new();
+    // A non-interactive sh does not repair the terminal after its child, as an interactive
+    // shell might: what stty shows afterwards is what mfa-exec left.
+    let script = format!(
+        "trap 'echo sh-saw-int' INT; {} -p alice -- true; echo status=$?; stty -a",
+        TestEnv::bin()
+    );
+    let Some(mut term) = OnTerminal::start_program(&env, "sh".as_ref(), &["-c", &script]) else {
+        return;
+    };
+    term.expect("Enter MFA code for ");
+    term.type_line("\u{3}"); // Ctrl-C, as the terminal's line discipline sends it
+    let (_, stdout, _) = term.finish();
+    assert!(stdout.contains("status=130"), "{stdout}");
+    assert!(
+        stdout.split_whitespace().any(|w| w == "echo"),
+        "echo is still off: {stdout}"
+    );
+    assert_eq!(env.sts.total_calls(), 0);
+}
