@@ -225,6 +225,25 @@ impl Sts {
             kind: FailureKind::Other,
             message,
         };
+        // The source credentials (credential_process, SSO, IMDS…) failing to load surfaces as
+        // a dispatch or construction failure; say what it is, not "cannot reach STS".
+        if let Some(cause) = credentials_error(&err) {
+            let mut text = error_chain(cause);
+            // A credential_process's stderr may carry anything, secrets included.
+            if let Some(cut) = text.find("Stderr:") {
+                text.truncate(cut);
+            }
+            let text = text.trim_end_matches([' ', '.', ':']).replace('\n', " ");
+            let sso = if text.to_ascii_lowercase().contains("sso") {
+                " (for SSO: run `aws sso login` for that profile)"
+            } else {
+                ""
+            };
+            return other(format!(
+                "cannot get the source credentials ({}): {text}{sso}",
+                self.signer
+            ));
+        }
         let (code, message) = match &err {
             SdkError::ServiceError(se) => (
                 se.err().code().unwrap_or("Unknown").to_string(),
@@ -274,7 +293,7 @@ impl Sts {
                 self.signer
             )),
             "AccessDenied" if message_lc.contains("getsessiontoken with session credentials") => other(format!(
-                "{} are temporary credentials, which cannot call GetSessionToken; use an IAM user's long-term keys as the source",
+                "the source credentials ({}) are temporary, and temporary credentials cannot call GetSessionToken; use an IAM user's long-term keys as the source",
                 self.signer
             )),
             "AccessDenied" if op == "AssumeRole" => other(format!(
@@ -294,12 +313,13 @@ impl Sts {
             "ExpiredToken" => StsFailure {
                 kind: FailureKind::BadSigner,
                 message: format!(
-                    "{} have expired; renew them (e.g. aws sso login, or mfa-exec --refresh) and try again",
+                    "the source credentials ({}) have expired; renew them (e.g. aws sso login, or mfa-exec --refresh) and try again",
                     self.signer
                 ),
             },
             "ValidationError" if message_lc.contains("role chaining") => other(format!(
-                "STS limits a role assumed with temporary credentials to {}: use --duration 1h or less, or --no-session to assume {role} with the MFA code directly",
+                "the source credentials ({}) are temporary, and STS limits a role assumed with temporary credentials to {}: use --duration 1h or less, or long-term keys as the source",
+                self.signer,
                 human_duration(CHAINED_ROLE_MAX)
             )),
             "ValidationError" if message_lc.contains("maxsessionduration") => other(format!(
@@ -317,6 +337,23 @@ impl Sts {
 /// The default RoleSessionName, as the issue asks: `mfa-exec-<unix seconds>`.
 fn default_session_name() -> String {
     format!("mfa-exec-{}", crate::credentials::now())
+}
+
+/// The credential provider's own error, if that is what failed.
+fn credentials_error<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a aws_credential_types::provider::error::CredentialsError> {
+    let mut current: Option<&'a (dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(found) =
+            e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+        {
+            // Its own source says what went wrong (the process's exit, the missing token).
+            return Some(found);
+        }
+        current = e.source();
+    }
+    None
 }
 
 /// "a: b: c" of an error and its sources, on one line.

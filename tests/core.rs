@@ -649,3 +649,20 @@ fn environment_keys_beat_aws_profile_but_not_an_explicit_profile_flag() {
     ])
     .fails(125, &["does not recognise", "AKIAUNKNOWNKEY000000"]);
 }
+
+#[test]
+fn a_failing_credential_process_source_is_named_as_such_without_its_stderr() {
+    let env = TestEnv::new();
+    env.write_credentials("");
+    env.write_config(&format!(
+        "[profile src]\ncredential_process = sh -c 'echo leaked-secret-text >&2; exit 4'\nmfa_serial = {ALICE_SERIAL}\n"
+    ));
+    let run = env.run(["-p", "src", "-t", "123456", "--", "true"]);
+    run.fails(
+        125,
+        &["cannot get the source credentials", "profile src", "exit"],
+    );
+    assert!(!run.stderr.contains("leaked-secret-text"), "{}", run.stderr);
+    assert!(!run.stderr.contains("cannot reach STS"), "{}", run.stderr);
+    assert_eq!(env.sts.total_calls(), 0);
+}
