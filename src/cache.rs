@@ -18,6 +18,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use nix::fcntl::{Flock, FlockArg};
@@ -130,6 +131,8 @@ struct Entry {
 
 pub(crate) struct Cache {
     dir: PathBuf,
+    /// Problems already reported this run: the cache speaks once, not per file.
+    warned: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// The cache directory's path, whether or not it exists.
@@ -168,7 +171,7 @@ impl Cache {
     pub(crate) fn open(env: &Env) -> Option<Cache> {
         let dir = cache_dir(env)?;
         match Self::prepare(&dir) {
-            Ok(()) => Some(Cache { dir }),
+            Ok(()) => Some(Cache::at(dir)),
             Err(problem) => {
                 warn(&format!("not using the credential cache: {problem}"));
                 None
@@ -185,7 +188,7 @@ impl Cache {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("cannot read {}", dir.display())),
             Ok(_) => match Self::prepare(&dir) {
-                Ok(()) => Ok(Some(Cache { dir })),
+                Ok(()) => Ok(Some(Cache::at(dir))),
                 Err(problem) => anyhow::bail!("{problem}"),
             },
         }
@@ -219,6 +222,33 @@ impl Cache {
             ));
         }
         Ok(())
+    }
+
+    fn at(dir: PathBuf) -> Cache {
+        Cache {
+            dir,
+            warned: Default::default(),
+        }
+    }
+
+    /// Warns once per `topic` in a run.
+    fn warn_once_about(&self, topic: &str, message: &str) {
+        let first = self
+            .warned
+            .lock()
+            .map(|mut w| w.insert(topic.to_string()))
+            .unwrap_or(true);
+        if first {
+            warn(message);
+        }
+    }
+
+    /// Any failure to write (entry, lock, spent-code record) is one warning in a run.
+    fn warn_once(&self, problem: &str) {
+        self.warn_once_about(
+            "write",
+            &format!("cannot write to the credential cache ({problem}); the command runs anyway"),
+        );
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -259,7 +289,10 @@ impl Cache {
             Ok(Some(f)) => f,
             Ok(None) => return None,
             Err(problem) => {
-                warn(&format!("ignoring cache entry: {problem}"));
+                self.warn_once_about(
+                    &path.display().to_string(),
+                    &format!("ignoring cache entry: {problem}"),
+                );
                 return None;
             }
         };
@@ -272,10 +305,13 @@ impl Cache {
         match parsed {
             Some(entry) => Some(entry.credentials),
             None => {
-                warn(&format!(
-                    "cache entry {} is damaged; it will be replaced",
-                    path.display()
-                ));
+                self.warn_once_about(
+                    &path.display().to_string(),
+                    &format!(
+                        "cache entry {} is damaged; it will be replaced",
+                        path.display()
+                    ),
+                );
                 None
             }
         }
@@ -298,10 +334,7 @@ impl Cache {
             Err(_) => return,
         };
         if let Err(e) = self.write_atomic(&path, &text) {
-            warn(&format!(
-                "could not save credentials in the cache ({}: {e}); the command runs anyway",
-                path.display()
-            ));
+            self.warn_once(&format!("{}: {e}", path.display()));
         }
     }
 
@@ -331,9 +364,15 @@ impl Cache {
         result
     }
 
-    /// Takes the entry's lock, waiting while another run holds it. None (with a warning)
-    /// when the lock cannot be made, e.g. on a read-only disk: the run goes on unlocked.
-    pub(crate) fn lock(&self, key: &EntryKey) -> Option<Flock<File>> {
+    /// Takes the entry's lock, waiting while another run holds it (at most `max_wait`, when
+    /// given: a run that may not prompt must not hang behind one that is prompting). Ok(None),
+    /// with a warning, when the lock cannot be made (a read-only disk): the run goes on
+    /// unlocked. Err when `max_wait` passed.
+    pub(crate) fn lock(
+        &self,
+        key: &EntryKey,
+        max_wait: Option<Duration>,
+    ) -> Result<Option<Flock<File>>> {
         let path = self.dir.join(format!("{}.lock", key.file_stem));
         let file = match OpenOptions::new()
             .read(true)
@@ -346,20 +385,33 @@ impl Cache {
         {
             Ok(f) => f,
             Err(e) => {
-                warn(&format!("cannot lock {}: {e}", path.display()));
-                return None;
+                self.warn_once(&format!("cannot lock {}: {e}", path.display()));
+                return Ok(None);
             }
         };
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => Some(lock),
-            Err((file, _)) => {
-                eprintln!(
-                    "mfa-exec: waiting for another mfa-exec run to get credentials for profile {}…",
-                    key.profile
-                );
-                Flock::lock(file, FlockArg::LockExclusive).ok()
+        let mut file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(Some(lock)),
+            Err((file, _)) => file,
+        };
+        let Some(max_wait) = max_wait else {
+            eprintln!(
+                "mfa-exec: waiting for another mfa-exec run to get credentials for profile {}…",
+                key.profile
+            );
+            return Ok(Flock::lock(file, FlockArg::LockExclusive).ok());
+        };
+        let deadline = Instant::now() + max_wait;
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => return Ok(Some(lock)),
+                Err((f, _)) => file = f,
             }
         }
+        anyhow::bail!(
+            "another mfa-exec run is getting credentials for profile {} (perhaps waiting for an MFA code); with --no-prompt this run does not wait: try again once it is done",
+            key.profile
+        )
     }
 
     /// Whether this machine already spent this code (STS refuses a code used once).
@@ -409,10 +461,7 @@ impl Cache {
             .open(&path)
             .and_then(|mut f| f.write_all(line.as_bytes()));
         if let Err(e) = appended {
-            warn(&format!(
-                "cannot record the spent MFA code in {}: {e}",
-                path.display()
-            ));
+            self.warn_once(&format!("{}: {e}", path.display()));
         }
     }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::runtime::Runtime;
 
 use crate::cache::{Cache, EntryKey};
-use crate::settings::Settings;
+use crate::settings::{Settings, TokenSource};
 use crate::sts::{FailureKind, Sts, StsFailure};
 use crate::token::{CodeSource, PROMPT_TRIES};
 
@@ -123,7 +123,10 @@ fn cached(
             return Ok(c);
         }
     }
-    let _lock = cache.lock(key);
+    // A run that cannot prompt waits a little, not for someone else's prompt.
+    let max_wait = matches!(settings.token, TokenSource::Unavailable)
+        .then_some(std::time::Duration::from_secs(5));
+    let _lock = cache.lock(key, max_wait)?;
     if !settings.cache.refresh {
         if let Some(c) = cache.read(key).filter(fresh) {
             return Ok(c);

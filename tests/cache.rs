@@ -425,6 +425,7 @@ fn a_corrupt_or_truncated_entry_is_a_miss_that_gets_replaced() {
         let run = env.run(["-p", "alice", "-t", &env.alice_code(), "--", "true"]);
         run.success();
         assert!(run.stderr.contains("damaged"), "{}", run.stderr);
+        assert_eq!(run.stderr.matches("damaged").count(), 1, "{}", run.stderr);
         // Replaced: the next run is a silent hit.
         let again = env.run(["-p", "alice", "--", "true"]);
         again.success();
@@ -449,7 +450,16 @@ fn a_cache_that_cannot_be_written_still_runs_the_command() {
     run.success();
     assert_eq!(run.stdout, "ran\n");
     assert!(
-        run.stderr.contains("could not save credentials"),
+        run.stderr.contains("cannot write to the credential cache"),
+        "{}",
+        run.stderr
+    );
+    // The lock and the entry write both failed: one warning about writing, not one per file.
+    assert_eq!(
+        run.stderr
+            .matches("cannot write to the credential cache")
+            .count(),
+        1,
         "{}",
         run.stderr
     );
@@ -509,4 +519,38 @@ fn a_cached_session_sts_no_longer_accepts_is_replaced_with_a_new_code() {
     );
     assert_eq!(env.sts.calls("GetSessionToken"), 2);
     env.run(["-p", "auditor", "--", "true"]).success();
+}
+
+#[test]
+fn a_no_prompt_run_does_not_hang_behind_a_run_waiting_for_a_code() {
+    let env = TestEnv::new();
+    // The holder takes alice's session lock, then waits on a slow token command (a person at
+    // a prompt, in effect).
+    let mut holder = env
+        .mfa_exec([
+            "-p",
+            "alice",
+            "--token-command",
+            "sleep 30; echo 000000",
+            "--",
+            "true",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let seen = Instant::now();
+    while entries_with_suffix(&env, ".lock") == 0 {
+        assert!(
+            seen.elapsed() < Duration::from_secs(10),
+            "no lock file appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    env.run(["-p", "alice", "--no-prompt", "--", "true"])
+        .fails(125, &["another mfa-exec run", "--no-prompt"]);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
 }
