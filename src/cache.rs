@@ -439,7 +439,7 @@ impl Cache {
             .collect()
     }
 
-    /// Remembers a code STS accepted, as a salted hash, never the code itself.
+    /// Remembers a code STS accepted, as a hash (never the code itself; it is spent anyway).
     pub(crate) fn record_code(&self, serial: &str, code: &str) {
         let path = self.dir.join(USED_CODES);
         let line = format!("{} {}\n", code_fingerprint(serial, code), now());
@@ -465,8 +465,14 @@ impl Cache {
         }
     }
 
-    /// Every entry, for `cache list` and `cache clear`: (path, entry).
+    /// Every readable entry, for `cache list` and `cache clear`: (path, entry).
     fn entries(&self) -> Result<Vec<(PathBuf, Entry)>> {
+        Ok(self.scan()?.0)
+    }
+
+    /// Readable entries, and how many `.json` files could not be read.
+    fn scan(&self) -> Result<(Vec<(PathBuf, Entry)>, usize)> {
+        let mut damaged = 0;
         let mut out = Vec::new();
         for dirent in fs::read_dir(&self.dir)
             .with_context(|| format!("cannot list {}", self.dir.display()))?
@@ -481,20 +487,28 @@ impl Cache {
                 f.read_to_string(&mut text).ok()?;
                 serde_json::from_str::<Entry>(&text).ok()
             });
-            if let Some(entry) = entry {
-                out.push((path, entry));
+            match entry {
+                Some(entry) => out.push((path, entry)),
+                None => damaged += 1,
             }
         }
         out.sort_by(|a, b| {
             (&a.1.profile, a.1.credentials.expiration)
                 .cmp(&(&b.1.profile, b.1.credentials.expiration))
         });
-        Ok(out)
+        Ok((out, damaged))
     }
 
     /// `mfa-exec cache list`: profile, kind, expiry, time left; never a key or secret.
     pub(crate) fn list(&self, out: &mut impl Write) -> Result<usize> {
-        let entries = self.entries()?;
+        let (entries, damaged) = self.scan()?;
+        if damaged > 0 {
+            warn(&format!(
+                "{damaged} cache entr{} in {} cannot be read; `mfa-exec cache clear` removes them",
+                if damaged == 1 { "y" } else { "ies" },
+                self.dir.display()
+            ));
+        }
         if entries.is_empty() {
             return Ok(0);
         }
@@ -528,20 +542,37 @@ impl Cache {
     }
 
     /// `mfa-exec cache clear [--profile P]`: removes entries (and their locks); returns how many.
+    /// Without a profile, everything in the directory goes, damaged entries and leftovers of
+    /// interrupted writes included.
     pub(crate) fn clear(&self, profile: Option<&str>) -> Result<usize> {
         let mut removed = 0;
-        for (path, e) in self.entries()? {
-            let matches =
-                profile.is_none_or(|p| e.profile == p || e.source_profile.as_deref() == Some(p));
-            if matches {
+        if let Some(p) = profile {
+            for (path, e) in self.entries()? {
+                if e.profile == p || e.source_profile.as_deref() == Some(p) {
+                    fs::remove_file(&path)
+                        .with_context(|| format!("cannot remove {}", path.display()))?;
+                    let _ = fs::remove_file(path.with_extension("lock"));
+                    removed += 1;
+                }
+            }
+            return Ok(removed);
+        }
+        for dirent in fs::read_dir(&self.dir)
+            .with_context(|| format!("cannot list {}", self.dir.display()))?
+        {
+            let path = dirent?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let ours = name.ends_with(".json")
+                || name.ends_with(".lock")
+                || name.ends_with(".tmp")
+                || name == USED_CODES;
+            if ours && !path.is_dir() {
                 fs::remove_file(&path)
                     .with_context(|| format!("cannot remove {}", path.display()))?;
-                let _ = fs::remove_file(path.with_extension("lock"));
-                removed += 1;
+                if name.ends_with(".json") {
+                    removed += 1;
+                }
             }
-        }
-        if profile.is_none() {
-            let _ = fs::remove_file(self.dir.join(USED_CODES));
         }
         Ok(removed)
     }

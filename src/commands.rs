@@ -71,7 +71,13 @@ fn usage_error(err: clap::Error) -> Result<ExitCode> {
         .join(" ")
         .trim_start_matches("error: ")
         .replace(" tip: ", "; ");
+    let subcommand_late = ["'cache'", "'init'", "'completions'"]
+        .iter()
+        .any(|w| first.contains(w));
     let hint = match err.kind() {
+        ErrorKind::UnknownArgument if subcommand_late => {
+            "; a subcommand comes first, with its own options after it: `mfa-exec cache list`, `mfa-exec cache clear --profile P`"
+        }
         ErrorKind::InvalidSubcommand | ErrorKind::UnknownArgument
             if !first.contains("argument '-") =>
         {

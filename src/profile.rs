@@ -45,7 +45,7 @@ impl<'a> Profile<'a> {
             .filter(|v| !v.is_empty())
     }
 
-    /// Where this profile's keys live, for error messages.
+    /// Whether either file has a section for this profile.
     pub(crate) fn exists(&self) -> bool {
         self.config.is_some() || self.credentials.is_some()
     }

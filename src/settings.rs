@@ -140,8 +140,14 @@ impl Env {
             .filter(|v| !v.is_empty())
     }
 
+    /// HOME, else the user's home directory from the password database (cron, some CI).
     pub(crate) fn home(&self) -> Option<PathBuf> {
-        self.get("HOME").map(PathBuf::from)
+        self.get("HOME").map(PathBuf::from).or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|u| u.dir)
+        })
     }
 
     fn aws_file(&self, var: &str, default: &str) -> PathBuf {
@@ -337,6 +343,20 @@ impl Settings {
             (None, None) => DEFAULT_MIN_REMAINING,
         };
 
+        // An entry is reused while more than min_remaining is left; at or above the
+        // credentials' own lifetime nothing cached could ever be used.
+        let lifetime = match &role {
+            Some(_) => duration.unwrap_or(CHAINED_ROLE_MAX),
+            None => duration.unwrap_or(session_duration),
+        };
+        if min_remaining >= lifetime {
+            bail!(
+                "--min-remaining {} is not shorter than the credentials' lifetime ({}), so no cached credentials could be reused: choose a shorter one (default 5m)",
+                human_duration(min_remaining),
+                human_duration(lifetime)
+            );
+        }
+
         Ok(Settings {
             endpoint: endpoint(&files, profile, env)?,
             profile: profile_name.clone(),
@@ -504,7 +524,11 @@ fn source(files: &ProfileFiles, profile: Profile<'_>, env: &Env, flag: bool) -> 
         }
     }
     profile_source(files, profile).map_err(|e| {
-        if flag || env.get("MFA_EXEC_PROFILE").is_some() || env_keys(env).is_some() {
+        if let Some(outer) = env.get("MFA_EXEC_PROFILE").filter(|_| env.get("AWS_ACCESS_KEY_ID").is_some()) {
+            anyhow!(
+                "{e}; the keys in the environment are temporary ones from an outer mfa-exec (profile {outer}), which cannot sign a new MFA call: use a profile with long-term keys (-p), or run this outside it (mfa-off)"
+            )
+        } else if flag || env_keys(env).is_some() {
             e
         } else {
             anyhow!("{e}; AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set either")

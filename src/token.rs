@@ -47,6 +47,8 @@ impl CodeSource {
 }
 
 fn run_token_command(cmd: &str) -> Result<String> {
+    // Messages name the program only: the rest of the line may hold a password.
+    let program = cmd.split_whitespace().next().unwrap_or("sh");
     // stdin and stderr stay the user's: an OATH reader may ask for a touch or a password.
     let output = Command::new("sh")
         .arg("-c")
@@ -55,17 +57,17 @@ fn run_token_command(cmd: &str) -> Result<String> {
         .stderr(Stdio::inherit())
         .stdout(Stdio::piped())
         .output()
-        .with_context(|| format!("cannot run the token command `{cmd}`"))?;
+        .with_context(|| format!("cannot run the token command ({program} …)"))?;
     if !output.status.success() {
         bail!(
-            "the token command `{cmd}` failed ({}); fix it, or pass the code with --token-code",
+            "the token command ({program} …) failed ({}); fix it, or pass the code with --token-code",
             output.status
         );
     }
     let code = String::from_utf8_lossy(&output.stdout).trim().to_string();
     // Never echo what it printed: a misconfigured command may print a secret.
     validate_code(&code).map_err(|_| {
-        anyhow!("the token command `{cmd}` did not print a 6-digit code; it must print only the current code")
+        anyhow!("the token command ({program} …) did not print a 6-digit code; it must print only the current code")
     })?;
     Ok(code)
 }

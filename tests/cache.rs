@@ -554,3 +554,45 @@ fn a_no_prompt_run_does_not_hang_behind_a_run_waiting_for_a_code() {
     holder.kill().unwrap();
     holder.wait().unwrap();
 }
+
+#[test]
+fn cache_clear_removes_damaged_entries_too_and_list_reports_them() {
+    let env = TestEnv::new();
+    env.run(["-p", "alice", "-t", &env.alice_code(), "--", "true"])
+        .success();
+    let entry = entries(&env, "session-").remove(0);
+    std::fs::write(&entry, "{\"version\":1").unwrap();
+    let list = env.run(["cache", "list"]);
+    list.success();
+    assert!(list.stderr.contains("cannot be read"), "{}", list.stderr);
+    env.run(["cache", "clear"]).success();
+    assert_eq!(std::fs::read_dir(env.cache_dir()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_min_remaining_as_long_as_the_credentials_is_refused_before_any_call() {
+    let env = TestEnv::new();
+    env.run([
+        "-p",
+        "s3-reader",
+        "--min-remaining",
+        "1h",
+        "-t",
+        "123456",
+        "--",
+        "true",
+    ])
+    .fails(125, &["--min-remaining 1h", "lifetime (1h)"]);
+    env.run([
+        "-p",
+        "alice",
+        "--min-remaining",
+        "13h",
+        "-t",
+        "123456",
+        "--",
+        "true",
+    ])
+    .fails(125, &["lifetime (12h)"]);
+    assert_eq!(env.sts.total_calls(), 0);
+}

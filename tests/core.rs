@@ -578,6 +578,10 @@ fn usage_errors_are_one_line_with_the_fix() {
         ),
         (vec!["--shell", "fish", "--", "true"], "--print-env"),
         (vec!["--print-env", "--shell", "tcsh"], "possible values"),
+        (
+            vec!["-p", "alice", "cache", "list"],
+            "a subcommand comes first",
+        ),
     ] {
         let run = env.run(&args);
         run.fails(125, &[needle]);
@@ -665,4 +669,43 @@ fn a_failing_credential_process_source_is_named_as_such_without_its_stderr() {
     assert!(!run.stderr.contains("leaked-secret-text"), "{}", run.stderr);
     assert!(!run.stderr.contains("cannot reach STS"), "{}", run.stderr);
     assert_eq!(env.sts.total_calls(), 0);
+}
+
+#[test]
+fn token_command_errors_name_the_program_but_not_its_arguments() {
+    let env = TestEnv::new();
+    let run = env.run([
+        "-p",
+        "alice",
+        "--token-command",
+        "echo hunter2-password",
+        "--",
+        "true",
+    ]);
+    run.fails(125, &["token command (echo …)", "6-digit code"]);
+    assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
+}
+
+#[test]
+fn inside_an_mfa_exec_that_used_environment_keys_the_error_explains_the_temporary_keys() {
+    let mut env = TestEnv::new();
+    env.write_config(&format!("[profile other]\nmfa_serial = {ALICE_SERIAL}\n"));
+    env.write_credentials("");
+    env.set("AWS_ACCESS_KEY_ID", ALICE_KEY)
+        .set("AWS_SECRET_ACCESS_KEY", ALICE_SECRET);
+    let code = env.alice_code();
+    let run = env.run([
+        "--serial-number",
+        ALICE_SERIAL,
+        "-t",
+        &code,
+        "--",
+        TestEnv::bin(),
+        "--serial-number",
+        ALICE_SERIAL,
+        "--no-cache",
+        "--",
+        "true",
+    ]);
+    run.fails(125, &["temporary ones from an outer mfa-exec", "mfa-off"]);
 }

@@ -115,9 +115,11 @@ fn ctrl_c_at_the_prompt_leaves_the_terminal_echoing() {
     term.type_line("\u{3}"); // Ctrl-C, as the terminal's line discipline sends it
     let (_, stdout, _) = term.finish();
     assert!(stdout.contains("status=130"), "{stdout}");
-    assert!(
-        stdout.split_whitespace().any(|w| w == "echo"),
-        "echo is still off: {stdout}"
-    );
+    for setting in ["echo", "icanon", "isig"] {
+        assert!(
+            stdout.split_whitespace().any(|w| w == setting),
+            "{setting} is still off: {stdout}"
+        );
+    }
     assert_eq!(env.sts.total_calls(), 0);
 }
