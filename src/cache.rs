@@ -133,6 +133,15 @@ pub(crate) struct Cache {
     dir: PathBuf,
     /// Problems already reported this run: the cache speaks once, not per file.
     warned: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Set for a cache that lives only in this process (see [`Cache::in_memory`]).
+    memory: Option<std::sync::Mutex<Memory>>,
+}
+
+/// The in-process form: entries by file stem, and spent codes.
+#[derive(Default)]
+struct Memory {
+    entries: std::collections::HashMap<String, Credentials>,
+    codes: Vec<(String, u64)>,
 }
 
 /// The cache directory's path, whether or not it exists.
@@ -228,6 +237,18 @@ impl Cache {
         Cache {
             dir,
             warned: Default::default(),
+            memory: None,
+        }
+    }
+
+    /// A cache that never touches the disk, for `--server` without a usable cache directory
+    /// (or with `--no-cache`): the MFA session must still outlive each role renewal, or every
+    /// renewal would need a new code.
+    pub(crate) fn in_memory() -> Cache {
+        Cache {
+            dir: PathBuf::new(),
+            warned: Default::default(),
+            memory: Some(Default::default()),
         }
     }
 
@@ -284,6 +305,9 @@ impl Cache {
 
     /// The entry's credentials; None on a miss. A damaged entry is a miss with a warning.
     pub(crate) fn read(&self, key: &EntryKey) -> Option<Credentials> {
+        if let Some(memory) = &self.memory {
+            return memory.lock().ok()?.entries.get(&key.file_stem).cloned();
+        }
         let path = self.entry_path(key);
         let mut file = match self.open_private(&path) {
             Ok(Some(f)) => f,
@@ -319,6 +343,12 @@ impl Cache {
 
     /// Writes the entry atomically; a failure (read-only or full disk) is only a warning.
     pub(crate) fn write(&self, key: &EntryKey, creds: &Credentials) {
+        if let Some(memory) = &self.memory {
+            if let Ok(mut m) = memory.lock() {
+                m.entries.insert(key.file_stem.clone(), creds.clone());
+            }
+            return;
+        }
         let entry = Entry {
             version: ENTRY_VERSION,
             kind: key.kind,
@@ -373,6 +403,9 @@ impl Cache {
         key: &EntryKey,
         max_wait: Option<Duration>,
     ) -> Result<Option<Flock<File>>> {
+        if self.memory.is_some() {
+            return Ok(None); // one process: its callers serialise themselves
+        }
         let path = self.dir.join(format!("{}.lock", key.file_stem));
         let file = match OpenOptions::new()
             .read(true)
@@ -422,6 +455,13 @@ impl Cache {
 
     /// The spent codes still worth remembering: `(fingerprint, unix time)`.
     fn recent_codes(&self) -> Vec<(String, u64)> {
+        let horizon = now().saturating_sub(CODE_MEMORY_SECS);
+        if let Some(memory) = &self.memory {
+            return memory.lock().map_or_else(
+                |_| Vec::new(),
+                |m| m.codes.iter().filter(|c| c.1 >= horizon).cloned().collect(),
+            );
+        }
         let Ok(Some(mut file)) = self.open_private(&self.dir.join(USED_CODES)) else {
             return Vec::new();
         };
@@ -429,7 +469,6 @@ impl Cache {
         if file.read_to_string(&mut text).is_err() {
             return Vec::new();
         }
-        let horizon = now().saturating_sub(CODE_MEMORY_SECS);
         text.lines()
             .filter_map(|line| {
                 let (fp, time) = line.split_once(' ')?;
@@ -441,6 +480,12 @@ impl Cache {
 
     /// Remembers a code STS accepted, as a hash (never the code itself; it is spent anyway).
     pub(crate) fn record_code(&self, serial: &str, code: &str) {
+        if let Some(memory) = &self.memory {
+            if let Ok(mut m) = memory.lock() {
+                m.codes.push((code_fingerprint(serial, code), now()));
+            }
+            return;
+        }
         let path = self.dir.join(USED_CODES);
         let line = format!("{} {}\n", code_fingerprint(serial, code), now());
         // Keep the file small: past a few KB, rewrite it with the recent lines only.

@@ -74,6 +74,9 @@ pub(crate) fn run(
     cache: Option<Cache>,
     argv: &[OsString],
 ) -> Result<ExitCode> {
+    // Without a cache directory (or with --no-cache) the MFA session is kept in memory, so
+    // role renewals still need no code.
+    let cache = Some(cache.unwrap_or_else(Cache::in_memory));
     // Credentials first, so a prompt or a mistake comes before the command starts.
     let (creds, obtained) = credentials::obtain(settings, cache.as_ref())?;
     warn_if_default_profile_wins(env);

@@ -362,3 +362,47 @@ fn a_missing_command_under_the_server_gets_status_127() {
     ])
     .fails(127, &["no-such-command-xyz: command not found"]);
 }
+
+#[test]
+fn without_the_disk_cache_the_server_keeps_the_mfa_session_in_memory() {
+    let Some(python) = python_with_boto3() else {
+        return;
+    };
+    let env = TestEnv::new();
+    // Role credentials live 3 seconds; the MFA session keeps its normal lifetime.
+    env.sts.set_role_lifetime_override(Some(3));
+    let script = r#"
+import time, boto3
+sts = boto3.client("sts", region_name="us-east-1")
+for i in range(6):
+    print(sts.get_caller_identity()["Arn"])
+    time.sleep(1.2)
+"#;
+    let code = env.alice_code();
+    let run = Run::from(
+        env.mfa_exec([
+            "--server".as_ref(),
+            "--no-cache".as_ref(),
+            "-p".as_ref(),
+            "s3-reader".as_ref(),
+            "-t".as_ref(),
+            code.as_ref(),
+            "--min-remaining".as_ref(),
+            "1s".as_ref(),
+            "--".as_ref(),
+            python.as_os_str(),
+            "-c".as_ref(),
+            script.as_ref(),
+        ])
+        .output()
+        .unwrap(),
+    );
+    run.success().prints("assumed-role/s3-reader");
+    assert_eq!(env.sts.calls("GetSessionToken"), 1);
+    assert!(
+        env.sts.calls("AssumeRole") >= 2,
+        "{}",
+        env.sts.calls("AssumeRole")
+    );
+    assert!(!env.cache_dir().exists(), "--no-cache wrote to disk");
+}

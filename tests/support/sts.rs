@@ -209,6 +209,8 @@ struct State {
     used_codes: HashSet<(String, u64)>,
     /// Benchmarks only (`sts-standin serve --reuse-codes`): accept a used code again.
     reuse_codes: bool,
+    /// Like `Config::lifetime_override`, for role credentials only (MFA sessions keep theirs).
+    role_lifetime_override: Option<u64>,
     /// Benchmarks only (`sts-standin serve --latency MS`): answer each request this much later,
     /// as a real STS endpoint across the internet does.
     latency: Duration,
@@ -258,6 +260,7 @@ impl StandIn {
                 used_codes: HashSet::new(),
                 reuse_codes: false,
                 latency: Duration::ZERO,
+                role_lifetime_override: None,
                 calls: BTreeMap::new(),
                 total: 0,
             }),
@@ -330,6 +333,11 @@ impl StandIn {
     /// repeated cold runs can share one code.
     pub fn set_reuse_codes(&self, on: bool) {
         self.shared.lock().reuse_codes = on;
+    }
+
+    /// Role credentials issued from now on live `secs` (MFA sessions are not affected).
+    pub fn set_role_lifetime_override(&self, secs: Option<u64>) {
+        self.shared.lock().role_lifetime_override = secs;
     }
 
     /// Benchmarks only: delay every answer, to stand for a real STS round trip.
@@ -1115,7 +1123,12 @@ fn issue(
     user: &str,
     role: Option<(String, String)>,
 ) -> (String, Temp) {
-    let lifetime = state.config.lifetime_override.unwrap_or(duration);
+    let role_only = matches!(kind, Kind::Role)
+        .then_some(state.role_lifetime_override)
+        .flatten();
+    let lifetime = role_only
+        .or(state.config.lifetime_override)
+        .unwrap_or(duration);
     let akid = format!("ASIA{}", random_string(UPPER_ALNUM, 16));
     let temp = Temp {
         secret: random_string(SECRET_CHARS, 40),
