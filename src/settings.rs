@@ -343,20 +343,6 @@ impl Settings {
             (None, None) => DEFAULT_MIN_REMAINING,
         };
 
-        // An entry is reused while more than min_remaining is left; at or above the
-        // credentials' own lifetime nothing cached could ever be used.
-        let lifetime = match &role {
-            Some(_) => duration.unwrap_or(CHAINED_ROLE_MAX),
-            None => duration.unwrap_or(session_duration),
-        };
-        if min_remaining >= lifetime {
-            bail!(
-                "--min-remaining {} is not shorter than the credentials' lifetime ({}), so no cached credentials could be reused: choose a shorter one (default 5m)",
-                human_duration(min_remaining),
-                human_duration(lifetime)
-            );
-        }
-
         Ok(Settings {
             endpoint: endpoint(&files, profile, env)?,
             profile: profile_name.clone(),

@@ -568,31 +568,3 @@ fn cache_clear_removes_damaged_entries_too_and_list_reports_them() {
     env.run(["cache", "clear"]).success();
     assert_eq!(std::fs::read_dir(env.cache_dir()).unwrap().count(), 0);
 }
-
-#[test]
-fn a_min_remaining_as_long_as_the_credentials_is_refused_before_any_call() {
-    let env = TestEnv::new();
-    env.run([
-        "-p",
-        "s3-reader",
-        "--min-remaining",
-        "1h",
-        "-t",
-        "123456",
-        "--",
-        "true",
-    ])
-    .fails(125, &["--min-remaining 1h", "lifetime (1h)"]);
-    env.run([
-        "-p",
-        "alice",
-        "--min-remaining",
-        "13h",
-        "-t",
-        "123456",
-        "--",
-        "true",
-    ])
-    .fails(125, &["lifetime (12h)"]);
-    assert_eq!(env.sts.total_calls(), 0);
-}
