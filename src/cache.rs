@@ -204,17 +204,25 @@ impl Cache {
     }
 
     fn prepare(dir: &Path) -> Result<(), String> {
-        if let Some(parent) = dir.parent() {
-            fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        // Look first: on the cache-hit path the directory exists, and a hit should cost a
+        // stat, not failed mkdirs.
+        let meta = match fs::symlink_metadata(dir) {
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                if let Some(parent) = dir.parent() {
+                    fs::create_dir_all(parent)
+                        .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+                }
+                match fs::DirBuilder::new().mode(0o700).create(dir) {
+                    Ok(()) => {}
+                    // Another run made it in between: checked below like any other.
+                    Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+                }
+                fs::symlink_metadata(dir)
+            }
+            other => other,
         }
-        match fs::DirBuilder::new().mode(0o700).create(dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
-        }
-        let meta =
-            fs::symlink_metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
         if meta.file_type().is_symlink() {
             return Err(format!(
                 "{} is a symbolic link; remove it and mfa-exec will create a private directory",
