@@ -278,11 +278,10 @@ fn parallel_runs_for_different_roles_share_one_mfa_session() {
     assert_eq!(env.sts.calls("AssumeRole"), 4);
 }
 
-#[test]
-fn a_lock_holder_killed_with_sigkill_does_not_block_the_next_run() {
-    let env = TestEnv::new();
-    // The holder takes the entry's lock, then waits on a slow token command.
-    let mut holder = env
+/// A run that takes alice's session lock and then waits on a slow token command (a person at
+/// a prompt, in effect). Returns once the lock is held.
+fn hold_alices_lock(env: &TestEnv) -> std::process::Child {
+    let holder = env
         .mfa_exec([
             "-p",
             "alice",
@@ -294,15 +293,22 @@ fn a_lock_holder_killed_with_sigkill_does_not_block_the_next_run() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let lock_seen = Instant::now();
-    while entries_with_suffix(&env, ".lock") == 0 {
+    let started = Instant::now();
+    while entries_with_suffix(env, ".lock") == 0 {
         assert!(
-            lock_seen.elapsed() < Duration::from_secs(10),
+            started.elapsed() < Duration::from_secs(10),
             "no lock file appeared"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(200));
+    holder
+}
+
+#[test]
+fn a_lock_holder_killed_with_sigkill_does_not_block_the_next_run() {
+    let env = TestEnv::new();
+    let mut holder = hold_alices_lock(&env);
     holder.kill().unwrap(); // SIGKILL
     holder.wait().unwrap();
     let started = Instant::now();
@@ -524,29 +530,7 @@ fn a_cached_session_sts_no_longer_accepts_is_replaced_with_a_new_code() {
 #[test]
 fn a_no_prompt_run_does_not_hang_behind_a_run_waiting_for_a_code() {
     let env = TestEnv::new();
-    // The holder takes alice's session lock, then waits on a slow token command (a person at
-    // a prompt, in effect).
-    let mut holder = env
-        .mfa_exec([
-            "-p",
-            "alice",
-            "--token-command",
-            "sleep 30; echo 000000",
-            "--",
-            "true",
-        ])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let seen = Instant::now();
-    while entries_with_suffix(&env, ".lock") == 0 {
-        assert!(
-            seen.elapsed() < Duration::from_secs(10),
-            "no lock file appeared"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(200));
+    let mut holder = hold_alices_lock(&env);
     let started = Instant::now();
     env.run(["-p", "alice", "--no-prompt", "--", "true"])
         .fails(125, &["another mfa-exec run", "--no-prompt"]);

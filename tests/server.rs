@@ -214,27 +214,10 @@ for i in range(8):
     time.sleep(1.2)
 print(len(arns), sorted(arns)[0])
 "#;
-    let out = env
-        .mfa_exec([
-            "--server".as_ref(),
-            "-p".as_ref(),
-            "s3-reader".as_ref(),
-            "--min-remaining".as_ref(),
-            "1s".as_ref(),
-            "--".as_ref(),
-            python.as_os_str(),
-            "-c".as_ref(),
-            script.as_ref(),
-        ])
-        .output()
-        .unwrap();
-    let run = Run::from(out);
-    run.success();
-    assert!(
-        run.stdout.contains("assumed-role/s3-reader"),
-        "{}",
-        run.stdout
-    );
+    let server = ["--server", "-p", "s3-reader", "--min-remaining", "1s"];
+    env.run_wrapping(&server, &python, &["-c", script])
+        .success()
+        .prints("assumed-role/s3-reader");
     // About ten seconds of calls with 3-second credentials: several renewals, no new code.
     assert!(
         env.sts.calls("AssumeRole") >= 3,
@@ -379,25 +362,19 @@ for i in range(6):
     time.sleep(1.2)
 "#;
     let code = env.alice_code();
-    let run = Run::from(
-        env.mfa_exec([
-            "--server".as_ref(),
-            "--no-cache".as_ref(),
-            "-p".as_ref(),
-            "s3-reader".as_ref(),
-            "-t".as_ref(),
-            code.as_ref(),
-            "--min-remaining".as_ref(),
-            "1s".as_ref(),
-            "--".as_ref(),
-            python.as_os_str(),
-            "-c".as_ref(),
-            script.as_ref(),
-        ])
-        .output()
-        .unwrap(),
-    );
-    run.success().prints("assumed-role/s3-reader");
+    let server = [
+        "--server",
+        "--no-cache",
+        "-p",
+        "s3-reader",
+        "-t",
+        &code,
+        "--min-remaining",
+        "1s",
+    ];
+    env.run_wrapping(&server, &python, &["-c", script])
+        .success()
+        .prints("assumed-role/s3-reader");
     assert_eq!(env.sts.calls("GetSessionToken"), 1);
     assert!(
         env.sts.calls("AssumeRole") >= 2,
