@@ -35,15 +35,15 @@ use crate::settings::{Env, Settings};
 const PATH: &str = "/credentials";
 
 /// Variables that would make an SDK read something other than the endpoint: static keys win
-/// over container credentials in every SDK, and a relative URI wins over the full one.
-const HIDDEN: [&str; 7] = [
+/// over container credentials in every SDK, and a relative URI wins over the full one. (The
+/// legacy AWS_SECURITY_TOKEN is already removed by exec mode's changes.)
+const HIDDEN: [&str; 6] = [
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
     "AWS_CREDENTIAL_EXPIRATION",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-    "AWS_SECURITY_TOKEN",
 ];
 
 /// The credentials being served, renewed under the lock when they near expiry.

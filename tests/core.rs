@@ -709,3 +709,28 @@ fn inside_an_mfa_exec_that_used_environment_keys_the_error_explains_the_temporar
     ]);
     run.fails(125, &["temporary ones from an outer mfa-exec", "mfa-off"]);
 }
+
+#[test]
+fn completions_are_printed_for_each_shell_and_parse() {
+    let env = TestEnv::new();
+    for (shell, checker) in [("bash", "bash"), ("zsh", "zsh"), ("fish", "fish")] {
+        let run = env.run(["completions", shell]);
+        run.success().prints("profile").prints("print-env");
+        let Some(program) = require_tool(checker, &[checker]) else {
+            continue;
+        };
+        let script = env.dir.path().join(format!("completions.{shell}"));
+        std::fs::write(&script, &run.stdout).unwrap();
+        let check = Run::from(
+            env.command(program)
+                .arg("-n")
+                .arg(&script)
+                .output()
+                .unwrap(),
+        );
+        check.success();
+    }
+    env.run(["completions", "powershell"])
+        .success()
+        .prints("Register-ArgumentCompleter");
+}
