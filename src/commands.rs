@@ -100,7 +100,7 @@ fn with_credentials(args: &RunArgs, env: &Env) -> Result<ExitCode> {
         None
     };
     if let Output::Server(argv) = &settings.output {
-        return crate::server::run(&settings, env, cache, argv);
+        return crate::server::run(&settings, cache, argv);
     }
     let (creds, obtained) = credentials::obtain(&settings, cache.as_ref())?;
     let changes = environment::for_credentials(&creds, obtained, &settings);

@@ -29,7 +29,7 @@ use crate::cache::Cache;
 use crate::credentials::{self, Credentials, Obtained};
 use crate::environment::{self, EnvChanges};
 use crate::exec;
-use crate::settings::{Env, Settings};
+use crate::settings::Settings;
 
 /// The one path credentials are served on.
 const PATH: &str = "/credentials";
@@ -70,7 +70,6 @@ impl Current {
 
 pub(crate) fn run(
     settings: &Settings,
-    env: &Env,
     cache: Option<Cache>,
     argv: &[OsString],
 ) -> Result<ExitCode> {
@@ -79,7 +78,14 @@ pub(crate) fn run(
     let cache = Some(cache.unwrap_or_else(Cache::in_memory));
     // Credentials first, so a prompt or a mistake comes before the command starts.
     let (creds, obtained) = credentials::obtain(settings, cache.as_ref())?;
-    warn_if_default_profile_wins(env);
+    // SDKs read the `default` profile's own credentials *before* container credentials, so
+    // the command would silently use those instead of the MFA-backed ones served here. (Exec
+    // mode does not have this problem: environment keys come first everywhere.)
+    if let Some(key) = &settings.default_profile_credentials {
+        eprintln!(
+            "mfa-exec: warning: profile 'default' has {key}, which AWS SDKs read before the credential server; the command may not use the MFA credentials (move those to a named profile)"
+        );
+    }
     let server = Server::http("127.0.0.1:0")
         .map_err(|e| anyhow!("cannot listen on 127.0.0.1 for the credential server: {e}"))?;
     let port = server
@@ -130,32 +136,6 @@ pub(crate) fn run(
     let _ = forwarder.join();
     server.unblock();
     Ok(exit_code(status))
-}
-
-/// SDKs read the `default` profile's own credentials (keys, credential_process, SSO, a role)
-/// *before* container credentials, so the command would silently use those instead of the
-/// MFA-backed ones served here. Exec mode does not have this problem: environment keys come
-/// first everywhere.
-fn warn_if_default_profile_wins(env: &Env) {
-    let Ok(files) = env.profile_files() else {
-        return;
-    };
-    let default = files.profile("default");
-    let own = [
-        "aws_access_key_id",
-        "credential_process",
-        "sso_session",
-        "sso_start_url",
-        "role_arn",
-        "web_identity_token_file",
-    ]
-    .into_iter()
-    .find(|k| default.get(k).is_some());
-    if let Some(key) = own {
-        eprintln!(
-            "mfa-exec: warning: profile 'default' has {key}, which AWS SDKs read before the credential server; the command may not use the MFA credentials (move those to a named profile)"
-        );
-    }
 }
 
 /// The child's status, or 128 + n when it died of signal n (as shells report it).

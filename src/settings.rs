@@ -116,6 +116,8 @@ pub(crate) struct Settings {
     pub(crate) later_token: TokenSource,
     pub(crate) cache: CachePolicy,
     pub(crate) output: Output,
+    /// For `--server`: a credential key the `default` profile holds of its own, if any.
+    pub(crate) default_profile_credentials: Option<String>,
 }
 
 /// The process environment, read once.
@@ -360,9 +362,29 @@ impl Settings {
                 refresh: args.refresh,
                 min_remaining,
             },
+            default_profile_credentials: match output {
+                Output::Server(_) => default_profile_credentials(&files),
+                _ => None,
+            },
             output,
         })
     }
+}
+
+/// The key by which the `default` profile holds credentials of its own, if it does.
+fn default_profile_credentials(files: &ProfileFiles) -> Option<String> {
+    let default = files.profile("default");
+    [
+        "aws_access_key_id",
+        "credential_process",
+        "sso_session",
+        "sso_start_url",
+        "role_arn",
+        "web_identity_token_file",
+    ]
+    .into_iter()
+    .find(|k| default.get(k).is_some())
+    .map(String::from)
 }
 
 fn output(args: &RunArgs) -> Result<Output> {
