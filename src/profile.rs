@@ -1,217 +1,354 @@
-//! The AWS shared config and credentials files, read synchronously.
+//! The AWS shared config and credentials files, read by the AWS SDK's own parser.
 //!
-//! aws-config has its own parser, but it is async and comes with the SDK's loader; mfa-exec
-//! must resolve a profile on the cache-hit path without starting a runtime (that path is a
-//! read-check-exec measured in milliseconds), and it needs keys the SDK ignores (`mfa_serial`,
-//! `mfa_process`). So this is a small parser of the documented format: `[default]`,
-//! `[profile NAME]`, `[services NAME]` in the config file, `[NAME]` in the credentials file,
-//! `#`/`;` comments, indented sub-properties (`sts =` / `  endpoint_url = …`) and
-//! continuation lines.
+//! mfa-exec must never disagree with the AWS CLI about what a profile says: a hand-written
+//! parser once read `[profile prod]# production` as no header at all, so prod's `role_arn`
+//! landed in the profile above it. So the files are parsed by `aws_config::profile::load`
+//! (the parser every AWS SDK checks against the shared conformance suite, run here as a test),
+//! and this module only adds what the SDK leaves to its callers:
+//!
+//! - **Bounded, non-blocking reads.** The SDK reads whatever the path names; a FIFO, a device
+//!   (`AWS_CONFIG_FILE=/dev/zero`) or a runaway file would hang or exhaust memory. Each file is
+//!   opened without blocking, checked to be a regular file (symlinks followed, as the SDKs do:
+//!   dotfile managers link `~/.aws/config`) and read up to [`MAX_FILE_SIZE`].
+//! - **Refusal instead of silence.** The SDK reads a file that is not UTF-8 as an empty one and
+//!   turns a syntax error into a multi-line message; here either is one line naming the file
+//!   (and the line), before any STS call.
+//! - **Synchronous use.** The SDK's `load` is async, but with the file contents already in
+//!   memory it only awaits ready futures: one poll completes it, so the cache-hit path starts
+//!   no runtime.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::future::Future;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::task::{Context as TaskContext, Poll, Waker};
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, bail, Result};
+use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
+use aws_runtime::env_config::property::PropertiesKey;
+use aws_runtime::env_config::section::{EnvConfigSections, Profile as SdkProfile};
+use aws_types::os_shim_internal::{Env as SdkEnv, Fs as SdkFs};
 
-/// The properties of one section; sub-property blocks are kept under `"parent.child"`.
-pub(crate) type Properties = BTreeMap<String, String>;
+/// Larger than any real profile file (thousands of profiles fit in a few MB), small enough to
+/// read and parse in well under a second.
+pub(crate) const MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
 
-#[derive(Debug, Default)]
 pub(crate) struct ProfileFiles {
     pub(crate) config_path: PathBuf,
     pub(crate) credentials_path: PathBuf,
-    /// `[default]`/`[profile x]` sections of the config file, by profile name.
-    config: BTreeMap<String, Properties>,
-    /// `[services x]` sections of the config file.
-    services: BTreeMap<String, Properties>,
-    /// `[x]` sections of the credentials file.
-    credentials: BTreeMap<String, Properties>,
+    sections: EnvConfigSections,
+    /// Section headers as written (`profile x`, `x`), per file, for explaining a profile the
+    /// SDK's rules leave out.
+    config_headers: Vec<String>,
+    credentials_headers: Vec<String>,
 }
 
 /// One profile as the AWS CLI sees it: the credentials file's keys win over the config file's.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub(crate) struct Profile<'a> {
     pub(crate) name: &'a str,
-    config: Option<&'a Properties>,
-    credentials: Option<&'a Properties>,
+    inner: Option<&'a SdkProfile>,
 }
 
 impl<'a> Profile<'a> {
+    /// A property with a non-empty value (`region =` with nothing after it counts as unset).
     pub(crate) fn get(&self, key: &str) -> Option<&'a str> {
-        self.credentials
-            .and_then(|p| p.get(key))
-            .or_else(|| self.config.and_then(|p| p.get(key)))
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        self.get_raw(key).filter(|v| !v.is_empty())
     }
 
-    /// Whether either file has a section for this profile.
+    /// A property exactly as the SDK parsed it, empty values included.
+    pub(crate) fn get_raw(&self, key: &str) -> Option<&'a str> {
+        self.inner?.get(key)
+    }
+
+    /// Whether either file has a (valid) section for this profile.
     pub(crate) fn exists(&self) -> bool {
-        self.config.is_some() || self.credentials.is_some()
+        self.inner.is_some()
     }
 }
 
 impl ProfileFiles {
-    /// Reads both files; a missing file is an empty one, as for every AWS SDK.
+    /// Reads and parses both files; a missing file is an empty one, as for every AWS SDK.
     pub(crate) fn load(config_path: PathBuf, credentials_path: PathBuf) -> Result<ProfileFiles> {
-        let mut files = ProfileFiles {
+        let config = read_bounded(&config_path)?;
+        let credentials = read_bounded(&credentials_path)?;
+        let config_headers = headers(config.as_deref());
+        let credentials_headers = headers(credentials.as_deref());
+
+        // The SDK reads through its `Fs` seam: give it the bytes already read, under their
+        // real paths so that its parse errors can name the file.
+        let mut fs: HashMap<OsString, Vec<u8>> = HashMap::new();
+        let mut builder = EnvConfigFiles::builder();
+        for (kind, path, text) in [
+            (EnvConfigFileKind::Config, &config_path, config),
+            (
+                EnvConfigFileKind::Credentials,
+                &credentials_path,
+                credentials,
+            ),
+        ] {
+            if let Some(text) = text {
+                fs.insert(path.clone().into_os_string(), text.into_bytes());
+                builder = builder.with_file(kind, path.clone());
+            }
+        }
+        if fs.is_empty() {
+            // Neither file exists (the SDK's builder insists on at least one).
+            return Ok(ProfileFiles {
+                config_path,
+                credentials_path,
+                sections: EnvConfigSections::default(),
+                config_headers,
+                credentials_headers,
+            });
+        }
+        let (sdk_files, sdk_fs, sdk_env) = (
+            builder.build(),
+            SdkFs::from_raw_map(fs),
+            SdkEnv::from_slice(&[]),
+        );
+        let load = aws_config::profile::load(
+            &sdk_fs,
+            &sdk_env,
+            &sdk_files,
+            Some(Cow::Borrowed("default")),
+        );
+        let sections = complete_without_runtime(load).map_err(|e| {
+            // A parse error (the only kind left once the bytes are in memory) is the source:
+            // `error parsing PATH on line N: MESSAGE`.
+            let detail =
+                std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
+            anyhow!(
+                "{}; fix the file (the AWS CLI and SDKs refuse it too)",
+                one_line(&detail)
+            )
+        })?;
+        Ok(ProfileFiles {
             config_path,
             credentials_path,
-            ..ProfileFiles::default()
-        };
-        if let Some(text) = read_optional(&files.config_path)? {
-            for (header, props) in parse(&text) {
-                let header = header.trim();
-                if header == "default" {
-                    // `[profile default]` wins over `[default]` when both are present.
-                    files.config.entry("default".into()).or_insert(props);
-                } else if let Some(name) = header.strip_prefix("profile ") {
-                    files.config.insert(name.trim().to_string(), props);
-                } else if let Some(name) = header.strip_prefix("services ") {
-                    files.services.insert(name.trim().to_string(), props);
-                }
-                // Other sections (sso-session, plain `[name]`) are not profiles.
-            }
-        }
-        if let Some(text) = read_optional(&files.credentials_path)? {
-            for (header, props) in parse(&text) {
-                files.credentials.insert(header.trim().to_string(), props);
-            }
-        }
-        Ok(files)
+            sections,
+            config_headers,
+            credentials_headers,
+        })
     }
 
     pub(crate) fn profile<'a>(&'a self, name: &'a str) -> Profile<'a> {
         Profile {
             name,
-            config: self.config.get(name),
-            credentials: self.credentials.get(name),
+            inner: self.sections.get_profile(name),
         }
+    }
+
+    /// Why the SDKs do not see a profile that the user may believe is there, if a reason is
+    /// visible: a name they do not accept, or a section written the other file's way.
+    pub(crate) fn why_missing(&self, name: &str) -> Option<String> {
+        if !is_identifier(name) {
+            return Some(format!(
+                "the AWS SDKs accept only letters, digits and - / . % @ _ : + in a profile name and ignore sections named otherwise; rename the profile in {} or {}",
+                self.config_path.display(),
+                self.credentials_path.display()
+            ));
+        }
+        let profile_header = format!("profile {name}");
+        let written = |headers: &[String], header: &str| {
+            headers
+                .iter()
+                .any(|h| h.split_whitespace().collect::<Vec<_>>().join(" ") == header)
+        };
+        if name != "default" && written(&self.config_headers, name) {
+            return Some(format!(
+                "{} has [{name}], but in the config file a profile's section is [profile {name}]; rename the section",
+                self.config_path.display()
+            ));
+        }
+        if written(&self.credentials_headers, &profile_header) {
+            return Some(format!(
+                "{} has [profile {name}], but in the credentials file a profile's section is [{name}]; rename the section",
+                self.credentials_path.display()
+            ));
+        }
+        None
     }
 
     /// A `[services NAME]` section's sub-property, e.g. `("dev", "sts", "endpoint_url")`.
     pub(crate) fn service_property(&self, section: &str, service: &str, key: &str) -> Option<&str> {
-        self.services
-            .get(section)?
-            .get(&format!("{service}.{key}"))
+        let key = PropertiesKey::builder()
+            .section_key("services")
+            .section_name(section)
+            .property_name(service)
+            .sub_property_name(key)
+            .build()
+            .ok()?;
+        self.sections
+            .other_sections()
+            .get(&key)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     }
 
     /// Every profile name in either file, sorted, for completion and messages.
     pub(crate) fn profile_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .config
-            .keys()
-            .chain(self.credentials.keys())
-            .cloned()
-            .collect();
+        let mut names: Vec<String> = self.sections.profiles().map(String::from).collect();
         names.sort();
-        names.dedup();
         names
     }
-}
 
-fn read_optional(path: &Path) -> Result<Option<String>> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    /// The names of the `[sso-session NAME]` sections, sorted.
+    #[cfg(test)]
+    fn sso_session_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.sections.sso_sessions().map(String::from).collect();
+        names.sort();
+        names
+    }
+
+    #[cfg(test)]
+    fn sso_session_get(&self, session: &str, key: &str) -> Option<&str> {
+        self.sections.sso_session(session)?.get(key)
     }
 }
 
-/// Splits a profile file into `(section header, properties)`, in file order. A section that
-/// appears twice is merged, later keys winning, as in the SDKs.
-fn parse(text: &str) -> Vec<(String, Properties)> {
-    let mut sections: Vec<(String, Properties)> = Vec::new();
-    // The key whose value an indented line continues or, for an empty value, nests under.
-    let mut last_key: Option<String> = None;
-    for raw in text.lines() {
-        let line = raw.trim_end_matches('\r');
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
-            continue;
-        }
-        let indented = line.starts_with([' ', '\t']);
-        if !indented && trimmed.starts_with('[') {
-            let header = strip_comment(trimmed);
-            let Some(header) = header.strip_prefix('[').and_then(|h| h.strip_suffix(']')) else {
-                last_key = None;
-                continue;
-            };
-            let header = header.trim().to_string();
-            if !sections.iter().any(|(h, _)| *h == header) {
-                sections.push((header.clone(), Properties::new()));
-            }
-            // Move the (possibly existing) section to the back so new keys land in it.
-            let idx = sections.iter().position(|(h, _)| *h == header).unwrap_or(0);
-            let section = sections.remove(idx);
-            sections.push(section);
-            last_key = None;
-            continue;
-        }
-        let Some((_, props)) = sections.last_mut() else {
-            continue; // properties before any section are ignored
+/// The section headers of a file as written, without brackets or trailing comments.
+fn headers(text: Option<&str>) -> Vec<String> {
+    text.unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix('['))
+        .filter_map(|l| l.split_once(']'))
+        .map(|(h, _)| h.trim().to_string())
+        .collect()
+}
+
+/// The SDKs' rule for profile names: `[A-Za-z0-9_\-/.%@:\+]+`.
+fn is_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-/.%@:+".contains(c))
+}
+
+/// The SDK's parse errors read `error parsing PATH on line N:\n  MESSAGE`; one line here.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Drives a future that never waits (the SDK's `load` over an in-memory `Fs`) to completion
+/// with a single poll, instead of starting a runtime for it.
+fn complete_without_runtime<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut TaskContext::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        // The SDK's loader only awaits its `Fs` and `Env` shims, which are ready at once for
+        // in-memory data; if a future version ever waits, that is a bug to see, not to hide.
+        Poll::Pending => unreachable!("the AWS profile loader waited on in-memory files"),
+    }
+}
+
+/// Reads a profile file: `None` when it does not exist; refuses anything that is not a regular,
+/// UTF-8 file of sane size, in bounded time (a FIFO is opened without blocking).
+fn read_bounded(path: &Path) -> Result<Option<String>> {
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => bail!(
+            "cannot read {}: {}; check the path and its permissions",
+            path.display(),
+            io_reason(&e)
+        ),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| anyhow!("cannot read {}: {}", path.display(), io_reason(&e)))?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a FIFO, socket or device)"
         };
-        if indented {
-            if let Some(parent) = &last_key {
-                let parent_value = props.get(parent).cloned().unwrap_or_default();
-                if parent_value.is_empty() || parent.contains('.') {
-                    // A sub-property: `sts =` then `  endpoint_url = …`.
-                    if let Some((k, v)) = trimmed.split_once('=') {
-                        let base = parent.split('.').next().unwrap_or(parent);
-                        props.insert(
-                            format!("{base}.{}", k.trim().to_ascii_lowercase()),
-                            v.trim().to_string(),
-                        );
-                        continue;
-                    }
-                } else {
-                    // A continuation of the previous value.
-                    let joined = format!("{parent_value}\n{trimmed}");
-                    props.insert(parent.clone(), joined);
-                    continue;
-                }
-            }
-        }
-        if let Some((k, v)) = trimmed.split_once('=') {
-            let key = k.trim().to_ascii_lowercase();
-            props.insert(key.clone(), strip_comment(v.trim()).to_string());
-            last_key = Some(key);
+        bail!(
+            "{} is {what}; point AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE at a profile file, or unset them",
+            path.display()
+        );
+    }
+    let too_big = || {
+        anyhow!(
+            "{} is larger than {} MB, which no profile file is; check that it is the right file",
+            path.display(),
+            MAX_FILE_SIZE / (1024 * 1024)
+        )
+    };
+    if meta.len() > MAX_FILE_SIZE {
+        return Err(too_big());
+    }
+    // The size can change between the check and the read: read at most one byte past the cap.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| anyhow!("cannot read {}: {}", path.display(), io_reason(&e)))?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(too_big());
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) => {
+            let offset = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..offset]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            bail!(
+                "{} is not UTF-8 text (line {line}); save it as UTF-8 (the AWS SDKs would read it as empty)",
+                path.display()
+            )
         }
     }
-    sections
 }
 
-/// Removes an inline ` #comment` or ` ;comment`: only when preceded by white space, so a `#`
-/// inside a value (a URL fragment, a secret) is kept.
-fn strip_comment(value: &str) -> &str {
-    let bytes = value.as_bytes();
-    for i in 1..bytes.len() {
-        if (bytes[i] == b'#' || bytes[i] == b';') && bytes[i - 1].is_ascii_whitespace() {
-            return value[..i].trim_end();
-        }
+/// The OS reason without Rust's `(os error N)` suffix.
+fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
     }
-    value
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    struct Dir(tempfile::TempDir);
+
+    impl Dir {
+        fn new() -> Dir {
+            Dir(tempfile::tempdir().unwrap())
+        }
+        fn load(&self, config: Option<&str>, credentials: Option<&str>) -> Result<ProfileFiles> {
+            let (c, k) = (
+                self.0.path().join("config"),
+                self.0.path().join("credentials"),
+            );
+            if let Some(text) = config {
+                std::fs::write(&c, text).unwrap();
+            }
+            if let Some(text) = credentials {
+                std::fs::write(&k, text).unwrap();
+            }
+            ProfileFiles::load(c, k)
+        }
+    }
+
     fn files(config: &str, credentials: &str) -> ProfileFiles {
-        let dir = std::env::temp_dir().join(format!(
-            "mfa-exec-profile-test-{}-{}",
-            std::process::id(),
-            config.len() * 31 + credentials.len()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("config"), config).unwrap();
-        std::fs::write(dir.join("credentials"), credentials).unwrap();
-        let f = ProfileFiles::load(dir.join("config"), dir.join("credentials")).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
-        f
+        Dir::new().load(Some(config), Some(credentials)).unwrap()
     }
 
     #[test]
@@ -236,6 +373,20 @@ mod tests {
     }
 
     #[test]
+    fn a_comment_right_after_a_header_does_not_move_properties_into_the_profile_above() {
+        let f = files(
+            "[profile dev]\nmfa_serial = arn:aws:iam::111111111111:mfa/me\nsource_profile = base\n\
+             [profile prod]# production\nrole_arn = arn:aws:iam::222222222222:role/Admin\nsource_profile = base\n",
+            "",
+        );
+        assert_eq!(f.profile("dev").get("role_arn"), None);
+        assert_eq!(
+            f.profile("prod").get("role_arn"),
+            Some("arn:aws:iam::222222222222:role/Admin")
+        );
+    }
+
+    #[test]
     fn services_sections_hold_sub_properties() {
         let f = files(
             "[profile dev]\nservices = local\n[services local]\nsts =\n  endpoint_url = http://127.0.0.1:9000\ns3 =\n  endpoint_url = http://x\n",
@@ -255,5 +406,151 @@ mod tests {
             "",
         );
         assert_eq!(f.profile("default").get("region"), Some("a"));
+    }
+
+    #[test]
+    fn missing_files_are_empty() {
+        let f = Dir::new().load(None, None).unwrap();
+        assert!(f.profile_names().is_empty());
+    }
+
+    #[test]
+    fn a_malformed_file_is_refused_in_one_line_naming_file_and_line() {
+        let dir = Dir::new();
+        let err = dir
+            .load(Some("[profile a]\nregion = x\nkey : value\n"), None)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(!err.contains('\n'), "{err}");
+        assert!(err.contains("config on line 3"), "{err}");
+        assert!(err.contains("Expected an '=' sign"), "{err}");
+    }
+
+    #[test]
+    fn non_utf8_devices_fifos_and_directories_are_refused() {
+        let dir = Dir::new();
+        std::fs::write(dir.0.path().join("credentials"), b"[a]\nx = \xff\n").unwrap();
+        let err = dir.load(None, None).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("not UTF-8 text (line 2)"), "{err}");
+
+        let zero = ProfileFiles::load("/dev/zero".into(), "/nonexistent/credentials".into())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(zero.contains("not a regular file"), "{zero}");
+
+        let fifo = dir.0.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let err = ProfileFiles::load(fifo, "/nonexistent".into())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+
+        let err = ProfileFiles::load(dir.0.path().into(), "/nonexistent".into())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is a directory"), "{err}");
+    }
+
+    /// The AWS SDKs' shared conformance suite for the profile files
+    /// (`test-data/profile-parser-tests.json` of the `aws-runtime` crate, vendored under
+    /// `tests/data/`, Apache-2.0): every case, through the files on disk and this module.
+    #[test]
+    fn the_sdks_profile_parser_conformance_suite_passes() {
+        let suite: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/data/profile-parser-tests.json")).unwrap();
+        let cases = suite["tests"].as_array().unwrap();
+        assert_eq!(cases.len(), 65, "the suite has 65 cases");
+        let mut failures = Vec::new();
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let config = case["input"]["configFile"].as_str();
+            let credentials = case["input"]["credentialsFile"].as_str();
+            let loaded = Dir::new().load(config, credentials);
+            let output = &case["output"];
+            let outcome = match (&loaded, output.get("errorContaining")) {
+                (Err(e), Some(needle)) => {
+                    let needle = needle.as_str().unwrap();
+                    if e.to_string().contains(needle) {
+                        Ok(())
+                    } else {
+                        Err(format!("error `{e}` lacks `{needle}`"))
+                    }
+                }
+                (Err(e), None) => Err(format!("refused: {e}")),
+                (Ok(_), Some(needle)) => {
+                    Err(format!("accepted; expected an error with `{needle}`"))
+                }
+                (Ok(files), None) => check_sections(
+                    files,
+                    &output["config"],
+                    &[config.unwrap_or(""), credentials.unwrap_or("")].concat(),
+                ),
+            };
+            if let Err(why) = outcome {
+                failures.push(format!("{name}: {why}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// Compares what was loaded with a suite case's expected profiles and sso-sessions: the
+    /// same names, the same values, and no property beyond the expected ones (any property the
+    /// parser could invent is named by a `key =` somewhere in the input, so those are probed).
+    fn check_sections(
+        files: &ProfileFiles,
+        expected: &serde_json::Value,
+        input: &str,
+    ) -> std::result::Result<(), String> {
+        let probes: Vec<String> = input
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, _)| k.trim_matches([' ', '\t']).to_ascii_lowercase())
+            .collect();
+        let check = |kind: &str,
+                     names: Vec<String>,
+                     expected: Option<&serde_json::Map<String, serde_json::Value>>,
+                     get: &dyn Fn(&str, &str) -> Option<String>|
+         -> std::result::Result<(), String> {
+            let empty = serde_json::Map::new();
+            let expected = expected.unwrap_or(&empty);
+            let mut want: Vec<String> = expected.keys().cloned().collect();
+            want.sort();
+            if names != want {
+                return Err(format!("{kind} {names:?}, expected {want:?}"));
+            }
+            for (section, props) in expected {
+                let props = props.as_object().unwrap();
+                for (k, v) in props {
+                    let got = get(section, k);
+                    if got.as_deref() != v.as_str() {
+                        return Err(format!("[{section}] {k} = {got:?}, expected {v}"));
+                    }
+                }
+                for probe in &probes {
+                    if !props.contains_key(probe) {
+                        if let Some(extra) = get(section, probe) {
+                            return Err(format!("[{section}] has unexpected {probe} = {extra:?}"));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        };
+        check(
+            "profiles",
+            files.profile_names(),
+            expected["profiles"].as_object(),
+            &|p, k| files.profile(p).get_raw(k).map(String::from),
+        )?;
+        check(
+            "sso-sessions",
+            files.sso_session_names(),
+            expected.get("sso_sessions").and_then(|s| s.as_object()),
+            &|s, k| files.sso_session_get(s, k).map(String::from),
+        )
     }
 }

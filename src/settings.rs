@@ -196,6 +196,9 @@ impl Settings {
             .unwrap_or_else(|| "default".into());
         let profile = files.profile(&profile_name);
         if explicit && !profile.exists() {
+            if let Some(why) = files.why_missing(&profile_name) {
+                bail!("profile '{profile_name}' is not usable: {why}");
+            }
             bail!(
                 "profile '{profile_name}' is not in {} or {}; check the name{}",
                 files.config_path.display(),

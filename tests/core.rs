@@ -516,8 +516,9 @@ fn commands_that_cannot_run_get_env_statuses() {
 #[test]
 fn print_env_evaluated_by_sh_gives_what_exec_mode_gives_the_child() {
     let mut env = TestEnv::new();
-    // A profile name full of shell syntax: it reaches MFA_EXEC_PROFILE verbatim.
-    let hostile = r#"it's $(touch pwned) `touch pwned2` "q" \ ü"#;
+    // The most hostile profile name the AWS SDKs accept (letters, digits, - / . % @ _ : +;
+    // they ignore sections named otherwise): it reaches MFA_EXEC_PROFILE verbatim.
+    let hostile = "o%s%n%%:@+/-brien_.%B";
     env.write_config(&format!(
         "{}[profile {hostile}]\nrole_arn = {}\nsource_profile = alice\nregion = eu-west-1\n",
         demo_config_file(),
