@@ -544,10 +544,8 @@ snap after
         without_shell_noise(&s.env("after")),
         without_shell_noise(&s.env("before"))
     );
-    for f in ["pwned3"] {
-        assert!(!env.dir.path().join(f).exists(), "{f} was created");
-        assert!(!env.home().join(f).exists(), "{f} was created");
-    }
+    assert!(!env.dir.path().join("pwned3").exists(), "a command ran");
+    assert!(!env.home().join("pwned3").exists(), "a command ran");
 }
 
 /// When mfa-exec fails (a wrong code, an unknown profile, a code needed with --no-prompt),
