@@ -18,6 +18,7 @@
 //!   no runtime.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::future::Future;
@@ -44,6 +45,12 @@ pub(crate) struct ProfileFiles {
     /// SDK's rules leave out.
     config_headers: Vec<String>,
     credentials_headers: Vec<String>,
+    /// The text of each file, for the per-file views below (parsed only when asked for: the
+    /// run path needs the merged view alone).
+    config_text: Option<String>,
+    credentials_text: Option<String>,
+    config_only: OnceCell<EnvConfigSections>,
+    credentials_only: OnceCell<EnvConfigSections>,
 }
 
 /// One profile as the AWS CLI sees it: the credentials file's keys win over the config file's.
@@ -51,6 +58,7 @@ pub(crate) struct ProfileFiles {
 pub(crate) struct Profile<'a> {
     pub(crate) name: &'a str,
     inner: Option<&'a SdkProfile>,
+    files: &'a ProfileFiles,
 }
 
 impl<'a> Profile<'a> {
@@ -68,6 +76,38 @@ impl<'a> Profile<'a> {
     pub(crate) fn exists(&self) -> bool {
         self.inner.is_some()
     }
+
+    /// A non-empty property as the credentials file alone has it (`keys add
+    /// --from-credentials-file` moves exactly those).
+    pub(crate) fn get_in_credentials_file(&self, key: &str) -> Option<&'a str> {
+        let files = self.files;
+        let only = files.credentials_only.get_or_init(|| {
+            parse_one(
+                EnvConfigFileKind::Credentials,
+                &files.credentials_path,
+                &files.credentials_text,
+            )
+        });
+        only.get_profile(self.name)?
+            .get(key)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Whether the config file has a section for this profile.
+    pub(crate) fn in_config_file(&self) -> bool {
+        let files = self.files;
+        files
+            .config_only
+            .get_or_init(|| {
+                parse_one(
+                    EnvConfigFileKind::Config,
+                    &files.config_path,
+                    &files.config_text,
+                )
+            })
+            .get_profile(self.name)
+            .is_some()
+    }
 }
 
 impl ProfileFiles {
@@ -77,6 +117,7 @@ impl ProfileFiles {
         let credentials = read_bounded(&credentials_path)?;
         let config_headers = headers(config.as_deref());
         let credentials_headers = headers(credentials.as_deref());
+        let (config_text, credentials_text) = (config.clone(), credentials.clone());
 
         // The SDK reads through its `Fs` seam: give it the bytes already read, under their
         // real paths so that its parse errors can name the file.
@@ -95,43 +136,22 @@ impl ProfileFiles {
                 builder = builder.with_file(kind, path.clone());
             }
         }
-        if fs.is_empty() {
+        let sections = if fs.is_empty() {
             // Neither file exists (the SDK's builder insists on at least one).
-            return Ok(ProfileFiles {
-                config_path,
-                credentials_path,
-                sections: EnvConfigSections::default(),
-                config_headers,
-                credentials_headers,
-            });
-        }
-        let (sdk_files, sdk_fs, sdk_env) = (
-            builder.build(),
-            SdkFs::from_raw_map(fs),
-            SdkEnv::from_slice(&[]),
-        );
-        let load = aws_config::profile::load(
-            &sdk_fs,
-            &sdk_env,
-            &sdk_files,
-            Some(Cow::Borrowed("default")),
-        );
-        let sections = complete_without_runtime(load).map_err(|e| {
-            // A parse error (the only kind left once the bytes are in memory) is the source:
-            // `error parsing PATH on line N: MESSAGE`.
-            let detail =
-                std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
-            anyhow!(
-                "{}; fix the file (the AWS CLI and SDKs refuse it too)",
-                one_line(&detail)
-            )
-        })?;
+            EnvConfigSections::default()
+        } else {
+            parse(fs, builder.build())?
+        };
         Ok(ProfileFiles {
             config_path,
             credentials_path,
             sections,
             config_headers,
             credentials_headers,
+            config_text,
+            credentials_text,
+            config_only: OnceCell::new(),
+            credentials_only: OnceCell::new(),
         })
     }
 
@@ -139,6 +159,7 @@ impl ProfileFiles {
         Profile {
             name,
             inner: self.sections.get_profile(name),
+            files: self,
         }
     }
 
@@ -208,6 +229,36 @@ impl ProfileFiles {
     fn sso_session_get(&self, session: &str, key: &str) -> Option<&str> {
         self.sections.sso_session(session)?.get(key)
     }
+}
+
+/// Parses the files (already read, keyed by path) with the SDK's parser.
+fn parse(fs: HashMap<OsString, Vec<u8>>, sdk_files: EnvConfigFiles) -> Result<EnvConfigSections> {
+    let (sdk_fs, sdk_env) = (SdkFs::from_raw_map(fs), SdkEnv::from_slice(&[]));
+    let load = aws_config::profile::load(
+        &sdk_fs,
+        &sdk_env,
+        &sdk_files,
+        Some(Cow::Borrowed("default")),
+    );
+    complete_without_runtime(load).map_err(|e| {
+        // A parse error (the only kind left once the bytes are in memory) is the source:
+        // `error parsing PATH on line N: MESSAGE`.
+        let detail = std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
+        anyhow!(
+            "{}; fix the file (the AWS CLI and SDKs refuse it too)",
+            one_line(&detail)
+        )
+    })
+}
+
+/// One file on its own, for the per-file views (the merged parse already succeeded, so this
+/// one cannot fail).
+fn parse_one(kind: EnvConfigFileKind, path: &Path, text: &Option<String>) -> EnvConfigSections {
+    let Some(text) = text else {
+        return EnvConfigSections::default();
+    };
+    let fs = HashMap::from([(path.as_os_str().to_owned(), text.clone().into_bytes())]);
+    parse(fs, EnvConfigFiles::builder().with_file(kind, path).build()).unwrap_or_default()
 }
 
 /// The section headers of a file as written, without brackets or trailing comments.
@@ -384,6 +435,26 @@ mod tests {
             f.profile("prod").get("role_arn"),
             Some("arn:aws:iam::222222222222:role/Admin")
         );
+    }
+
+    #[test]
+    fn per_file_views_say_which_file_holds_what() {
+        let f = files(
+            "[profile a]\naws_access_key_id = FROMCONFIG\n[profile b]\nregion = x\n",
+            "[a]\naws_secret_access_key = s\n[c]\naws_access_key_id = AKIAC\n",
+        );
+        let (a, b, c) = (f.profile("a"), f.profile("b"), f.profile("c"));
+        assert_eq!(a.get("aws_access_key_id"), Some("FROMCONFIG"));
+        assert_eq!(a.get_in_credentials_file("aws_access_key_id"), None);
+        assert_eq!(
+            a.get_in_credentials_file("aws_secret_access_key"),
+            Some("s")
+        );
+        assert_eq!(
+            c.get_in_credentials_file("aws_access_key_id"),
+            Some("AKIAC")
+        );
+        assert!(a.in_config_file() && b.in_config_file() && !c.in_config_file());
     }
 
     #[test]
