@@ -45,6 +45,19 @@ impl<'a> Profile<'a> {
             .filter(|v| !v.is_empty())
     }
 
+    /// A key as the credentials file alone has it (`keys add --from-credentials-file`).
+    pub(crate) fn get_in_credentials_file(&self, key: &str) -> Option<&'a str> {
+        self.credentials
+            .and_then(|p| p.get(key))
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Whether the config file has a section for this profile.
+    pub(crate) fn in_config_file(&self) -> bool {
+        self.config.is_some()
+    }
+
     /// Whether either file has a section for this profile.
     pub(crate) fn exists(&self) -> bool {
         self.config.is_some() || self.credentials.is_some()
