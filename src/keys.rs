@@ -235,9 +235,9 @@ impl Keyring {
         })
     }
 
-    /// Runs `op` on the profile's entry on its own thread, waiting at most the timeout. The
-    /// keyring crate's zbus backend must not run on a thread that drives a tokio runtime, and
-    /// a session bus that never answers must not hang the run.
+    /// Runs `op` on the profile's entry on its own thread, waiting at most the timeout: a
+    /// session bus that never answers must not hang the run (a thread left waiting ends with
+    /// the process).
     fn call<T: Send + 'static>(
         &self,
         profile: &str,
