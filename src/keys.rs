@@ -369,16 +369,34 @@ fn store(keyring: &Keyring, env: &Env, profile: &str, stored: &Stored) -> Result
     record.save()
 }
 
+/// A name that can head a section of the AWS files (`keys add` may name a new profile).
+fn check_profile_name(profile: &str) -> Result<()> {
+    if profile.is_empty()
+        || profile.trim() != profile
+        || profile.contains(['[', ']'])
+        || profile.chars().any(char::is_control)
+    {
+        bail!("{profile:?} is not a profile name: use the name of a [profile NAME] section");
+    }
+    Ok(())
+}
+
 /// `keys add`: asks on the terminal, or moves the keys out of the credentials file.
 pub(crate) fn add(profile: &str, from_credentials_file: bool, env: &Env) -> Result<()> {
+    check_profile_name(profile)?;
     let files = env.profile_files()?;
     let credentials_path = files.credentials_path.clone();
     let keyring = Keyring::new(env)?;
     if !from_credentials_file {
+        // Reach the keyring before anyone types a secret for it.
+        let replaced = keyring.get(profile)?.map(|old| old.access_key_id);
         let stored = ask_on_terminal()?;
         store(&keyring, env, profile, &stored)?;
+        let was = replaced
+            .map(|old| format!(" (replacing {old})"))
+            .unwrap_or_default();
         eprintln!(
-            "mfa-exec: stored access key {} for profile {profile} in the OS keyring",
+            "mfa-exec: stored access key {} for profile {profile} in the OS keyring{was}",
             stored.access_key_id
         );
         if files
@@ -519,6 +537,7 @@ pub(crate) fn list(env: &Env, out: &mut impl Write) -> Result<usize> {
 
 /// `keys remove`: deletes the profile's item and its record.
 pub(crate) fn remove(profile: &str, env: &Env) -> Result<()> {
+    check_profile_name(profile)?;
     let mut record = Record::load(env)?;
     let keyring = Keyring::new(env)?;
     let deleted = keyring.delete(profile)?;
@@ -559,6 +578,15 @@ mod tests {
         assert!(check_secret("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY").is_ok());
         let err = check_secret("short secret").unwrap_err();
         assert!(!err.to_string().contains("short secret"));
+    }
+
+    #[test]
+    fn profile_names_must_fit_a_section_header() {
+        assert!(check_profile_name("alice").is_ok());
+        assert!(check_profile_name("team/dev.admin").is_ok());
+        for bad in ["", " alice", "a]b", "a\nb"] {
+            assert!(check_profile_name(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -467,6 +467,10 @@ fn no_reachable_keyring_is_one_line_exit_125_and_no_sts_call() {
         .fails(125, &["OS keyring"]);
     assert_eq!(read(&credentials_path(&env)), before_bob);
     env.run(["keys", "list"]).fails(125, &["OS keyring"]);
+    // The interactive add finds out before asking for a secret (here: before finding no
+    // terminal).
+    env.run(["keys", "add", "-p", "carol"])
+        .fails(125, &["OS keyring"]);
 
     // A bus that accepts the connection and never answers: bounded by the keyring timeout.
     let silent = env.dir.path().join("silent-bus");
