@@ -66,7 +66,7 @@ pub(crate) enum KeysCmd {
     /// the credentials file
     Add {
         /// The profile the keys sign for [env: AWS_PROFILE; default: default]
-        #[arg(short, long)]
+        #[arg(short, long, value_name = "NAME")]
         profile: Option<String>,
         /// Move the profile's aws_access_key_id/aws_secret_access_key from the credentials
         /// file (the two lines are removed once the keyring holds them)
@@ -78,7 +78,7 @@ pub(crate) enum KeysCmd {
     /// Delete a profile's keys from the OS keyring
     Remove {
         /// [env: AWS_PROFILE; default: default]
-        #[arg(short, long)]
+        #[arg(short, long, value_name = "NAME")]
         profile: Option<String>,
     },
 }
