@@ -77,7 +77,7 @@ pub(crate) enum KeysCmd {
     List,
     /// Delete a profile's keys from the OS keyring
     Remove {
-        /// [env: AWS_PROFILE; default: default]
+        /// The profile whose keys go [env: AWS_PROFILE; default: default]
         #[arg(short, long, value_name = "NAME")]
         profile: Option<String>,
     },

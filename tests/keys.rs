@@ -182,7 +182,12 @@ fn busy_credentials_file() -> String {
          \n\
          [ci]\n\
          aws_access_key_id = AKIAXXXXXXXXXXXXXXXX\n\
-         aws_secret_access_key = ci-secret-stays-in-the-file-0000000000\n"
+         aws_secret_access_key = ci-secret-stays-in-the-file-0000000000\n\
+         \n\
+         [pasted]\n\
+         aws_access_key_id = ASIAXXXXXXXXXXXXXXXX\n\
+         aws_secret_access_key = temporary-secret-000000000000000000000\n\
+         aws_session_token = FwoGZXIvYXdzEXAMPLE\n"
     )
 }
 
@@ -294,6 +299,32 @@ fn an_mfa_call_is_signed_with_the_keyrings_keys_which_never_reach_the_child() {
     assert_eq!(env.sts.calls("GetSessionToken"), 1);
     assert_eq!(env.sts.calls("AssumeRole"), 1);
     assert!(!role.stdout.contains(ALICE_SECRET));
+}
+
+#[test]
+fn a_role_profile_that_is_its_own_source_takes_its_keys_from_the_keyring() {
+    let mut env = TestEnv::new();
+    let Some(_ss) = SecretService::start(&mut env) else {
+        return;
+    };
+    // The AWS CLI's shape for "these keys assume that role": source_profile names itself.
+    env.write_config(&format!(
+        "{}[profile reader]\nrole_arn = {}\nsource_profile = reader\nmfa_serial = {ALICE_SERIAL}\n",
+        demo_config_file(),
+        role_arn("s3-reader")
+    ));
+    env.write_credentials(&format!(
+        "[reader]\naws_access_key_id = {ALICE_KEY}\naws_secret_access_key = {ALICE_SECRET}\n"
+    ));
+    env.run(["keys", "add", "-p", "reader", "--from-credentials-file"])
+        .success();
+    // The config file still defines the profile, so the emptied section went.
+    assert_eq!(read(&credentials_path(&env)), "");
+
+    let run = env.run(["-p", "reader", "-t", &env.alice_code(), "--", "env"]);
+    run.success();
+    assert!(run.env_lines()["AWS_ACCESS_KEY_ID"].starts_with("ASIA"));
+    assert_eq!(env.sts.calls("AssumeRole"), 1);
 }
 
 #[test]
