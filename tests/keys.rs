@@ -265,12 +265,15 @@ fn keys_move_out_of_a_busy_credentials_file_leaving_every_other_byte() {
         )
     );
 
-    // Moving again: nothing left to move, and the file is not touched.
+    // Moving again: nothing left to move. Temporary keys are no long-term keys to keep. The
+    // file is not touched by either.
     env.run(["keys", "add", "-p", "alice", "--from-credentials-file"])
         .fails(
             125,
             &["no aws_access_key_id", "[alice]", "keys add -p alice"],
         );
+    env.run(["keys", "add", "-p", "pasted", "--from-credentials-file"])
+        .fails(125, &["temporary keys", "aws_session_token"]);
     assert_eq!(read(&credentials_path(&env)), expected);
 }
 
