@@ -255,7 +255,7 @@ impl Keyring {
         match rx.recv_timeout(self.timeout) {
             Ok(result) => Ok(result),
             Err(_) => bail!(
-                "the OS keyring did not answer within {}: {UNREACHABLE_HINT} (MFA_EXEC_KEYRING_TIMEOUT sets the wait)",
+                "the OS keyring did not answer within {} (not responding, or an unlock prompt nobody answered): {UNREACHABLE_HINT}, and unlocked (MFA_EXEC_KEYRING_TIMEOUT sets the wait)",
                 crate::settings::human_duration(self.timeout.as_secs())
             ),
         }
