@@ -30,6 +30,9 @@ pub(crate) enum Sub {
     /// Show or clear cached credentials
     #[command(subcommand)]
     Cache(CacheCmd),
+    /// Keep long-term keys in the OS keyring instead of ~/.aws/credentials
+    #[command(subcommand)]
+    Keys(KeysCmd),
     /// Print the shell integration script: eval "$(mfa-exec init bash)"
     Init {
         #[arg(value_enum)]
@@ -53,6 +56,29 @@ pub(crate) enum CacheCmd {
     Clear {
         /// Only the entries of this profile (and the MFA sessions it is the source of)
         #[arg(short, long)]
+        profile: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCmd {
+    /// Store a profile's access key in the OS keyring: asked on the terminal, or moved out of
+    /// the credentials file
+    Add {
+        /// The profile the keys sign for [env: AWS_PROFILE; default: default]
+        #[arg(short, long, value_name = "NAME")]
+        profile: Option<String>,
+        /// Move the profile's aws_access_key_id/aws_secret_access_key from the credentials
+        /// file (the two lines are removed once the keyring holds them)
+        #[arg(long)]
+        from_credentials_file: bool,
+    },
+    /// List the profiles with keys in the OS keyring and their access key ids (never a secret)
+    List,
+    /// Delete a profile's keys from the OS keyring
+    Remove {
+        /// The profile whose keys go [env: AWS_PROFILE; default: default]
+        #[arg(short, long, value_name = "NAME")]
         profile: Option<String>,
     },
 }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser};
 
 use crate::cache::Cache;
-use crate::cli::{CacheCmd, Cli, InitShell, RunArgs, Sub};
+use crate::cli::{CacheCmd, Cli, InitShell, KeysCmd, RunArgs, Sub};
 use crate::credentials::{self, Credentials};
 use crate::environment;
 use crate::exec;
@@ -25,6 +25,7 @@ pub(crate) fn run() -> Result<ExitCode> {
     let env = Env::from_process();
     match cli.subcommand {
         Some(Sub::Cache(cmd)) => cache(cmd, &env),
+        Some(Sub::Keys(cmd)) => keys(cmd, &env),
         Some(Sub::Init { shell }) => {
             print_stdout(init_script(shell))?;
             Ok(ExitCode::SUCCESS)
@@ -71,7 +72,7 @@ fn usage_error(err: clap::Error) -> Result<ExitCode> {
         .join(" ")
         .trim_start_matches("error: ")
         .replace(" tip: ", "; ");
-    let subcommand_late = ["'cache'", "'init'", "'completions'"]
+    let subcommand_late = ["'cache'", "'init'", "'completions'", "'keys'"]
         .iter()
         .any(|w| first.contains(w));
     let hint = match err.kind() {
@@ -162,6 +163,30 @@ fn cache(cmd: CacheCmd, env: &Env) -> Result<ExitCode> {
                 "mfa-exec: removed {n} cached entr{}{whose}",
                 if n == 1 { "y" } else { "ies" }
             );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn keys(cmd: KeysCmd, env: &Env) -> Result<ExitCode> {
+    match cmd {
+        KeysCmd::Add {
+            profile,
+            from_credentials_file,
+        } => crate::keys::add(
+            &crate::keys::profile_name(profile, env),
+            from_credentials_file,
+            env,
+        )?,
+        KeysCmd::List => {
+            let mut out = Vec::new();
+            if crate::keys::list(env, &mut out)? == 0 {
+                eprintln!("mfa-exec: no keys in the OS keyring; add a profile's with `mfa-exec keys add -p PROFILE`");
+            }
+            print_stdout(&String::from_utf8_lossy(&out))?;
+        }
+        KeysCmd::Remove { profile } => {
+            crate::keys::remove(&crate::keys::profile_name(profile, env), env)?
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -170,14 +170,14 @@ impl<'a> Fetcher<'a> {
 
     /// GetSessionToken with an MFA code.
     fn session(&mut self, duration: u64) -> Result<Credentials> {
-        let sts = Sts::for_source(self.settings);
+        let sts = Sts::for_source(self.settings)?;
         let serial = self.settings.serial.clone();
         self.with_code(|rt, code| rt.block_on(sts.get_session_token(&serial, code, Some(duration))))
     }
 
     /// AssumeRole with SerialNumber + TokenCode, signed with the source keys.
     fn role_direct(&mut self) -> Result<Credentials> {
-        let sts = Sts::for_source(self.settings);
+        let sts = Sts::for_source(self.settings)?;
         let settings = self.settings;
         self.with_code(|rt, code| {
             rt.block_on(sts.assume_role(settings, Some((&settings.serial, code))))

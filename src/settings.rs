@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail, Result};
 
 use crate::cli::{RunArgs, ShellKind};
+use crate::keys::KeyringKeys;
 use crate::profile::{Profile, ProfileFiles};
 
 /// GetSessionToken's DurationSeconds range (AWS-FACTS: 900–129600).
@@ -35,6 +36,9 @@ pub(crate) struct StaticKeys {
 pub(crate) enum Source {
     /// Keys read directly: the environment, or a profile's `aws_access_key_id`.
     Keys { origin: String, keys: StaticKeys },
+    /// A profile's long-term keys in the OS keyring (`mfa-exec keys add`), read only when
+    /// an STS call needs them.
+    Keyring(KeyringKeys),
     /// A profile whose credentials aws-config resolves (credential_process, SSO, a role).
     Provider { profile: String },
     /// `credential_source = Ec2InstanceMetadata`.
@@ -49,6 +53,8 @@ impl Source {
     pub(crate) fn identity(&self) -> String {
         match self {
             Source::Keys { keys, .. } => keys.access_key_id.clone(),
+            // The same id as when the keys were in the file: moving them keeps the cache.
+            Source::Keyring(k) => k.access_key_id.clone(),
             Source::Provider { profile } => format!("profile:{profile}"),
             Source::Ec2InstanceMetadata => "ec2-instance-metadata".into(),
             Source::EcsContainer => "ecs-container".into(),
@@ -59,6 +65,7 @@ impl Source {
     pub(crate) fn profile(&self) -> Option<&str> {
         match self {
             Source::Keys { origin, .. } => origin.strip_prefix("profile "),
+            Source::Keyring(k) => Some(&k.profile),
             Source::Provider { profile } => Some(profile),
             _ => None,
         }
@@ -195,7 +202,7 @@ impl Settings {
             .or_else(|| env.get("MFA_EXEC_PROFILE").map(String::from))
             .unwrap_or_else(|| "default".into());
         let profile = files.profile(&profile_name);
-        if explicit && !profile.exists() {
+        if explicit && !profile.exists() && KeyringKeys::recorded(env, &profile_name)?.is_none() {
             if let Some(why) = files.why_missing(&profile_name) {
                 bail!("profile '{profile_name}' is not usable: {why}");
             }
@@ -494,16 +501,19 @@ fn source(files: &ProfileFiles, profile: Profile<'_>, env: &Env, flag: bool) -> 
                 "profile '{name}' sets both source_profile and credential_source; keep one"
             ),
             (Some(src), None) if src == name => {
-                return static_keys(profile)
-                    .map(|keys| Source::Keys {
+                if let Some(keys) = static_keys(profile) {
+                    return Ok(Source::Keys {
                         origin: format!("profile {name}"),
                         keys,
-                    })
+                    });
+                }
+                return KeyringKeys::recorded(env, name)?
+                    .map(Source::Keyring)
                     .ok_or_else(|| {
-                        anyhow!("profile '{name}' is its own source_profile but has no aws_access_key_id/aws_secret_access_key")
+                        anyhow!("profile '{name}' is its own source_profile but has no aws_access_key_id/aws_secret_access_key (nor keys in the OS keyring)")
                     });
             }
-            (Some(src), None) => return profile_source(files, files.profile(src)),
+            (Some(src), None) => return profile_source(files, files.profile(src), env),
             (None, Some("Environment")) => {
                 return env_keys(env)
                     .map(|keys| Source::Keys {
@@ -534,7 +544,7 @@ fn source(files: &ProfileFiles, profile: Profile<'_>, env: &Env, flag: bool) -> 
             });
         }
     }
-    profile_source(files, profile).map_err(|e| {
+    profile_source(files, profile, env).map_err(|e| {
         if let Some(outer) = env.get("MFA_EXEC_PROFILE").filter(|_| env.get("AWS_ACCESS_KEY_ID").is_some()) {
             anyhow!(
                 "{e}; the keys in the environment are temporary ones from an outer mfa-exec (profile {outer}), which cannot sign a new MFA call: use a profile with long-term keys (-p), or run this outside it (mfa-off)"
@@ -547,7 +557,7 @@ fn source(files: &ProfileFiles, profile: Profile<'_>, env: &Env, flag: bool) -> 
     })
 }
 
-fn profile_source(files: &ProfileFiles, profile: Profile<'_>) -> Result<Source> {
+fn profile_source(files: &ProfileFiles, profile: Profile<'_>, env: &Env) -> Result<Source> {
     if let Some(keys) = static_keys(profile) {
         return Ok(Source::Keys {
             origin: format!("profile {}", profile.name),
@@ -567,13 +577,19 @@ fn profile_source(files: &ProfileFiles, profile: Profile<'_>) -> Result<Source> 
             profile: profile.name.to_string(),
         });
     }
+    // Last: keys kept in the OS keyring. Only the local record is read here; the keyring is
+    // opened on a cache miss, when the STS call needs the secret.
+    if let Some(keys) = KeyringKeys::recorded(env, profile.name)? {
+        return Ok(Source::Keyring(keys));
+    }
     bail!(
-        "no source credentials for profile '{}': looked for aws_access_key_id in [{}] of {} and [{}] of {}, and for credential_process or SSO; add keys with `aws configure --profile {}`",
+        "no source credentials for profile '{}': looked for aws_access_key_id in [{}] of {} and [{}] of {}, for credential_process or SSO, and in the OS keyring; add keys with `mfa-exec keys add -p {}` (or `aws configure --profile {}`)",
         profile.name,
         profile.name,
         files.credentials_path.display(),
         section_name(profile.name),
         files.config_path.display(),
+        profile.name,
         profile.name
     )
 }

@@ -85,9 +85,26 @@ fn endpoint_name(settings: &Settings) -> String {
 }
 
 impl Sts {
-    /// A client that signs with the settings' source credentials.
-    pub(crate) fn for_source(settings: &Settings) -> Sts {
+    /// A client that signs with the settings' source credentials. Keys in the OS keyring are
+    /// read here, on a miss, so a cache hit never opens the keyring.
+    pub(crate) fn for_source(settings: &Settings) -> anyhow::Result<Sts> {
         let (provider, signer) = match &settings.source {
+            Source::Keyring(k) => {
+                let keys = k.load()?;
+                (
+                    SharedCredentialsProvider::new(aws_sdk_sts::config::Credentials::new(
+                        &keys.access_key_id,
+                        &keys.secret_access_key,
+                        None,
+                        None,
+                        "mfa-exec-keyring",
+                    )),
+                    format!(
+                        "access key {} from the OS keyring (profile {})",
+                        keys.access_key_id, k.profile
+                    ),
+                )
+            }
             Source::Keys { origin, keys } => (
                 SharedCredentialsProvider::new(aws_sdk_sts::config::Credentials::new(
                     &keys.access_key_id,
@@ -128,11 +145,11 @@ impl Sts {
                 "the container's credentials".to_string(),
             ),
         };
-        Sts {
+        Ok(Sts {
             client: Client::from_conf(base_config(settings).credentials_provider(provider).build()),
             endpoint: endpoint_name(settings),
             signer,
-        }
+        })
     }
 
     /// A client that signs with temporary credentials (an MFA session).

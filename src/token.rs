@@ -195,3 +195,5 @@ mod interrupt {
 }
 
 pub(crate) use interrupt::stand_aside as leave_signals_to_the_caller;
+/// Echo off on /dev/tty while alive, restored on drop or on a signal (`keys add`'s secret).
+pub(crate) use interrupt::Guard as EchoOff;

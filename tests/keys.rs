@@ -1,0 +1,567 @@
+//! Long-term keys in the OS keyring (`mfa-exec keys`), against a real Secret Service: Debian's
+//! gnome-keyring on a private `dbus-daemon --session`, unlocked with a test password, with the
+//! test's own HOME. Keys move out of a credentials file byte-exactly, sign MFA calls against the
+//! strict stand-in, never reach the child, the cache or any file under HOME, and a cache hit
+//! opens no D-Bus connection at all (strace says so). No keyring reachable, a locked one or a
+//! bus that never answers: one line, exit 125, no STS call.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::env::*;
+use support::pty::OnTerminal;
+
+const PASSWORD: &str = "test-keyring-password";
+
+/// A private session bus with gnome-keyring's Secret Service on it, for one test.
+struct SecretService {
+    bus: Child,
+    keyring: Child,
+    address: String,
+    runtime_dir: PathBuf,
+}
+
+impl SecretService {
+    /// Starts the bus and the keyring daemon and points `env`'s runs at them. None (skipped)
+    /// when the tools are missing outside CI.
+    fn start(env: &mut TestEnv) -> Option<SecretService> {
+        let dbus_daemon = require_tool("dbus-daemon (Debian: dbus)", &["dbus-daemon"])?;
+        let gnome_keyring = require_tool(
+            "gnome-keyring-daemon (Debian: gnome-keyring)",
+            &["gnome-keyring-daemon"],
+        )?;
+        require_tool("dbus-send (Debian: dbus)", &["dbus-send"])?;
+        let runtime_dir = env.dir.path().join("run");
+        std::fs::create_dir_all(&runtime_dir).unwrap();
+        std::fs::set_permissions(
+            &runtime_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let mut bus = env
+            .command(&dbus_daemon)
+            .env("XDG_RUNTIME_DIR", &runtime_dir)
+            .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
+            .arg(format!("--address=unix:path={}/bus", runtime_dir.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dbus-daemon");
+        let mut address = String::new();
+        BufReader::new(bus.stdout.take().unwrap())
+            .read_line(&mut address)
+            .expect("read the bus address");
+        let address = address.trim().to_string();
+        assert!(address.starts_with("unix:"), "bus address {address:?}");
+
+        // `--unlock` reads the password from stdin and creates the login keyring with it on
+        // first start; as root it may warn that it cannot lock memory (no CAP_IPC_LOCK).
+        let mut keyring = env
+            .command(&gnome_keyring)
+            .env("XDG_RUNTIME_DIR", &runtime_dir)
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .args(["--unlock", "--components=secrets", "--foreground"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start gnome-keyring-daemon");
+        keyring
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(PASSWORD.as_bytes())
+            .unwrap();
+
+        let service = SecretService {
+            bus,
+            keyring,
+            address,
+            runtime_dir,
+        };
+        service.wait_for_the_secret_service(env);
+        env.set("DBUS_SESSION_BUS_ADDRESS", &service.address.clone());
+        env.set(
+            "XDG_RUNTIME_DIR",
+            &service.runtime_dir.display().to_string(),
+        );
+        Some(service)
+    }
+
+    fn dbus_send(&self, env: &TestEnv, args: &[&str]) -> String {
+        let out = env
+            .command("dbus-send")
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .args(["--session", "--print-reply"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run dbus-send");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for_the_secret_service(&self, env: &TestEnv) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let reply = self.dbus_send(
+                env,
+                &[
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.secrets",
+                ],
+            );
+            if reply.contains("boolean true") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gnome-keyring never took org.freedesktop.secrets on the test bus"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Locks the login collection, as a screen lock or `secret-tool lock` would.
+    fn lock(&self, env: &TestEnv) {
+        let reply = self.dbus_send(
+            env,
+            &[
+                "--dest=org.freedesktop.secrets",
+                "/org/freedesktop/secrets",
+                "org.freedesktop.Secret.Service.Lock",
+                "array:objpath:/org/freedesktop/secrets/collection/login",
+            ],
+        );
+        assert!(reply.contains("collection/login"), "lock reply: {reply}");
+    }
+
+    /// The bus socket's path, as it shows in strace's connect() lines.
+    fn socket_path(&self) -> &str {
+        self.address
+            .strip_prefix("unix:path=")
+            .and_then(|rest| rest.split(',').next())
+            .expect("a unix:path= address")
+    }
+}
+
+impl Drop for SecretService {
+    fn drop(&mut self) {
+        for child in [&mut self.keyring, &mut self.bus] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A credentials file a real user might have: comments, other profiles, alice's keys between
+/// other settings.
+fn busy_credentials_file() -> String {
+    format!(
+        "# Work accounts. Do not share.\n\
+         [default]\n\
+         region = us-east-1\n\
+         \n\
+         ; alice is the human\n\
+         [alice]\n\
+         aws_access_key_id = {ALICE_KEY}\n\
+         # rotated in March\n\
+         aws_secret_access_key = {ALICE_SECRET}\n\
+         output = json\n\
+         \n\
+         [bob]\n\
+         aws_access_key_id   =   {BOB_KEY}\n\
+         aws_secret_access_key = {BOB_SECRET}\n\
+         \n\
+         [ci]\n\
+         aws_access_key_id = AKIAXXXXXXXXXXXXXXXX\n\
+         aws_secret_access_key = ci-secret-stays-in-the-file-0000000000\n\
+         \n\
+         [pasted]\n\
+         aws_access_key_id = ASIAXXXXXXXXXXXXXXXX\n\
+         aws_secret_access_key = temporary-secret-000000000000000000000\n\
+         aws_session_token = FwoGZXIvYXdzEXAMPLE\n"
+    )
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn credentials_path(env: &TestEnv) -> PathBuf {
+    env.home().join(".aws/credentials")
+}
+
+/// Every regular file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let t = e.file_type().unwrap();
+            if t.is_dir() {
+                todo.push(e.path());
+            } else if t.is_file() {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn keys_move_out_of_a_busy_credentials_file_leaving_every_other_byte() {
+    let mut env = TestEnv::new();
+    let Some(_ss) = SecretService::start(&mut env) else {
+        return;
+    };
+    env.write_credentials(&busy_credentials_file());
+
+    let run = env.run(["keys", "add", "-p", "alice", "--from-credentials-file"]);
+    run.success();
+    assert_eq!(run.stdout, "");
+    assert!(run.stderr.contains(ALICE_KEY), "{}", run.stderr);
+    assert!(!run.stderr.contains(ALICE_SECRET));
+
+    // Exactly the two key lines are gone; the comment between them, alice's other settings
+    // and every other profile are as they were.
+    let expected = busy_credentials_file()
+        .replace(&format!("aws_access_key_id = {ALICE_KEY}\n"), "")
+        .replace(&format!("aws_secret_access_key = {ALICE_SECRET}\n"), "");
+    assert_eq!(read(&credentials_path(&env)), expected);
+
+    // bob's keys, with their odd spacing, move too; his section held nothing else and the
+    // config file defines him, so the section goes.
+    env.run(["keys", "add", "-p", "bob", "--from-credentials-file"])
+        .success();
+    let expected = expected.replace(
+        &format!(
+            "[bob]\naws_access_key_id   =   {BOB_KEY}\naws_secret_access_key = {BOB_SECRET}\n\n"
+        ),
+        "",
+    );
+    assert_eq!(read(&credentials_path(&env)), expected);
+
+    let list = env.run(["keys", "list"]);
+    list.success();
+    assert_eq!(
+        list.stdout,
+        format!(
+            "PROFILE              ACCESS KEY ID\nalice                {ALICE_KEY}\nbob                  {BOB_KEY}\n"
+        )
+    );
+
+    // Moving again: nothing left to move. Temporary keys are no long-term keys to keep. The
+    // file is not touched by either.
+    env.run(["keys", "add", "-p", "alice", "--from-credentials-file"])
+        .fails(
+            125,
+            &["no aws_access_key_id", "[alice]", "keys add -p alice"],
+        );
+    env.run(["keys", "add", "-p", "pasted", "--from-credentials-file"])
+        .fails(125, &["temporary keys", "aws_session_token"]);
+    assert_eq!(read(&credentials_path(&env)), expected);
+}
+
+#[test]
+fn an_mfa_call_is_signed_with_the_keyrings_keys_which_never_reach_the_child() {
+    let mut env = TestEnv::new();
+    let Some(_ss) = SecretService::start(&mut env) else {
+        return;
+    };
+    env.run(["keys", "add", "-p", "alice", "--from-credentials-file"])
+        .success();
+    assert!(!read(&credentials_path(&env)).contains(ALICE_KEY));
+
+    // The stand-in checks the SigV4 signature with alice's secret: only her real keys pass.
+    let run = env.run(["-p", "alice", "-t", &env.alice_code(), "--", "env"]);
+    run.success();
+    assert_eq!(env.sts.calls("GetSessionToken"), 1);
+    let child = run.env_lines();
+    assert!(child["AWS_ACCESS_KEY_ID"].starts_with("ASIA"), "{child:?}");
+    assert!(!run.stdout.contains(ALICE_SECRET) && !run.stdout.contains(ALICE_KEY));
+    assert!(!run.stderr.contains(ALICE_SECRET));
+
+    // A role whose source_profile is alice: the same session, no second code.
+    let role = env.run(["-p", "s3-reader", "--", "env"]);
+    role.success();
+    assert_eq!(env.sts.calls("GetSessionToken"), 1);
+    assert_eq!(env.sts.calls("AssumeRole"), 1);
+    assert!(!role.stdout.contains(ALICE_SECRET));
+}
+
+#[test]
+fn a_role_profile_that_is_its_own_source_takes_its_keys_from_the_keyring() {
+    let mut env = TestEnv::new();
+    let Some(_ss) = SecretService::start(&mut env) else {
+        return;
+    };
+    // The AWS CLI's shape for "these keys assume that role": source_profile names itself.
+    env.write_config(&format!(
+        "{}[profile reader]\nrole_arn = {}\nsource_profile = reader\nmfa_serial = {ALICE_SERIAL}\n",
+        demo_config_file(),
+        role_arn("s3-reader")
+    ));
+    env.write_credentials(&format!(
+        "[reader]\naws_access_key_id = {ALICE_KEY}\naws_secret_access_key = {ALICE_SECRET}\n"
+    ));
+    env.run(["keys", "add", "-p", "reader", "--from-credentials-file"])
+        .success();
+    // The config file still defines the profile, so the emptied section went.
+    assert_eq!(read(&credentials_path(&env)), "");
+
+    let run = env.run(["-p", "reader", "-t", &env.alice_code(), "--", "env"]);
+    run.success();
+    assert!(run.env_lines()["AWS_ACCESS_KEY_ID"].starts_with("ASIA"));
+    assert_eq!(env.sts.calls("AssumeRole"), 1);
+}
+
+#[test]
+fn a_cache_hit_opens_no_dbus_connection() {
+    let mut env = TestEnv::new();
+    let Some(ss) = SecretService::start(&mut env) else {
+        return;
+    };
+    let Some(strace) = require_tool("strace (Debian: strace)", &["strace"]) else {
+        return;
+    };
+    env.run(["keys", "add", "-p", "alice", "--from-credentials-file"])
+        .success();
+
+    let traced = |name: &str, args: &[&str]| -> (Run, String) {
+        let log = env.dir.path().join(name);
+        let out = env
+            .command(&strace)
+            .args(["-f", "-e", "trace=connect", "-o"])
+            .arg(&log)
+            .arg(TestEnv::bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run strace");
+        (Run::from(out), read(&log))
+    };
+
+    // The miss reads the keyring: strace sees the connection to the bus (so it would see one).
+    let code = env.alice_code();
+    let (miss, miss_log) = traced("miss.strace", &["-p", "alice", "-t", &code, "--", "true"]);
+    miss.success();
+    assert!(
+        miss_log.contains(ss.socket_path()),
+        "the miss should connect to {}:\n{miss_log}",
+        ss.socket_path()
+    );
+
+    // The hit: no connect() to any unix socket, the bus's or another.
+    let (hit, hit_log) = traced("hit.strace", &["-p", "alice", "--", "true"]);
+    hit.success();
+    assert_eq!(env.sts.total_calls(), 1);
+    let unix_connects: Vec<&str> = hit_log
+        .lines()
+        .filter(|l| l.contains("connect(") && l.contains("AF_UNIX"))
+        .collect();
+    assert!(
+        unix_connects.is_empty(),
+        "the cache hit connected to unix sockets: {unix_connects:?}"
+    );
+
+    // And so a hit works with no keyring reachable at all.
+    env.set("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+    env.run(["-p", "alice", "--", "true"]).success();
+    assert_eq!(env.sts.total_calls(), 1);
+}
+
+#[test]
+fn the_interactive_add_asks_on_the_terminal_without_echoing_the_secret() {
+    let mut env = TestEnv::new();
+    let Some(_ss) = SecretService::start(&mut env) else {
+        return;
+    };
+    // alice's keys are nowhere on disk: only what is typed.
+    env.write_credentials(&format!(
+        "[bob]\naws_access_key_id = {BOB_KEY}\naws_secret_access_key = {BOB_SECRET}\n"
+    ));
+    env.run(["-p", "alice", "-t", "123456", "--", "true"])
+        .fails(125, &["no source credentials", "keys add -p alice"]);
+
+    let Some(mut term) = OnTerminal::start(&env, &["keys", "add", "-p", "alice"]) else {
+        return;
+    };
+    term.expect("Enter Access Key ID: ");
+    term.type_line(ALICE_KEY);
+    term.expect("Enter Secret Access Key: ");
+    term.type_line(ALICE_SECRET);
+    let (status, stdout, screen) = term.finish();
+    assert_eq!(status, Some(0), "terminal: {screen}");
+    assert_eq!(stdout, "");
+    assert!(
+        !screen.contains(ALICE_SECRET),
+        "the secret was echoed: {screen:?}"
+    );
+    assert!(screen.contains("stored access key"), "{screen:?}");
+
+    env.run(["-p", "alice", "-t", &env.alice_code(), "--", "true"])
+        .success();
+    assert_eq!(env.sts.calls("GetSessionToken"), 1);
+}
+
+#[test]
+fn a_temporary_or_malformed_key_typed_at_the_prompt_is_refused() {
+    let mut env = TestEnv::new();
+    let Some(_ss) = SecretService::start(&mut env) else {
+        return;
+    };
+    let Some(mut term) = OnTerminal::start(&env, &["keys", "add", "-p", "alice"]) else {
+        return;
+    };
+    term.expect("Enter Access Key ID: ");
+    term.type_line("ASIAIOSFODNN7EXAMPLE");
+    let (status, _, screen) = term.finish();
+    assert_eq!(status, Some(125), "terminal: {screen}");
+    assert!(screen.contains("temporary access key"), "{screen:?}");
+    let list = env.run(["keys", "list"]);
+    list.success();
+    assert_eq!(list.stdout, "");
+}
+
+#[test]
+fn keys_list_and_remove() {
+    let mut env = TestEnv::new();
+    let Some(_ss) = SecretService::start(&mut env) else {
+        return;
+    };
+    let empty = env.run(["keys", "list"]);
+    empty.success();
+    assert_eq!(empty.stdout, "");
+    assert!(empty.stderr.contains("no keys in the OS keyring"));
+
+    for p in ["alice", "bob"] {
+        env.run(["keys", "add", "-p", p, "--from-credentials-file"])
+            .success();
+    }
+    let list = env.run(["keys", "list"]);
+    list.success().prints(ALICE_KEY).prints(BOB_KEY);
+    assert!(!list.stdout.contains(ALICE_SECRET) && !list.stdout.contains(BOB_SECRET));
+
+    // AWS_PROFILE picks the profile, as for a run.
+    let removed = env
+        .mfa_exec(["keys", "remove"])
+        .env("AWS_PROFILE", "alice")
+        .output()
+        .unwrap();
+    Run::from(removed).success();
+    let list = env.run(["keys", "list"]);
+    assert_eq!(
+        list.success().stdout,
+        format!("PROFILE              ACCESS KEY ID\nbob                  {BOB_KEY}\n")
+    );
+
+    // alice has no keys anywhere now: refused before any STS call, saying how to add them.
+    env.run(["-p", "alice", "-t", "123456", "--", "true"])
+        .fails(125, &["no source credentials", "keys add -p alice"]);
+    env.run(["keys", "remove", "-p", "alice"])
+        .fails(125, &["'alice' has no keys in the OS keyring"]);
+    assert_eq!(env.sts.total_calls(), 0);
+
+    // bob still signs.
+    env.run(["-p", "bob", "-t", &env.code(BOB_SERIAL), "--", "true"])
+        .success();
+}
+
+#[test]
+fn no_reachable_keyring_is_one_line_exit_125_and_no_sts_call() {
+    let mut env = TestEnv::new();
+    let Some(ss) = SecretService::start(&mut env) else {
+        return;
+    };
+    env.run(["keys", "add", "-p", "alice", "--from-credentials-file"])
+        .success();
+    let before_bob = read(&credentials_path(&env));
+
+    // No bus at that address.
+    env.set("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+    env.run(["-p", "alice", "-t", "123456", "--", "true"])
+        .fails(125, &["OS keyring", "Secret Service"]);
+    // Nothing is moved without a keyring to move it to: the file is not changed.
+    env.run(["keys", "add", "-p", "bob", "--from-credentials-file"])
+        .fails(125, &["OS keyring"]);
+    assert_eq!(read(&credentials_path(&env)), before_bob);
+    env.run(["keys", "list"]).fails(125, &["OS keyring"]);
+    // The interactive add finds out before asking for a secret (here: before finding no
+    // terminal).
+    env.run(["keys", "add", "-p", "carol"])
+        .fails(125, &["OS keyring"]);
+
+    // A bus that accepts the connection and never answers: bounded by the keyring timeout.
+    let silent = env.dir.path().join("silent-bus");
+    let _listener = UnixListener::bind(&silent).unwrap();
+    env.set(
+        "DBUS_SESSION_BUS_ADDRESS",
+        &format!("unix:path={}", silent.display()),
+    );
+    env.set("MFA_EXEC_KEYRING_TIMEOUT", "2s");
+    env.run(["-p", "alice", "-t", "123456", "--", "true"])
+        .fails(
+            125,
+            &["did not answer within 2s", "MFA_EXEC_KEYRING_TIMEOUT"],
+        );
+
+    // The real bus, with the keyring locked and nobody to type its password.
+    env.set("DBUS_SESSION_BUS_ADDRESS", &ss.address.clone());
+    ss.lock(&env);
+    env.run(["-p", "alice", "-t", "123456", "--", "true"])
+        .fails(125, &["OS keyring is locked", "unlock"]);
+
+    assert_eq!(env.sts.total_calls(), 0);
+}
+
+#[test]
+fn the_long_term_secret_is_in_no_file_under_home() {
+    let mut env = TestEnv::new();
+    let Some(_ss) = SecretService::start(&mut env) else {
+        return;
+    };
+    env.run(["keys", "add", "-p", "alice", "--from-credentials-file"])
+        .success();
+    env.run(["-p", "alice", "-t", &env.alice_code(), "--", "true"])
+        .success();
+    env.run(["-p", "s3-reader", "--", "true"]).success();
+    env.run(["keys", "list"]).success();
+
+    let files = files_under(&env.home());
+    // The keyring's own (encrypted) file, the record, the cache entries are all there…
+    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    for part in [
+        "keyrings/",
+        "mfa-exec/keyring.json",
+        ".cache/mfa-exec/session-",
+    ] {
+        assert!(
+            names.iter().any(|n| n.contains(part)),
+            "no {part} in {names:?}"
+        );
+    }
+    // …and not one holds the secret.
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        assert!(
+            !contains(&bytes, ALICE_SECRET),
+            "{} holds the secret",
+            f.display()
+        );
+    }
+}
