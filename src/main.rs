@@ -12,11 +12,14 @@ mod credentials;
 mod environment;
 mod exec;
 mod exit;
+mod files;
 mod profile;
 mod server;
 mod settings;
 mod shell;
 mod sts;
+mod temporary;
+mod terminal;
 mod token;
 
 use std::process::ExitCode;

@@ -13,8 +13,8 @@ use aws_sdk_sts::config::{BehaviorVersion, Region, SharedCredentialsProvider};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::Client;
 
-use crate::credentials::Credentials;
 use crate::settings::{human_duration, Settings, Source, CHAINED_ROLE_MAX, ROLE_DURATION_RANGE};
+use crate::temporary::{now, Credentials};
 
 /// STS's global endpoint region, used when no region is configured (as the AWS CLI does).
 const FALLBACK_REGION: &str = "us-east-1";
@@ -336,7 +336,7 @@ impl Sts {
 
 /// The default RoleSessionName, as the issue asks: `mfa-exec-<unix seconds>`.
 fn default_session_name() -> String {
-    format!("mfa-exec-{}", crate::credentials::now())
+    format!("mfa-exec-{}", now())
 }
 
 /// The credential provider's own error, if that is what failed.
