@@ -436,10 +436,10 @@ impl Cache {
             Err((file, _)) => file,
         };
         let Some(max_wait) = max_wait else {
-            eprintln!(
-                "mfa-exec: waiting for another mfa-exec run to get credentials for profile {}…",
+            crate::terminal::say(&format!(
+                "waiting for another mfa-exec run to get credentials for profile {}…",
                 key.profile
-            );
+            ));
             return Ok(Flock::lock(file, FlockArg::LockExclusive).ok());
         };
         let deadline = Instant::now() + max_wait;

@@ -46,9 +46,28 @@ impl CodeSource {
     }
 }
 
+/// The program a token command runs, for messages: the first word that is not a variable
+/// assignment (`OATH_PASSWORD=hunter2 ykman oath accounts code …` names `ykman`). Nothing
+/// else of the line is ever shown: it may hold a password.
+fn program_name(cmd: &str) -> String {
+    let is_assignment = |word: &str| {
+        word.split_once('=').is_some_and(|(name, _)| {
+            let mut chars = name.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+    };
+    match cmd.split_whitespace().find(|w| !is_assignment(w)) {
+        // A word with `=` or a quote in it is not plainly a program name; say less.
+        Some(word) if !word.contains(['=', '\'', '"']) => crate::terminal::safe(word).into_owned(),
+        _ => "sh".to_string(),
+    }
+}
+
 fn run_token_command(cmd: &str) -> Result<String> {
-    // Messages name the program only: the rest of the line may hold a password.
-    let program = cmd.split_whitespace().next().unwrap_or("sh");
+    let program = program_name(cmd);
     // stdin and stderr stay the user's: an OATH reader may ask for a touch or a password.
     let output = Command::new("sh")
         .arg("-c")
@@ -195,3 +214,21 @@ mod interrupt {
 }
 
 pub(crate) use interrupt::stand_aside as leave_signals_to_the_caller;
+
+#[cfg(test)]
+mod tests {
+    use super::program_name;
+
+    #[test]
+    fn the_token_command_is_named_by_its_program_only() {
+        assert_eq!(program_name("ykman oath accounts code -s aws"), "ykman");
+        assert_eq!(
+            program_name("OATH_PASSWORD=hunter2 ykman oath accounts code"),
+            "ykman"
+        );
+        assert_eq!(program_name("A=1 B=secret oathtool --totp KEY"), "oathtool");
+        assert_eq!(program_name("PASS=x"), "sh");
+        assert_eq!(program_name("'pass word'=x prog"), "sh");
+        assert_eq!(program_name("x\x1b[2J"), "x\\x1b[2J");
+    }
+}
