@@ -255,14 +255,12 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         if !peer.ip().is_loopback() {
             continue; // dropped: only this machine may ask
         }
-        let mut strangers = shared.strangers.lock().unwrap_or_else(|e| e.into_inner());
-        // Room for this one: the oldest stranger goes. The child's connections are not
-        // strangers once their request head has arrived with the token.
-        while strangers.open.len() >= shared.max_strangers {
-            if let Some((_, oldest)) = strangers.open.pop_first() {
-                oldest.abort();
-            }
+        if shared.make_room() {
+            // Let the dropped connections' tasks end (and close their sockets) now, not
+            // after a burst of accepts has used up the descriptors.
+            tokio::task::yield_now().await;
         }
+        let mut strangers = shared.strangers.lock().unwrap_or_else(|e| e.into_inner());
         let id = strangers.next;
         strangers.next += 1;
         let conn_shared = shared.clone();
@@ -289,6 +287,24 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
 }
 
 impl Shared {
+    /// Room for one more stranger: while at the cap, the oldest is dropped. The child's
+    /// connections are not strangers once their request head has arrived with the token.
+    /// Whether any was dropped.
+    fn make_room(&self) -> bool {
+        let mut strangers = self.strangers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut dropped = false;
+        while strangers.open.len() >= self.max_strangers {
+            match strangers.open.pop_first() {
+                Some((_, oldest)) => {
+                    oldest.abort();
+                    dropped = true;
+                }
+                None => break,
+            }
+        }
+        dropped
+    }
+
     /// The connection showed the token, or ended: it is no longer a stranger to drop.
     fn known(&self, id: u64) {
         self.strangers
