@@ -10,12 +10,13 @@ use clap::{CommandFactory, Parser};
 
 use crate::cache::Cache;
 use crate::cli::{CacheCmd, Cli, InitShell, RunArgs, Sub};
-use crate::credentials::{self, Credentials};
+use crate::credentials;
 use crate::environment;
 use crate::exec;
 use crate::exit::{Exit, FAILURE};
 use crate::settings::{Env, Output, Settings};
 use crate::shell;
+use crate::temporary::Credentials;
 use crate::terminal::say;
 
 pub(crate) fn run() -> Result<ExitCode> {

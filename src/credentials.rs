@@ -13,7 +13,7 @@ use tokio::runtime::Runtime;
 use crate::cache::{Cache, EntryKey};
 use crate::settings::{Settings, TokenSource};
 use crate::sts::{FailureKind, Sts, StsFailure};
-pub(crate) use crate::temporary::Credentials;
+use crate::temporary::Credentials;
 use crate::token::{CodeSource, PROMPT_TRIES};
 
 /// What the credentials are, for the environment and for messages.

@@ -4,6 +4,10 @@
 //! credentials (`credentials`: `cache`, or an MFA code from `token` and a call to `sts`) →
 //! the environment (`environment`) → exec (`exec`), printed shell text (`shell`), a
 //! credential_process document, or a local credential server (`server`).
+//!
+//! Leaf modules every step may use: `temporary` (the credentials value), `files` (reading a
+//! file that may be a FIFO, a device or huge), `terminal` (outside text made safe to show),
+//! `exit` (statuses).
 
 mod cache;
 mod cli;

@@ -40,10 +40,11 @@ use subtle::ConstantTimeEq;
 use tokio::task::AbortHandle;
 
 use crate::cache::Cache;
-use crate::credentials::{self, Credentials, Obtained};
+use crate::credentials::{self, Obtained};
 use crate::environment::{self, EnvChanges};
 use crate::exec;
 use crate::settings::Settings;
+use crate::temporary::Credentials;
 use crate::terminal;
 
 /// The one path credentials are served on.

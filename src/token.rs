@@ -6,12 +6,15 @@
 //! stdout and stderr) and when stdout is piped.
 
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::settings::{validate_code, TokenSource};
+
+/// The most of a token command's output that is read: a code and some whitespace.
+const MAX_TOKEN_OUTPUT: u64 = 1024;
 
 /// How many times the prompt asks before giving up.
 pub(crate) const PROMPT_TRIES: u32 = 3;
@@ -69,21 +72,30 @@ fn program_name(cmd: &str) -> String {
 fn run_token_command(cmd: &str) -> Result<String> {
     let program = program_name(cmd);
     // stdin and stderr stay the user's: an OATH reader may ask for a touch or a password.
-    let output = Command::new("sh")
+    let mut child = Command::new("sh")
         .arg("-c")
         .arg(cmd)
         .stdin(Stdio::inherit())
         .stderr(Stdio::inherit())
         .stdout(Stdio::piped())
-        .output()
+        .spawn()
         .with_context(|| format!("cannot run the token command ({program} …)"))?;
-    if !output.status.success() {
+    // A code is a line; a command that prints without end (`yes`) must not fill memory. What
+    // is not read is dropped: the command gets SIGPIPE if it writes on.
+    let mut stdout = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = out.take(MAX_TOKEN_OUTPUT).read_to_end(&mut stdout);
+    }
+    let status = child
+        .wait()
+        .with_context(|| format!("cannot run the token command ({program} …)"))?;
+    // Killed by SIGPIPE after printing too much: said below, as "not a code".
+    if !status.success() && (stdout.len() as u64) < MAX_TOKEN_OUTPUT {
         bail!(
-            "the token command ({program} …) failed ({}); fix it, or pass the code with --token-code",
-            output.status
+            "the token command ({program} …) failed ({status}); fix it, or pass the code with --token-code"
         );
     }
-    let code = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let code = String::from_utf8_lossy(&stdout).trim().to_string();
     // Never echo what it printed: a misconfigured command may print a secret.
     validate_code(&code).map_err(|_| {
         anyhow!("the token command ({program} …) did not print a 6-digit code; it must print only the current code")

@@ -296,6 +296,21 @@ fn a_password_in_the_token_command_is_never_printed() {
     }
 }
 
+#[test]
+fn a_token_command_that_never_stops_printing_is_cut_off() {
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "{}[profile endless]\nmfa_serial = {ALICE_SERIAL}\nsource_profile = alice\nrole_arn = {}\nmfa_process = yes 123456\n",
+        demo_config_file(),
+        role_arn("s3-reader")
+    ));
+    run_without_hanging(env.mfa_exec(["-p", "endless", "--no-cache", "--", "true"])).fails(
+        125,
+        &["the token command (yes …) did not print a 6-digit code"],
+    );
+    assert_eq!(env.sts.total_calls(), 0);
+}
+
 // ---- 6: files that are not what they seem -------------------------------------------------------
 
 /// Runs a command, failing the test (and killing the command) if it takes over 20 s.
