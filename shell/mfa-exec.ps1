@@ -148,13 +148,13 @@ function global:mfa-status {
         return
     }
     $kind = if ($env:MFA_EXEC_ROLE_ARN) { "role $(_MfaExecSafe $env:MFA_EXEC_ROLE_ARN)" } else { 'MFA session' }
-    $profile = _MfaExecSafe $env:MFA_EXEC_PROFILE
+    $shown = _MfaExecSafe $env:MFA_EXEC_PROFILE
     if ($left.TotalSeconds -le 0) {
-        "profile $profile, $kind, expired at $env:AWS_CREDENTIAL_EXPIRATION"
+        "profile $shown, $kind, expired at $env:AWS_CREDENTIAL_EXPIRATION"
         $global:LASTEXITCODE = 1
         return
     }
-    "profile $profile, $kind, $(_MfaExecDuration $left) left (until $env:AWS_CREDENTIAL_EXPIRATION)"
+    "profile $shown, $kind, $(_MfaExecDuration $left) left (until $env:AWS_CREDENTIAL_EXPIRATION)"
     $global:LASTEXITCODE = 0
 }
 
@@ -162,9 +162,9 @@ function global:mfa_prompt_info {
     if (-not $env:MFA_EXEC_PROFILE) { return '' }
     $left = _MfaExecLeft
     if ($null -eq $left) { return '' }
-    $profile = _MfaExecSafe $env:MFA_EXEC_PROFILE
-    if ($left.TotalSeconds -le 0) { return "[$profile expired]" }
-    "[$profile $(_MfaExecDuration $left)]"
+    $shown = _MfaExecSafe $env:MFA_EXEC_PROFILE
+    if ($left.TotalSeconds -le 0) { return "[$shown expired]" }
+    "[$shown $(_MfaExecDuration $left)]"
 }
 
 function global:_MfaExecMinRemaining {
