@@ -173,6 +173,74 @@ fn a_connection_flood_under_a_low_fd_limit_does_not_take_the_endpoint_away() {
     served.finish();
 }
 
+/// Keeps up to 300 connections to the endpoint open, always opening new ones and closing the
+/// oldest, for `secs` seconds: as fast as Python can.
+const FLOODER: &str = r#"
+import collections, socket, sys, time
+port, end = int(sys.argv[1]), time.time() + float(sys.argv[2])
+held = collections.deque()
+while time.time() < end:
+    try:
+        held.append(socket.create_connection(("127.0.0.1", port), timeout=1))
+    except OSError:
+        time.sleep(0.001)
+    while len(held) > 300:
+        held.popleft().close()
+"#;
+
+#[test]
+fn a_sustained_flood_by_another_user_does_not_keep_the_child_waiting() {
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs the tests as root"
+        );
+        eprintln!("skipped: needs root to flood as another user");
+        return;
+    }
+    let Some(python) = require_tool(
+        "python3 (Debian's, runnable by nobody)",
+        &["/usr/bin/python3"],
+    ) else {
+        return;
+    };
+    let Some(setpriv) = require_tool("setpriv (util-linux)", &["setpriv"]) else {
+        return;
+    };
+    let env = TestEnv::new();
+    // 64 descriptors: at most 16 connections without the token at a time.
+    let served = Served::start(&env, Some(64));
+    let port = served.host().rsplit_once(':').unwrap().1.to_string();
+    let flooders: Vec<Child> = (0..3)
+        .map(|_| {
+            Command::new(&setpriv)
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&python)
+                .args(["-c", FLOODER, &port, "20"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    // The oldest connections without the token are dropped to make room: each of the child's
+    // requests (sent as soon as it connects, as SDKs do) is answered.
+    for _ in 0..30 {
+        served.child_gets_credentials();
+    }
+    for mut flooder in flooders {
+        assert!(
+            flooder.try_wait().unwrap().is_none(),
+            "the flood ended before the child's requests"
+        );
+        let _ = flooder.kill();
+        let _ = flooder.wait();
+    }
+    served.finish();
+}
+
 #[test]
 fn a_64_mb_request_head_is_cut_off_before_the_token_is_even_checked() {
     let env = TestEnv::new();
