@@ -107,12 +107,15 @@ function mfa-status {
     _mfa_exec_now
     _mfa_left=$((_mfa_left - _mfa_exec_t))
     [[ -n ${MFA_EXEC_ROLE_ARN-} ]] && _mfa_kind="role $MFA_EXEC_ROLE_ARN"
+    local _mfa_profile
+    _mfa_exec_safe "$MFA_EXEC_PROFILE"; _mfa_profile=$_mfa_exec_v
+    _mfa_exec_safe "$_mfa_kind"; _mfa_kind=$_mfa_exec_v
     if ((_mfa_left <= 0)); then
-        printf 'profile %s, %s, expired at %s\n' "$MFA_EXEC_PROFILE" "$_mfa_kind" "$AWS_CREDENTIAL_EXPIRATION"
+        printf 'profile %s, %s, expired at %s\n' "$_mfa_profile" "$_mfa_kind" "$AWS_CREDENTIAL_EXPIRATION"
         return 1
     fi
     _mfa_exec_duration "$_mfa_left"
-    printf 'profile %s, %s, %s left (until %s)\n' "$MFA_EXEC_PROFILE" "$_mfa_kind" "$_mfa_exec_s" "$AWS_CREDENTIAL_EXPIRATION"
+    printf 'profile %s, %s, %s left (until %s)\n' "$_mfa_profile" "$_mfa_kind" "$_mfa_exec_s" "$AWS_CREDENTIAL_EXPIRATION"
 }
 
 # No process and no subshell: a regular expression, arithmetic and bash's own clock.
@@ -225,7 +228,20 @@ function _mfa_exec_info {
     else
         _mfa_exec_s=expired
     fi
-    _mfa_exec_s="[$MFA_EXEC_PROFILE $_mfa_exec_s]"
+    local _mfa_when=$_mfa_exec_s
+    _mfa_exec_safe "$MFA_EXEC_PROFILE"
+    _mfa_exec_s="[$_mfa_exec_v $_mfa_when]"
+}
+
+# Outside text made safe for the terminal, in _mfa_exec_v: a value with a control character
+# in it (an escape sequence in a profile name) is shown quoted and escaped, $'x\E[2Jy',
+# never sent to the terminal as it is.
+function _mfa_exec_safe {
+    if [[ $1 == *[[:cntrl:]]* ]]; then
+        printf -v _mfa_exec_v '%q' "$1"
+    else
+        _mfa_exec_v=$1
+    fi
 }
 
 # MFA_EXEC_MIN_REMAINING (seconds, or like 5m, 1h30m) in _mfa_exec_t; 5 minutes if unset or
@@ -276,8 +292,9 @@ function _mfa_exec_auto_refresh {
     else
         _mfa_exec_s="have expired"
     fi
+    _mfa_exec_safe "${MFA_EXEC_PROFILE-}"
     printf 'mfa: the credentials of profile %s %s and cannot be renewed without an MFA code: run mfa\n' \
-        "${MFA_EXEC_PROFILE-}" "$_mfa_exec_s" >&2
+        "$_mfa_exec_v" "$_mfa_exec_s" >&2
 }
 
 # Before each prompt; keeps $? for the prompt and for the hooks after this one.

@@ -123,11 +123,13 @@ function mfa-status --description 'Show the loaded profile, session or role, and
     set -l left (math $exp - (__mfa_exec_now))
     set -l kind "MFA session"
     test -n "$MFA_EXEC_ROLE_ARN"; and set kind "role $MFA_EXEC_ROLE_ARN"
+    set -l profile (__mfa_exec_safe "$MFA_EXEC_PROFILE")
+    set kind (__mfa_exec_safe "$kind")
     if test $left -le 0
-        printf 'profile %s, %s, expired at %s\n' "$MFA_EXEC_PROFILE" $kind $AWS_CREDENTIAL_EXPIRATION
+        printf 'profile %s, %s, expired at %s\n' "$profile" "$kind" $AWS_CREDENTIAL_EXPIRATION
         return 1
     end
-    printf 'profile %s, %s, %s left (until %s)\n' "$MFA_EXEC_PROFILE" $kind (__mfa_exec_duration $left) $AWS_CREDENTIAL_EXPIRATION
+    printf 'profile %s, %s, %s left (until %s)\n' "$profile" "$kind" (__mfa_exec_duration $left) $AWS_CREDENTIAL_EXPIRATION
 end
 
 # No process (on Linux): string, math, and the clock from /proc/uptime.
@@ -135,12 +137,23 @@ function mfa_prompt_info --description 'Print e.g. [prod 42m] for the credential
     test -n "$MFA_EXEC_PROFILE"; or return 0
     set -l exp (__mfa_exec_epoch "$AWS_CREDENTIAL_EXPIRATION"); or return 0
     set -l left (math $exp - (__mfa_exec_now))
+    set -l profile (__mfa_exec_safe "$MFA_EXEC_PROFILE")
     if test $left -gt 0
-        printf '[%s %s]' "$MFA_EXEC_PROFILE" (__mfa_exec_duration $left)
+        printf '[%s %s]' "$profile" (__mfa_exec_duration $left)
     else
-        printf '[%s expired]' "$MFA_EXEC_PROFILE"
+        printf '[%s expired]' "$profile"
     end
     return 0
+end
+
+# Outside text made safe for the terminal: a value with a control character in it (an escape
+# sequence in a profile name) is shown escaped (x\e\[2Jy), never sent as it is.
+function __mfa_exec_safe
+    if string match -qr '[\x00-\x1f\x7f]' -- "$argv[1]"
+        string escape -- "$argv[1]"
+    else
+        printf '%s\n' "$argv[1]"
+    end
 end
 
 # --- internals ------------------------------------------------------------------------------
@@ -336,7 +349,7 @@ function __mfa_exec_auto_refresh
     set -l when "have expired"
     test $exp -gt $now; and set when "expire in "(__mfa_exec_duration (math $exp - $now))
     printf 'mfa: the credentials of profile %s %s and cannot be renewed without an MFA code: run mfa\n' \
-        "$MFA_EXEC_PROFILE" $when >&2
+        (__mfa_exec_safe "$MFA_EXEC_PROFILE") $when >&2
 end
 
 # Before each prompt; keeps $status for the prompt and for the handlers after this one.

@@ -134,6 +134,12 @@ function global:_MfaExecDuration([TimeSpan]$Left) {
     else { '{0}h{1:00}m' -f [int][Math]::Floor($Left.TotalHours), $Left.Minutes }
 }
 
+# Outside text made safe for the terminal: control characters (an escape sequence in a
+# profile name) are shown as \xNN, never sent to the terminal as they are.
+function global:_MfaExecSafe([string] $text) {
+    [regex]::Replace($text, '\p{Cc}', { param($m) '\x{0:x2}' -f [int][char]$m.Value })
+}
+
 function global:mfa-status {
     $left = if ($env:MFA_EXEC_PROFILE) { _MfaExecLeft }
     if ($null -eq $left) {
@@ -141,13 +147,14 @@ function global:mfa-status {
         $global:LASTEXITCODE = 1
         return
     }
-    $kind = if ($env:MFA_EXEC_ROLE_ARN) { "role $env:MFA_EXEC_ROLE_ARN" } else { 'MFA session' }
+    $kind = if ($env:MFA_EXEC_ROLE_ARN) { "role $(_MfaExecSafe $env:MFA_EXEC_ROLE_ARN)" } else { 'MFA session' }
+    $shown = _MfaExecSafe $env:MFA_EXEC_PROFILE
     if ($left.TotalSeconds -le 0) {
-        "profile $env:MFA_EXEC_PROFILE, $kind, expired at $env:AWS_CREDENTIAL_EXPIRATION"
+        "profile $shown, $kind, expired at $env:AWS_CREDENTIAL_EXPIRATION"
         $global:LASTEXITCODE = 1
         return
     }
-    "profile $env:MFA_EXEC_PROFILE, $kind, $(_MfaExecDuration $left) left (until $env:AWS_CREDENTIAL_EXPIRATION)"
+    "profile $shown, $kind, $(_MfaExecDuration $left) left (until $env:AWS_CREDENTIAL_EXPIRATION)"
     $global:LASTEXITCODE = 0
 }
 
@@ -155,8 +162,9 @@ function global:mfa_prompt_info {
     if (-not $env:MFA_EXEC_PROFILE) { return '' }
     $left = _MfaExecLeft
     if ($null -eq $left) { return '' }
-    if ($left.TotalSeconds -le 0) { return "[$env:MFA_EXEC_PROFILE expired]" }
-    "[$env:MFA_EXEC_PROFILE $(_MfaExecDuration $left)]"
+    $shown = _MfaExecSafe $env:MFA_EXEC_PROFILE
+    if ($left.TotalSeconds -le 0) { return "[$shown expired]" }
+    "[$shown $(_MfaExecDuration $left)]"
 }
 
 function global:_MfaExecMinRemaining {
@@ -191,7 +199,7 @@ function global:_MfaExecAutoRefresh {
     if ($global:_MfaExecWarned -ceq $was) { return }
     $global:_MfaExecWarned = $was
     $when = if ($left.TotalSeconds -gt 0) { "expire in $(_MfaExecDuration $left)" } else { 'have expired' }
-    [Console]::Error.WriteLine("mfa: the credentials of profile $env:MFA_EXEC_PROFILE $when and cannot be renewed without an MFA code: run mfa")
+    [Console]::Error.WriteLine("mfa: the credentials of profile $(_MfaExecSafe $env:MFA_EXEC_PROFILE) $when and cannot be renewed without an MFA code: run mfa")
 }
 
 if (-not $global:_MfaExecPrompt) {

@@ -117,19 +117,21 @@ function mfa-status {
     _mfa_exec_now
     left=$(( left - _mfa_exec_t ))
     [[ -n ${MFA_EXEC_ROLE_ARN-} ]] && kind="role $MFA_EXEC_ROLE_ARN"
+    # (V): control characters shown (^[), never sent to the terminal as they are.
     if (( left <= 0 )); then
-        printf 'profile %s, %s, expired at %s\n' "$MFA_EXEC_PROFILE" "$kind" "$AWS_CREDENTIAL_EXPIRATION"
+        printf 'profile %s, %s, expired at %s\n' "${(V)MFA_EXEC_PROFILE}" "${(V)kind}" "${(V)AWS_CREDENTIAL_EXPIRATION}"
         return 1
     fi
     _mfa_exec_duration $left
-    printf 'profile %s, %s, %s left (until %s)\n' "$MFA_EXEC_PROFILE" "$kind" "$_mfa_exec_s" "$AWS_CREDENTIAL_EXPIRATION"
+    printf 'profile %s, %s, %s left (until %s)\n' "${(V)MFA_EXEC_PROFILE}" "${(V)kind}" "$_mfa_exec_s" "${(V)AWS_CREDENTIAL_EXPIRATION}"
 }
 
 # No process: a regular expression, arithmetic and zsh/datetime's clock.
 function mfa_prompt_info {
     emulate -L zsh
     _mfa_exec_info
-    print -rn -- "$_mfa_exec_s"
+    # For a prompt: with prompt_subst the text is expanded again, so % is doubled.
+    print -rn -- "${_mfa_exec_s//\%/%%}"
 }
 
 # --- internals ------------------------------------------------------------------------------
@@ -247,7 +249,7 @@ function _mfa_exec_info {
     else
         _mfa_exec_s=expired
     fi
-    _mfa_exec_s="[$MFA_EXEC_PROFILE $_mfa_exec_s]"
+    _mfa_exec_s="[${(V)MFA_EXEC_PROFILE} $_mfa_exec_s]"
 }
 
 # MFA_EXEC_MIN_REMAINING (seconds, or like 5m, 1h30m) in _mfa_exec_t; 5 minutes if unset or
@@ -303,7 +305,7 @@ function _mfa_exec_auto_refresh {
         _mfa_exec_s="have expired"
     fi
     printf 'mfa: the credentials of profile %s %s and cannot be renewed without an MFA code: run mfa\n' \
-        "${MFA_EXEC_PROFILE-}" "$_mfa_exec_s" >&2
+        "${(V)MFA_EXEC_PROFILE-}" "$_mfa_exec_s" >&2
 }
 
 # precmd: keeps $? for the prompt and for the hooks after this one.

@@ -12,10 +12,13 @@
 //!   secret —, device, role, external id, configured session name, duration);
 //! - a per-entry `flock` serialises the miss path, so parallel runs make one STS call; the
 //!   kernel drops the lock when its holder dies, so a killed run never wedges the others;
-//! - the cache never stops work: a corrupt entry is a miss, a failed write a warning.
+//! - the cache never stops work: a corrupt entry is a miss, a failed write a warning;
+//! - nothing in it is trusted to be a regular file of sane size (a FIFO would hang every run);
+//! - a temporary file left by a killed write may hold credentials: the next write to the
+//!   directory and every `cache clear` remove such leftovers, and `cache list` mentions them.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -25,13 +28,20 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::credentials::{now, rfc3339, Credentials};
+use crate::files::{self, Links};
 use crate::settings::{Env, Settings};
+use crate::temporary::{now, rfc3339, Credentials};
+use crate::terminal::{safe, warn};
 
 const ENTRY_VERSION: u32 = 1;
 /// A TOTP code is valid for its 30-second step ±1; remember spent codes a little longer.
 const CODE_MEMORY_SECS: u64 = 120;
 const USED_CODES: &str = "used-codes";
+/// Entries are a few hundred bytes and the used-codes file is kept to a few KB; anything
+/// bigger was not written by mfa-exec.
+const MAX_FILE: u64 = 64 * 1024;
+/// A temporary file whose writer is gone, or this old, is a leftover of an interrupted write.
+const LEFTOVER_AGE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -155,10 +165,6 @@ pub(crate) fn cache_dir(env: &Env) -> Option<PathBuf> {
     Some(base.join("mfa-exec"))
 }
 
-fn warn(message: &str) {
-    eprintln!("mfa-exec: warning: {message}");
-}
-
 /// Is this file or directory private to us? Returns what is wrong, if anything.
 fn privacy_problem(meta: &fs::Metadata, what: &str) -> Option<String> {
     let me = nix::unistd::geteuid().as_raw();
@@ -233,10 +239,14 @@ impl Cache {
             return Err(format!("{} is not a directory", dir.display()));
         }
         if let Some(problem) = privacy_problem(&meta, &dir.display().to_string()) {
-            return Err(format!(
-                "{problem}; run `chmod 700 {}` if it is yours, or set XDG_CACHE_HOME",
-                dir.display()
-            ));
+            // chmod cannot fix ownership: the directory was made by another user (or by
+            // a run as root), and only its owner or root can remove it.
+            let advice = if meta.uid() != nix::unistd::geteuid().as_raw() {
+                "remove it (as its owner or root) and mfa-exec will create a private one, or set XDG_CACHE_HOME to a directory of yours".to_string()
+            } else {
+                format!("run `chmod 700 {}`, or set XDG_CACHE_HOME", dir.display())
+            };
+            return Err(format!("{problem}; {advice}"));
         }
         Ok(())
     }
@@ -288,27 +298,20 @@ impl Cache {
         self.dir.join(format!("{}.json", key.file_stem))
     }
 
-    /// Opens a file in the cache without following a symlink, and checks it is private.
-    fn open_private(&self, path: &Path) -> Result<Option<File>, String> {
-        let file = match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc_o_nofollow())
-            .open(path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot open {}: {e}", path.display())),
+    /// Reads a file in the cache: not through a symlink, never blocking on a FIFO, only a
+    /// private regular file of sane size. Ok(None) when there is none.
+    fn read_private(&self, path: &Path) -> Result<Option<Vec<u8>>, String> {
+        let Some((file, meta)) =
+            files::open_regular(path, Links::Refuse, MAX_FILE).map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
         };
-        let meta = file
-            .metadata()
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if !meta.is_file() {
-            return Err(format!("{} is not a regular file", path.display()));
-        }
         if let Some(problem) = privacy_problem(&meta, &path.display().to_string()) {
             return Err(problem);
         }
-        Ok(Some(file))
+        files::read_bounded(file, path, MAX_FILE)
+            .map(Some)
+            .map_err(|e| e.to_string())
     }
 
     /// The entry's credentials; None on a miss. A damaged entry is a miss with a warning.
@@ -317,8 +320,8 @@ impl Cache {
             return memory.lock().ok()?.entries.get(&key.file_stem).cloned();
         }
         let path = self.entry_path(key);
-        let mut file = match self.open_private(&path) {
-            Ok(Some(f)) => f,
+        let bytes = match self.read_private(&path) {
+            Ok(Some(b)) => b,
             Ok(None) => return None,
             Err(problem) => {
                 self.warn_once_about(
@@ -328,11 +331,8 @@ impl Cache {
                 return None;
             }
         };
-        let mut text = String::new();
-        let parsed = file
-            .read_to_string(&mut text)
+        let parsed = serde_json::from_slice::<Entry>(&bytes)
             .ok()
-            .and_then(|_| serde_json::from_str::<Entry>(&text).ok())
             .filter(|e| e.version == ENTRY_VERSION && e.kind == key.kind);
         match parsed {
             Some(entry) => Some(entry.credentials),
@@ -377,6 +377,7 @@ impl Cache {
     }
 
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        self.remove_leftovers(None);
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("entry");
         let mut rand = [0u8; 6];
         let _ = getrandom::fill(&mut rand);
@@ -435,10 +436,10 @@ impl Cache {
             Err((file, _)) => file,
         };
         let Some(max_wait) = max_wait else {
-            eprintln!(
-                "mfa-exec: waiting for another mfa-exec run to get credentials for profile {}…",
+            crate::terminal::say(&format!(
+                "waiting for another mfa-exec run to get credentials for profile {}…",
                 key.profile
-            );
+            ));
             return Ok(Flock::lock(file, FlockArg::LockExclusive).ok());
         };
         let deadline = Instant::now() + max_wait;
@@ -470,14 +471,11 @@ impl Cache {
                 |m| m.codes.iter().filter(|c| c.1 >= horizon).cloned().collect(),
             );
         }
-        let Ok(Some(mut file)) = self.open_private(&self.dir.join(USED_CODES)) else {
+        let Ok(Some(bytes)) = self.read_private(&self.dir.join(USED_CODES)) else {
             return Vec::new();
         };
-        let mut text = String::new();
-        if file.read_to_string(&mut text).is_err() {
-            return Vec::new();
-        }
-        text.lines()
+        String::from_utf8_lossy(&bytes)
+            .lines()
             .filter_map(|line| {
                 let (fp, time) = line.split_once(' ')?;
                 let time = time.parse::<u64>().ok()?;
@@ -518,51 +516,82 @@ impl Cache {
         }
     }
 
-    /// Every readable entry, for `cache list` and `cache clear`: (path, entry).
-    fn entries(&self) -> Result<Vec<(PathBuf, Entry)>> {
-        Ok(self.scan()?.0)
-    }
-
-    /// Readable entries, and how many `.json` files could not be read.
-    fn scan(&self) -> Result<(Vec<(PathBuf, Entry)>, usize)> {
-        let mut damaged = 0;
-        let mut out = Vec::new();
+    /// What the directory holds, for `cache list` and `cache clear`.
+    fn scan(&self) -> Result<Scan> {
+        let mut scan = Scan::default();
         for dirent in fs::read_dir(&self.dir)
             .with_context(|| format!("cannot list {}", self.dir.display()))?
         {
             let path = dirent?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if is_temporary(name) {
+                scan.temporary.push(path);
+                continue;
+            }
             if name.starts_with('.') || !name.ends_with(".json") {
                 continue;
             }
-            let entry = self.open_private(&path).ok().flatten().and_then(|mut f| {
-                let mut text = String::new();
-                f.read_to_string(&mut text).ok()?;
-                serde_json::from_str::<Entry>(&text).ok()
-            });
+            let entry = self
+                .read_private(&path)
+                .ok()
+                .flatten()
+                .and_then(|bytes| serde_json::from_slice::<Entry>(&bytes).ok());
             match entry {
-                Some(entry) => out.push((path, entry)),
-                None => damaged += 1,
+                Some(entry) => scan.entries.push((path, entry)),
+                None => scan.damaged += 1,
             }
         }
-        out.sort_by(|a, b| {
+        scan.entries.sort_by(|a, b| {
             (&a.1.profile, a.1.credentials.expiration)
                 .cmp(&(&b.1.profile, b.1.credentials.expiration))
         });
-        Ok((out, damaged))
+        Ok(scan)
+    }
+
+    /// Removes temporary files of interrupted writes: those whose writer is gone or that
+    /// are old. With `stem`, that entry's temporary files too, whoever wrote them. Returns
+    /// how many were removed.
+    fn remove_leftovers(&self, stem: Option<&str>) -> usize {
+        let Ok(dir) = fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for dirent in dir.flatten() {
+            let name = dirent.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !is_temporary(name) {
+                continue;
+            }
+            let of_entry = stem.is_some_and(|s| name.starts_with(&format!(".{s}.")));
+            if (of_entry || is_leftover(&dirent.path(), name))
+                && fs::remove_file(dirent.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+        removed
     }
 
     /// `mfa-exec cache list`: profile, kind, expiry, time left; never a key or secret.
     pub(crate) fn list(&self, out: &mut impl Write) -> Result<usize> {
-        let (entries, damaged) = self.scan()?;
-        if damaged > 0 {
+        let scan = self.scan()?;
+        if scan.damaged > 0 {
             warn(&format!(
-                "{damaged} cache entr{} in {} cannot be read; `mfa-exec cache clear` removes them",
-                if damaged == 1 { "y" } else { "ies" },
+                "{} cache entr{} in {} cannot be read; `mfa-exec cache clear` removes them",
+                scan.damaged,
+                if scan.damaged == 1 { "y" } else { "ies" },
                 self.dir.display()
             ));
         }
-        if entries.is_empty() {
+        if !scan.temporary.is_empty() {
+            let n = scan.temporary.len();
+            warn(&format!(
+                "{n} temporary file{} in {} (left by an interrupted or ongoing write; they may hold credentials); `mfa-exec cache clear` removes leftovers",
+                if n == 1 { "" } else { "s" },
+                self.dir.display()
+            ));
+        }
+        if scan.entries.is_empty() {
             return Ok(0);
         }
         writeln!(
@@ -570,44 +599,49 @@ impl Cache {
             "{:<20} {:<8} {:<21} {:<9} ROLE",
             "PROFILE", "KIND", "EXPIRES (UTC)", "LEFT"
         )?;
-        for (_, e) in &entries {
-            let left = e.credentials.remaining();
-            let left = if left <= 0 {
+        for (_, e) in &scan.entries {
+            let left = e.credentials.seconds_left();
+            let left = if left == 0 {
                 "expired".to_string()
             } else {
-                crate::settings::human_duration(left as u64 / 60 * 60)
+                crate::settings::human_duration(left / 60 * 60)
             };
             let kind = match e.kind {
                 Kind::Session => "session",
                 Kind::Role => "role",
             };
+            // Profile names and ARNs come from files: shown, never replayed.
             writeln!(
                 out,
                 "{:<20} {:<8} {:<21} {:<9} {}",
-                e.profile,
+                safe(&e.profile),
                 kind,
                 rfc3339(e.credentials.expiration),
                 left,
-                e.role_arn.as_deref().unwrap_or("-")
+                safe(e.role_arn.as_deref().unwrap_or("-"))
             )?;
         }
-        Ok(entries.len())
+        Ok(scan.entries.len())
     }
 
-    /// `mfa-exec cache clear [--profile P]`: removes entries (and their locks); returns how many.
-    /// Without a profile, everything in the directory goes, damaged entries and leftovers of
-    /// interrupted writes included.
+    /// `mfa-exec cache clear [--profile P]`: removes entries (and their locks and temporary
+    /// files); returns how many entries. Leftovers of interrupted writes go either way.
+    /// Without a profile, everything in the directory goes, damaged entries included.
     pub(crate) fn clear(&self, profile: Option<&str>) -> Result<usize> {
         let mut removed = 0;
         if let Some(p) = profile {
-            for (path, e) in self.entries()? {
+            for (path, e) in self.scan()?.entries {
                 if e.profile == p || e.source_profile.as_deref() == Some(p) {
                     fs::remove_file(&path)
                         .with_context(|| format!("cannot remove {}", path.display()))?;
                     let _ = fs::remove_file(path.with_extension("lock"));
+                    if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                        self.remove_leftovers(Some(stem));
+                    }
                     removed += 1;
                 }
             }
+            self.remove_leftovers(None);
             return Ok(removed);
         }
         for dirent in fs::read_dir(&self.dir)
@@ -617,7 +651,7 @@ impl Cache {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             let ours = name.ends_with(".json")
                 || name.ends_with(".lock")
-                || name.ends_with(".tmp")
+                || is_temporary(name)
                 || name == USED_CODES;
             if ours && !path.is_dir() {
                 fs::remove_file(&path)
@@ -631,11 +665,49 @@ impl Cache {
     }
 }
 
+/// What `scan` found.
+#[derive(Default)]
+struct Scan {
+    entries: Vec<(PathBuf, Entry)>,
+    /// `.json` files that cannot be read.
+    damaged: usize,
+    /// Temporary files of writes (`.NAME.PID.RANDOM.tmp`).
+    temporary: Vec<PathBuf>,
+}
+
+fn is_temporary(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".tmp")
+}
+
+/// A temporary file is a leftover when the process that wrote it is gone (its pid is in the
+/// name) or it is older than any write takes.
+fn is_leftover(path: &Path, name: &str) -> bool {
+    let writer = name
+        .trim_end_matches(".tmp")
+        .rsplit('.')
+        .nth(1)
+        .and_then(|pid| pid.parse::<i32>().ok())
+        .filter(|pid| *pid > 0);
+    let writer_alive = writer.is_some_and(|pid| {
+        pid == std::process::id() as i32
+            || !matches!(
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+                Err(nix::errno::Errno::ESRCH)
+            )
+    });
+    let old = fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > LEFTOVER_AGE));
+    !writer_alive || old
+}
+
 fn code_fingerprint(serial: &str, code: &str) -> String {
     let digest = Sha256::digest(format!("mfa-exec-used-code\0{serial}\0{code}").as_bytes());
     digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
 }
 
+/// O_NOFOLLOW (a planted symlink is not followed) and O_NONBLOCK (a planted FIFO does not
+/// block the open).
 fn libc_o_nofollow() -> i32 {
-    nix::fcntl::OFlag::O_NOFOLLOW.bits()
+    (nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits()
 }

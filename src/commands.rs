@@ -10,12 +10,14 @@ use clap::{CommandFactory, Parser};
 
 use crate::cache::Cache;
 use crate::cli::{CacheCmd, Cli, InitShell, KeysCmd, RunArgs, Sub};
-use crate::credentials::{self, Credentials};
+use crate::credentials;
 use crate::environment;
 use crate::exec;
 use crate::exit::{Exit, FAILURE};
 use crate::settings::{Env, Output, Settings};
 use crate::shell;
+use crate::temporary::Credentials;
+use crate::terminal::say;
 
 pub(crate) fn run() -> Result<ExitCode> {
     let cli = match Cli::try_parse() {
@@ -109,7 +111,7 @@ fn with_credentials(args: &RunArgs, env: &Env) -> Result<ExitCode> {
         Output::Exec(argv) => Err(exec::exec(argv, &changes)),
         Output::PrintEnv(kind) => {
             if std::io::stdout().is_terminal() {
-                eprintln!("mfa-exec: this prints shell code; to load it run: eval \"$(mfa-exec --print-env …)\" (fish: mfa-exec --print-env --shell fish | source)");
+                say("this prints shell code; to load it run: eval \"$(mfa-exec --print-env …)\" (fish: mfa-exec --print-env --shell fish | source)");
             }
             print_stdout(&shell::render(&changes, *kind))?;
             Ok(ExitCode::SUCCESS)
@@ -138,7 +140,7 @@ pub(crate) fn credential_process_json(creds: &Credentials) -> String {
 fn cache(cmd: CacheCmd, env: &Env) -> Result<ExitCode> {
     let Some(cache) = Cache::existing(env)? else {
         if matches!(cmd, CacheCmd::List) {
-            eprintln!("mfa-exec: the credential cache is empty");
+            say("the credential cache is empty");
         }
         return Ok(ExitCode::SUCCESS);
     };
@@ -147,10 +149,10 @@ fn cache(cmd: CacheCmd, env: &Env) -> Result<ExitCode> {
             let mut out = Vec::new();
             let n = cache.list(&mut out)?;
             if n == 0 {
-                eprintln!(
-                    "mfa-exec: the credential cache ({}) is empty",
+                say(&format!(
+                    "the credential cache ({}) is empty",
                     cache.dir().display()
-                );
+                ));
             }
             print_stdout(&String::from_utf8_lossy(&out))?;
         }
@@ -159,10 +161,10 @@ fn cache(cmd: CacheCmd, env: &Env) -> Result<ExitCode> {
             let whose = profile
                 .map(|p| format!(" of profile {p}"))
                 .unwrap_or_default();
-            eprintln!(
-                "mfa-exec: removed {n} cached entr{}{whose}",
+            say(&format!(
+                "removed {n} cached entr{}{whose}",
                 if n == 1 { "y" } else { "ies" }
-            );
+            ));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -7,71 +7,14 @@
 //! longer than STS's 1-hour cap on chained roles (or with `--no-session`) is assumed directly
 //! with the code, as in AWS's samples.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use anyhow::{bail, Result};
-use serde::{Deserialize, Serialize};
 use tokio::runtime::Runtime;
 
 use crate::cache::{Cache, EntryKey};
 use crate::settings::{Settings, TokenSource};
 use crate::sts::{FailureKind, Sts, StsFailure};
+use crate::temporary::Credentials;
 use crate::token::{CodeSource, PROMPT_TRIES};
-
-pub(crate) fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Temporary AWS credentials. Debug never shows the secret or the token.
-#[derive(Clone, Serialize, Deserialize)]
-pub(crate) struct Credentials {
-    pub(crate) access_key_id: String,
-    pub(crate) secret_access_key: String,
-    pub(crate) session_token: String,
-    /// Unix seconds.
-    pub(crate) expiration: u64,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("expiration", &self.expiration)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Credentials {
-    pub(crate) fn from_sdk(c: Option<aws_sdk_sts::types::Credentials>) -> Option<Credentials> {
-        let c = c?;
-        Some(Credentials {
-            expiration: u64::try_from(c.expiration.secs()).ok()?,
-            access_key_id: c.access_key_id,
-            secret_access_key: c.secret_access_key,
-            session_token: c.session_token,
-        })
-    }
-
-    /// RFC 3339 in UTC, as `AWS_CREDENTIAL_EXPIRATION` and credential_process want it.
-    pub(crate) fn expiration_rfc3339(&self) -> String {
-        rfc3339(self.expiration)
-    }
-
-    /// Seconds left (negative once expired).
-    pub(crate) fn remaining(&self) -> i64 {
-        self.expiration as i64 - now() as i64
-    }
-}
-
-pub(crate) fn rfc3339(unix: u64) -> String {
-    use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
-    DateTime::from_secs(unix as i64)
-        .fmt(DateTimeFormat::DateTime)
-        .unwrap_or_default()
-}
 
 /// What the credentials are, for the environment and for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +60,7 @@ fn cached(
     let Some(cache) = cache else {
         return fetch();
     };
-    let fresh = |c: &Credentials| c.remaining() > settings.cache.min_remaining as i64;
+    let fresh = |c: &Credentials| c.fresh_for(settings.cache.min_remaining);
     if !settings.cache.refresh {
         if let Some(c) = cache.read(key).filter(fresh) {
             return Ok(c);
@@ -202,7 +145,7 @@ impl<'a> Fetcher<'a> {
                         && self.cache.is_some()
                         && !session_settings.cache.refresh =>
                 {
-                    eprintln!("mfa-exec: STS refused the cached MFA session; getting a new one");
+                    crate::terminal::say("STS refused the cached MFA session; getting a new one");
                     session_settings.cache.refresh = true;
                 }
                 result => return Ok(result?),

@@ -25,10 +25,10 @@ impl std::fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
-/// Prints `mfa-exec: …` on one line and picks the status.
+/// Prints `mfa-exec: …` on one line, safe for the terminal, and picks the status.
 pub(crate) fn report(err: &anyhow::Error) -> ExitCode {
     let status = err.downcast_ref::<Exit>().map_or(FAILURE, |e| e.status);
     let text = format!("{err:#}").replace(['\n', '\r'], " ");
-    eprintln!("mfa-exec: {text}");
+    crate::terminal::say(&text);
     ExitCode::from(status)
 }

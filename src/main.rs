@@ -4,6 +4,10 @@
 //! credentials (`credentials`: `cache`, or an MFA code from `token` and a call to `sts`) →
 //! the environment (`environment`) → exec (`exec`), printed shell text (`shell`), a
 //! credential_process document, or a local credential server (`server`).
+//!
+//! Leaf modules every step may use: `temporary` (the credentials value), `files` (reading a
+//! file that may be a FIFO, a device or huge), `terminal` (outside text made safe to show),
+//! `exit` (statuses).
 
 mod cache;
 mod cli;
@@ -12,6 +16,7 @@ mod credentials;
 mod environment;
 mod exec;
 mod exit;
+mod files;
 mod keys;
 mod profile;
 // Used by `device` (issue 8) and `keys` (issue 11); the allow goes once both are merged.
@@ -21,6 +26,8 @@ mod server;
 mod settings;
 mod shell;
 mod sts;
+mod temporary;
+mod terminal;
 mod token;
 
 use std::process::ExitCode;

@@ -12,27 +12,51 @@
 //! random 256-bit token in `Authorization` (compared in constant time); anything else is 403
 //! and other paths 404. The child gets `AWS_CONTAINER_CREDENTIALS_FULL_URI` and
 //! `AWS_CONTAINER_AUTHORIZATION_TOKEN` and no static keys.
+//!
+//! No other local process can take the endpoint away from the child (any local user can
+//! connect to 127.0.0.1): it is one async task per connection on a tokio thread, so slow
+//! clients hold no threads; a request head is at most 16 KiB and 64 headers, and must arrive
+//! within 5 s; the number of connections that have not shown the token is capped below the
+//! file-descriptor limit, and when the cap is reached the oldest of them is dropped, so a flood
+//! cannot lock the child out; and the accept loop outlives every error (EMFILE included).
 
+use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::ffi::OsString;
 use std::process::{Command, ExitCode, ExitStatus};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::exfiltrator::origin::WithOrigin;
 use signal_hook::iterator::SignalsInfo;
 use signal_hook::low_level::siginfo::Cause;
 use subtle::ConstantTimeEq;
-use tiny_http::{Header, Method, Response, Server};
+use tokio::task::AbortHandle;
 
 use crate::cache::Cache;
-use crate::credentials::{self, Credentials, Obtained};
+use crate::credentials::{self, Obtained};
 use crate::environment::{self, EnvChanges};
 use crate::exec;
 use crate::settings::Settings;
+use crate::temporary::Credentials;
+use crate::terminal;
 
 /// The one path credentials are served on.
 const PATH: &str = "/credentials";
+/// A request head (request line and headers) larger than this is refused with 431. The
+/// SDKs send a few hundred bytes.
+const MAX_HEAD: usize = 16 * 1024;
+const MAX_HEADERS: usize = 64;
+/// Time for a client to send its request head once connected.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// At most this many connections without the token at once (lower under a low fd limit).
+const MAX_STRANGERS: usize = 256;
 
 /// Variables that would make an SDK read something other than the endpoint: static keys win
 /// over container credentials in every SDK, and a relative URI wins over the full one. (The
@@ -55,7 +79,7 @@ struct Current {
 
 impl Current {
     fn fresh(&mut self) -> Result<Credentials> {
-        if self.creds.remaining() <= self.settings.cache.min_remaining as i64 {
+        if !self.creds.fresh_for(self.settings.cache.min_remaining) {
             // Through the cache: role credentials come from the cached MFA session without a
             // prompt; a new code is asked for only when that session has ended. `--refresh`
             // applied to the first fetch only.
@@ -82,30 +106,41 @@ pub(crate) fn run(
     // the command would silently use those instead of the MFA-backed ones served here. (Exec
     // mode does not have this problem: environment keys come first everywhere.)
     if let Some(key) = &settings.default_profile_credentials {
-        eprintln!(
-            "mfa-exec: warning: profile 'default' has {key}, which AWS SDKs read before the credential server; the command may not use the MFA credentials (move those to a named profile)"
-        );
+        terminal::warn(&format!(
+            "profile 'default' has {key}, which AWS SDKs read before the credential server; the command may not use the MFA credentials (move those to a named profile)"
+        ));
     }
-    let server = Server::http("127.0.0.1:0")
-        .map_err(|e| anyhow!("cannot listen on 127.0.0.1 for the credential server: {e}"))?;
-    let port = server
-        .server_addr()
-        .to_ip()
-        .map(|a| a.port())
-        .context("the credential server has no TCP port")?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.set_nonblocking(true).map(|_| l))
+        .context("cannot listen on 127.0.0.1 for the credential server")?;
+    let port = listener
+        .local_addr()
+        .context("the credential server has no TCP port")?
+        .port();
     let token = random_token()?;
     let changes = child_environment(&creds, obtained, settings, port, &token);
 
-    let current = Arc::new(Mutex::new(Current {
-        settings: settings.clone(),
-        cache,
-        creds,
-    }));
-    let server = Arc::new(server);
-    {
-        let (server, current, token) = (server.clone(), current.clone(), token.clone());
-        std::thread::spawn(move || serve(&server, &current, &token));
-    }
+    let shared = Arc::new(Shared {
+        current: Arc::new(Mutex::new(Current {
+            settings: settings.clone(),
+            cache,
+            creds,
+        })),
+        token,
+        strangers: Mutex::new(Strangers::default()),
+        max_strangers: strangers_cap(),
+    });
+    // One thread runs the endpoint; it ends with the process.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the credential server's runtime")?;
+    let listener = {
+        let _entered = rt.enter();
+        tokio::net::TcpListener::from_std(listener)
+            .context("cannot listen on 127.0.0.1 for the credential server")?
+    };
+    std::thread::spawn(move || rt.block_on(serve(listener, shared)));
 
     // Signals: subscribe before the child exists so none is lost; from here on they are the
     // child's to act on, not the prompt's.
@@ -134,7 +169,6 @@ pub(crate) fn run(
     let status = child.wait().context("cannot wait for the command")?;
     handle.close();
     let _ = forwarder.join();
-    server.unblock();
     Ok(exit_code(status))
 }
 
@@ -175,69 +209,183 @@ fn random_token() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn serve(server: &Server, current: &Arc<Mutex<Current>>, token: &str) {
-    for request in server.incoming_requests() {
-        let current = current.clone();
-        let token = token.to_string();
-        // One thread a request: a refresh that waits on a prompt holds the lock, and the other
-        // requests wait for its result instead of asking for codes of their own.
-        std::thread::spawn(move || answer(request, &current, &token));
+/// What every connection task shares.
+struct Shared {
+    current: Arc<Mutex<Current>>,
+    token: String,
+    strangers: Mutex<Strangers>,
+    max_strangers: usize,
+}
+
+/// Connections that have not (yet) shown the token, oldest first, by a running number.
+#[derive(Default)]
+struct Strangers {
+    next: u64,
+    open: BTreeMap<u64, AbortHandle>,
+}
+
+/// Half the file descriptors left after the process's own, at most [`MAX_STRANGERS`]: the
+/// cap is reached (and the oldest stranger dropped) long before accept(2) could fail.
+fn strangers_cap() -> usize {
+    use nix::sys::resource::{getrlimit, Resource};
+    let soft = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft);
+    let spare = soft.saturating_sub(32) / 2;
+    usize::try_from(spare)
+        .unwrap_or(MAX_STRANGERS)
+        .clamp(4, MAX_STRANGERS)
+}
+
+/// The accept loop. It never ends: an error (EMFILE under a flood, ECONNABORTED, anything
+/// else) is waited out, and the listening socket stays open for the child.
+async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    let mut warned = false;
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                if !warned {
+                    terminal::warn(&format!(
+                        "the credential server could not accept a connection ({e}); it keeps listening"
+                    ));
+                    warned = true;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        if !peer.ip().is_loopback() {
+            continue; // dropped: only this machine may ask
+        }
+        if shared.make_room() {
+            // Let the dropped connections' tasks end (and close their sockets) now, not
+            // after a burst of accepts has used up the descriptors.
+            tokio::task::yield_now().await;
+        }
+        let mut strangers = shared.strangers.lock().unwrap_or_else(|e| e.into_inner());
+        let id = strangers.next;
+        strangers.next += 1;
+        let conn_shared = shared.clone();
+        // On this current-thread runtime the task cannot run (and finish) before it is
+        // registered below: the lock is released before the next await.
+        let task = tokio::spawn(async move {
+            let service_shared = conn_shared.clone();
+            let service = hyper::service::service_fn(move |request| {
+                answer(request, service_shared.clone(), id)
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEAD_TIMEOUT)
+                .max_buf_size(MAX_HEAD.max(8192))
+                .max_header_size(MAX_HEAD)
+                .max_headers(MAX_HEADERS)
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            conn_shared.known(id);
+        });
+        strangers.open.insert(id, task.abort_handle());
     }
 }
 
-fn json_response(status: u16, body: serde_json::Value) -> Response<std::io::Cursor<Vec<u8>>> {
-    Response::from_string(body.to_string())
-        .with_status_code(status)
-        .with_header(Header::from_bytes("Content-Type", "application/json").expect("static header"))
+impl Shared {
+    /// Room for one more stranger: while at the cap, the oldest is dropped. The child's
+    /// connections are not strangers once their request head has arrived with the token.
+    /// Whether any was dropped.
+    fn make_room(&self) -> bool {
+        let mut strangers = self.strangers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut dropped = false;
+        while strangers.open.len() >= self.max_strangers {
+            match strangers.open.pop_first() {
+                Some((_, oldest)) => {
+                    oldest.abort();
+                    dropped = true;
+                }
+                None => break,
+            }
+        }
+        dropped
+    }
+
+    /// The connection showed the token, or ended: it is no longer a stranger to drop.
+    fn known(&self, id: u64) {
+        self.strangers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .open
+            .remove(&id);
+    }
 }
 
-fn answer(request: tiny_http::Request, current: &Mutex<Current>, token: &str) {
-    let loopback = request.remote_addr().is_some_and(|a| a.ip().is_loopback());
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+async fn answer(
+    request: Request<Incoming>,
+    shared: Arc<Shared>,
+    id: u64,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let authorized = request
         .headers()
-        .iter()
-        .find(|h| h.field.equiv("Authorization"))
-        .is_some_and(|h| bool::from(h.value.as_str().as_bytes().ct_eq(token.as_bytes())));
-    let path = request.url().split('?').next().unwrap_or("");
-    let response = if !loopback || !authorized {
-        json_response(
-            403,
+        .get(hyper::header::AUTHORIZATION)
+        .is_some_and(|v| bool::from(v.as_bytes().ct_eq(shared.token.as_bytes())));
+    if !authorized {
+        return Ok(json_response(
+            StatusCode::FORBIDDEN,
             serde_json::json!({"code": "AccessDenied", "message": "missing or wrong authorization token"}),
-        )
-    } else if path != PATH {
-        json_response(
-            404,
+        ));
+    }
+    shared.known(id);
+    if request.uri().path() != PATH {
+        return Ok(json_response(
+            StatusCode::NOT_FOUND,
             serde_json::json!({"code": "NotFound", "message": "no such path"}),
-        )
-    } else if *request.method() != Method::Get {
-        json_response(
-            405,
+        ));
+    }
+    if request.method() != Method::GET {
+        return Ok(json_response(
+            StatusCode::METHOD_NOT_ALLOWED,
             serde_json::json!({"code": "MethodNotAllowed", "message": "use GET"}),
-        )
-    } else {
+        ));
+    }
+    // A renewal makes blocking STS calls (and may prompt): on a thread of its own, while
+    // the endpoint goes on accepting. Requests that arrive meanwhile wait on the lock for
+    // its result instead of asking for codes of their own.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let current = shared.current.clone();
+    std::thread::spawn(move || {
         let fresh = current
             .lock()
             .map_err(|_| anyhow!("the credential server failed earlier"))
             .and_then(|mut c| c.fresh());
-        match fresh {
-            Ok(creds) => json_response(
-                200,
-                serde_json::json!({
-                    "AccessKeyId": creds.access_key_id,
-                    "SecretAccessKey": creds.secret_access_key,
-                    "Token": creds.session_token,
-                    "Expiration": creds.expiration_rfc3339(),
-                }),
-            ),
-            Err(e) => {
-                let message = format!("mfa-exec: {e:#}").replace('\n', " ");
-                eprintln!("{message}");
-                json_response(
-                    500,
-                    serde_json::json!({"code": "CredentialsUnavailable", "message": message}),
-                )
-            }
+        let _ = tx.send(fresh);
+    });
+    let fresh = rx
+        .await
+        .unwrap_or_else(|_| Err(anyhow!("the credential server failed earlier")));
+    Ok(match fresh {
+        Ok(creds) => json_response(
+            StatusCode::OK,
+            serde_json::json!({
+                "AccessKeyId": creds.access_key_id,
+                "SecretAccessKey": creds.secret_access_key,
+                "Token": creds.session_token,
+                "Expiration": creds.expiration_rfc3339(),
+            }),
+        ),
+        Err(e) => {
+            let message = format!("{e:#}").replace(['\n', '\r'], " ");
+            terminal::say(&message);
+            json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::json!({"code": "CredentialsUnavailable", "message": format!("mfa-exec: {}", terminal::safe(&message))}),
+            )
         }
-    };
-    let _ = request.respond(response);
+    })
 }

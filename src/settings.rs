@@ -22,6 +22,9 @@ pub(crate) const CHAINED_ROLE_MAX: u64 = 3600;
 /// Default lifetime of the MFA session that roles are assumed from.
 pub(crate) const DEFAULT_SESSION_DURATION: u64 = 12 * 3600;
 const DEFAULT_MIN_REMAINING: u64 = 5 * 60;
+/// No STS credentials live longer than GetSessionToken's 36 hours, so a larger margin means
+/// nothing (and once wrapped through a signed cast and made expired entries "fresh").
+const MAX_MIN_REMAINING: u64 = SESSION_DURATION_RANGE.1;
 
 /// Long-term (or otherwise ready) keys mfa-exec can sign with directly.
 #[derive(Clone)]
@@ -130,15 +133,24 @@ pub(crate) struct Settings {
 /// The process environment, read once.
 pub(crate) struct Env {
     vars: std::collections::HashMap<String, String>,
+    /// Names of variables whose values are not UTF-8 (left out of `vars`).
+    not_text: Vec<String>,
 }
 
 impl Env {
     pub(crate) fn from_process() -> Env {
-        Env {
-            vars: std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-                .collect(),
+        let mut vars = std::collections::HashMap::new();
+        let mut not_text = Vec::new();
+        for (k, v) in std::env::vars_os() {
+            match (k.into_string(), v.into_string()) {
+                (Ok(k), Ok(v)) => {
+                    vars.insert(k, v);
+                }
+                (Ok(k), Err(_)) => not_text.push(k),
+                _ => {}
+            }
         }
+        Env { vars, not_text }
     }
 
     /// A non-empty variable.
@@ -188,6 +200,16 @@ fn expand_home(path: &str, home: Option<PathBuf>) -> PathBuf {
 impl Settings {
     pub(crate) fn resolve(args: &RunArgs, env: &Env) -> Result<Settings> {
         let output = output(args)?;
+        // A profile name that is not text would otherwise be skipped in silence, and the
+        // run would use `default`: other credentials than the user asked for.
+        if args.profile.is_none() {
+            if let Some(var) = ["AWS_PROFILE", "AWS_DEFAULT_PROFILE"]
+                .into_iter()
+                .find(|v| env.not_text.iter().any(|n| n == v))
+            {
+                bail!("{var} is not valid UTF-8, so it cannot name a profile; fix {var} or pass --profile");
+            }
+        }
         let files = env.profile_files()?;
 
         // `--profile` > AWS_PROFILE > AWS_DEFAULT_PROFILE > the profile an outer mfa-exec
@@ -354,6 +376,13 @@ impl Settings {
             (None, Some(d)) => parse_duration(d, "MFA_EXEC_MIN_REMAINING")?,
             (None, None) => DEFAULT_MIN_REMAINING,
         };
+        if min_remaining > MAX_MIN_REMAINING {
+            bail!(
+                "the minimum remaining lifetime must be at most {} (no STS credentials live longer), not {}; fix --min-remaining or MFA_EXEC_MIN_REMAINING",
+                human_duration(MAX_MIN_REMAINING),
+                human_duration(min_remaining)
+            );
+        }
 
         Ok(Settings {
             endpoint: endpoint(&files, profile, env)?,
@@ -615,6 +644,16 @@ fn endpoint(files: &ProfileFiles, profile: Profile<'_>, env: &Env) -> Result<Opt
         })
         .or_else(|| profile.get("endpoint_url"));
     match url {
+        // A URL the HTTP client cannot use fails only at send time, in a message that
+        // prints the whole request: refuse it here, before any code is asked for.
+        Some(u)
+            if (u.starts_with("http://") || u.starts_with("https://"))
+                && u.parse::<http::Uri>().map_or(true, |uri| {
+                    uri.host().is_none() || (uri.port().is_some() && uri.port_u16().is_none())
+                }) =>
+        {
+            bail!("endpoint URL '{u}' is not a valid URL (check the host, port and brackets around an IPv6 address); fix AWS_ENDPOINT_URL(_STS) or the profile's endpoint_url")
+        }
         Some(u) if u.starts_with("http://") || u.starts_with("https://") => Ok(Some(u.to_string())),
         Some(u) => bail!("endpoint URL '{u}' must start with http:// or https://; fix AWS_ENDPOINT_URL(_STS) or the profile's endpoint_url"),
         None => Ok(None),

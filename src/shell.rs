@@ -112,34 +112,151 @@ mod tests {
             quote_powershell("\u{2018}x\u{2019}"),
             "'\u{2018}\u{2018}x\u{2019}\u{2019}'"
         );
-        // What PowerShell's parser does with a single-quoted string: a doubled quote
-        // character (any of the four) is one literal; a lone one ends the string.
-        fn unquote(q: &str) -> Option<String> {
-            let is_q =
-                |c: char| matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}');
-            let mut chars = q.chars().peekable();
-            if !chars.next().is_some_and(is_q) {
-                return None;
-            }
-            let mut out = String::new();
-            while let Some(c) = chars.next() {
-                if is_q(c) {
-                    match chars.peek() {
-                        Some(&n) if is_q(n) => {
-                            out.push(c);
-                            chars.next();
-                        }
-                        None => return Some(out),
-                        Some(_) => return None, // the string ended early: injection
-                    }
-                } else {
-                    out.push(c);
-                }
-            }
-            None
-        }
         for v in HOSTILE {
-            assert_eq!(unquote(&quote_powershell(v)).as_deref(), Some(*v), "{v:?}");
+            assert_eq!(
+                unquote_powershell(&quote_powershell(v)).as_deref(),
+                Some(*v),
+                "{v:?}"
+            );
+        }
+    }
+
+    // What PowerShell's parser does with a single-quoted string: a doubled quote
+    // character (any of the four) is one literal; a lone one ends the string.
+    fn unquote_powershell(q: &str) -> Option<String> {
+        let is_q = |c: char| matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}');
+        let mut chars = q.chars().peekable();
+        if !chars.next().is_some_and(is_q) {
+            return None;
+        }
+        let mut out = String::new();
+        while let Some(c) = chars.next() {
+            if is_q(c) {
+                match chars.peek() {
+                    Some(&n) if is_q(n) => {
+                        out.push(c);
+                        chars.next();
+                    }
+                    None => return Some(out),
+                    Some(_) => return None, // the string ended early: injection
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        None
+    }
+
+    /// What a POSIX shell makes of one word made of single-quoted runs and `\'`: None if
+    /// anything in it would be read as syntax (an unquoted character).
+    fn unquote_sh(word: &str) -> Option<String> {
+        let mut out = String::new();
+        let mut chars = word.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' => loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        c => out.push(c),
+                    }
+                },
+                '\\' => out.push(chars.next()?),
+                _ => return None,
+            }
+        }
+        Some(out)
+    }
+
+    /// What fish makes of a single-quoted word: only `\\` and `\'` are escapes.
+    fn unquote_fish(word: &str) -> Option<String> {
+        let inner = word.strip_prefix('\'')?.strip_suffix('\'')?;
+        let mut out = String::new();
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some(n @ ('\\' | '\'')) => out.push(n),
+                    Some(n) => {
+                        out.push('\\');
+                        out.push(n);
+                    }
+                    None => return None, // would escape the closing quote
+                },
+                '\'' => return None, // the string ended early
+                c => out.push(c),
+            }
+        }
+        Some(out)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn quoting_round_trips_any_string(value in proptest::prelude::any::<String>()) {
+            proptest::prop_assert_eq!(unquote_sh(&quote_sh(&value)), Some(value.clone()));
+            proptest::prop_assert_eq!(unquote_fish(&quote_fish(&value)), Some(value.clone()));
+            proptest::prop_assert_eq!(unquote_powershell(&quote_powershell(&value)), Some(value.clone()));
+        }
+
+        #[test]
+        fn quoting_round_trips_hostile_strings(
+            value in "([\\\\'\"`$(){};&|<>*?~#!%\n\r\t ]|\u{2018}|\u{2019}|[a-z]|\u{1b}\\[2J){0,24}"
+        ) {
+            proptest::prop_assert_eq!(unquote_sh(&quote_sh(&value)), Some(value.clone()));
+            proptest::prop_assert_eq!(unquote_fish(&quote_fish(&value)), Some(value.clone()));
+            proptest::prop_assert_eq!(unquote_powershell(&quote_powershell(&value)), Some(value.clone()));
+        }
+    }
+
+    /// The real shells agree with the models: each prints back exactly what was quoted.
+    #[test]
+    fn real_shells_read_back_what_was_quoted() {
+        use proptest::strategy::{Strategy, ValueTree};
+        use proptest::test_runner::TestRunner;
+        // No NUL (no shell word can hold one), and not fish's private-use range U+F600–F7FF,
+        // which fish uses internally to carry raw bytes.
+        let strategy = proptest::collection::vec(
+            "[^\u{0}\u{F600}-\u{F7FF}]{0,30}|[\\\\'\"`$(){}\n\u{1b}\u{2018}\u{2019} ]{0,12}",
+            64,
+        );
+        let mut runner = TestRunner::deterministic();
+        for round in 0..4 {
+            let values = strategy.new_tree(&mut runner).unwrap().current();
+            for (shell, quote) in [
+                ("sh", quote_sh as fn(&str) -> String),
+                ("bash", quote_sh),
+                ("zsh", quote_sh),
+                ("fish", quote_fish),
+            ] {
+                let words: Vec<String> = values.iter().map(|v| quote(v)).collect();
+                let script = format!("printf '%s\\0' {}", words.join(" "));
+                let out = match std::process::Command::new(shell)
+                    .arg("-c")
+                    .arg(&script)
+                    .output()
+                {
+                    Ok(out) => out,
+                    Err(_) if std::env::var_os("CI").is_none() => {
+                        eprintln!("skipped {shell}: not installed");
+                        continue;
+                    }
+                    Err(e) => panic!("{shell} is required in CI: {e}"),
+                };
+                assert!(
+                    out.status.success(),
+                    "{shell} round {round}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let printed: Vec<String> = String::from_utf8(out.stdout)
+                    .unwrap()
+                    .split('\0')
+                    .map(String::from)
+                    .collect();
+                assert_eq!(
+                    &printed[..values.len()],
+                    &values[..],
+                    "{shell} round {round}"
+                );
+            }
         }
     }
 

@@ -13,8 +13,8 @@ use aws_sdk_sts::config::{BehaviorVersion, Region, SharedCredentialsProvider};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::Client;
 
-use crate::credentials::Credentials;
 use crate::settings::{human_duration, Settings, Source, CHAINED_ROLE_MAX, ROLE_DURATION_RANGE};
+use crate::temporary::{now, Credentials};
 
 /// STS's global endpoint region, used when no region is configured (as the AWS CLI does).
 const FALLBACK_REGION: &str = "us-east-1";
@@ -250,7 +250,7 @@ impl Sts {
             if let Some(cut) = text.find("Stderr:") {
                 text.truncate(cut);
             }
-            let text = text.trim_end_matches([' ', '.', ':']).replace('\n', " ");
+            let text = scrub(text.trim_end_matches([' ', '.', ':']));
             let sso = if text.to_ascii_lowercase().contains("sso") {
                 " (for SSO: run `aws sso login` for that profile)"
             } else {
@@ -261,17 +261,37 @@ impl Sts {
                 self.signer
             ));
         }
+        // The SDK's own texts are never shown whole: some (a malformed endpoint, say) print
+        // the request, MFA code included. Each case is said in words of our own.
         let (code, message) = match &err {
-            SdkError::ServiceError(se) => (
-                se.err().code().unwrap_or("Unknown").to_string(),
-                se.err().message().unwrap_or("").to_string(),
-            ),
-            SdkError::DispatchFailure(df) => {
+            SdkError::ServiceError(se) => {
+                let status = se.raw().status().as_u16();
+                match se.err().code() {
+                    Some(code) => (code.to_string(), se.err().message().unwrap_or("").to_string()),
+                    // No AWS error in the body: a proxy's or load balancer's page, or an
+                    // endpoint that is not STS.
+                    None => return other(self.bare_status(op, status)),
+                }
+            }
+            SdkError::ResponseError(re) => {
                 return other(format!(
-                    "cannot reach STS at {}: {}; check the network, the region, or AWS_ENDPOINT_URL / endpoint_url",
+                    "STS at {} answered {op} with HTTP {} and a body that is not an STS response; is the endpoint really STS? (check AWS_ENDPOINT_URL / endpoint_url)",
                     self.endpoint,
-                    if df.is_timeout() { "connection timed out".to_string() } else { error_chain(&err) }
+                    re.raw().status().as_u16()
                 ))
+            }
+            SdkError::DispatchFailure(df) => {
+                let why = if df.is_timeout() {
+                    "the connection timed out".to_string()
+                } else if df.is_user() {
+                    "the request could not be sent there (is the endpoint URL valid?)".to_string()
+                } else {
+                    io_reason(&err).unwrap_or_else(|| "the connection failed".to_string())
+                };
+                return other(format!(
+                    "cannot reach STS at {}: {why}; check the network, the region, or AWS_ENDPOINT_URL / endpoint_url",
+                    self.endpoint,
+                ));
             }
             SdkError::TimeoutError(_) => {
                 return other(format!(
@@ -285,17 +305,17 @@ impl Sts {
                 return other(format!(
                     "cannot get the source credentials ({}): {}",
                     self.signer,
-                    error_chain(&err)
+                    scrub(&error_chain(&err))
                 ));
             }
             _ => {
                 return other(format!(
-                    "unexpected reply to {op} from STS at {}: {}; is the endpoint really STS?",
+                    "unexpected reply to {op} from STS at {}; is the endpoint really STS?",
                     self.endpoint,
-                    error_chain(&err)
                 ))
             }
         };
+        let message = scrub(&message);
         let role = role.unwrap_or("");
         let message_lc = message.to_ascii_lowercase();
         match code.as_str() {
@@ -346,14 +366,63 @@ impl Sts {
             "ValidationError" if message_lc.contains("durationseconds") => other(format!(
                 "STS refused the duration for {op}: {message}"
             )),
+            "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "TooManyRequestsException" => other(format!(
+                "STS is throttling this account's requests ({code}); wait a minute and try again"
+            )),
+            _ if message.is_empty() => other(format!("STS {op} failed: {code}")),
             _ => other(format!("STS {op} failed: {code}: {message}")),
         }
+    }
+
+    /// An HTTP status without an AWS error code, in words.
+    fn bare_status(&self, op: &str, status: u16) -> String {
+        let at = &self.endpoint;
+        match status {
+            429 => format!("STS at {at} is throttling requests (HTTP 429); wait a minute and try again"),
+            500..=599 => format!(
+                "STS at {at} answered {op} with HTTP {status} (a server error); try again in a moment, and check the endpoint if it persists"
+            ),
+            _ => format!(
+                "STS at {at} answered {op} with HTTP {status} and no AWS error; is the endpoint really STS? (check AWS_ENDPOINT_URL / endpoint_url)"
+            ),
+        }
+    }
+}
+
+/// The operating system's reason for a failed connection ("Connection refused"), if any.
+fn io_reason(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            let text = io.to_string();
+            // "Connection refused (os error 111)" → "connection refused"
+            let text = text.split(" (os error").next().unwrap_or(&text);
+            return Some(text.to_lowercase());
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// Text from the SDK or the endpoint, made fit for one line of a message: never a request
+/// dump (which holds the MFA code), never an MFA code or a key, and not too long.
+fn scrub(text: &str) -> String {
+    let mut text = text.replace(['\n', '\r'], " ");
+    for marker in ["Request {", "request `", "TokenCode", "Authorization"] {
+        if let Some(cut) = text.find(marker) {
+            text.truncate(cut);
+        }
+    }
+    let text = text.trim_end_matches([' ', ':', '`', ',']);
+    match text.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
     }
 }
 
 /// The default RoleSessionName, as the issue asks: `mfa-exec-<unix seconds>`.
 fn default_session_name() -> String {
-    format!("mfa-exec-{}", crate::credentials::now())
+    format!("mfa-exec-{}", now())
 }
 
 /// The credential provider's own error, if that is what failed.

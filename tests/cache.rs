@@ -29,11 +29,14 @@ fn entries(env: &TestEnv, prefix: &str) -> Vec<std::path::PathBuf> {
     v
 }
 
-/// Rewrites an entry's expiry to `secs_from_now`.
+/// Rewrites an entry's expiry to `secs_from_now`, as credentials issued an hour before that
+/// (the refresh margin is at most half the credentials' lifetime).
 fn set_expiry(path: &std::path::Path, secs_from_now: i64) {
     let text = std::fs::read_to_string(path).unwrap();
     let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
-    doc["credentials"]["expiration"] = serde_json::json!(unix_now() as i64 + secs_from_now);
+    let expiration = unix_now() as i64 + secs_from_now;
+    doc["credentials"]["expiration"] = serde_json::json!(expiration);
+    doc["credentials"]["issued"] = serde_json::json!(expiration - 3600);
     std::fs::write(path, serde_json::to_vec(&doc).unwrap()).unwrap();
 }
 

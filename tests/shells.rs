@@ -525,10 +525,15 @@ snap after
     s.ok("mfa").ok("info").ok("status").ok("off");
     assert_eq!(s.env("loaded")["MFA_EXEC_PROFILE"], name);
     let info = s.out("info");
+    // zsh's mfa_prompt_info is prompt text: % doubled, so a prompt shows it as it is.
+    let shown = match sh.kind {
+        Kind::Zsh => name.replace('%', "%%"),
+        _ => name.to_string(),
+    };
     assert!(
         just_issued(12 * 3600)
             .iter()
-            .any(|left| info == format!("[{name} {left}]")),
+            .any(|left| info == format!("[{shown} {left}]")),
         "{info}"
     );
     let status = s.out("status");
@@ -851,6 +856,9 @@ capture after-off mfa-status
 /// prompts never run mfa-exec.
 fn auto_refresh_renews_from_the_cache_or_warns_once(sh: &Shell) {
     let env = TestEnv::new();
+    // Role credentials of 20 s: mfa-exec's margin is at most half a lifetime, so they are
+    // due for renewal only once past their first 10 s, whatever MFA_EXEC_MIN_REMAINING says.
+    env.sts.set_role_lifetime_override(Some(20));
     let code = env.alice_code();
     // Past the one-try-a-minute limit: it tries again, but does not warn again.
     let a_minute_later = match sh.kind {
@@ -867,6 +875,7 @@ setenv MFA_EXEC_MIN_REMAINING 2h
 snap role
 prompt; st prompt-opted-out
 snap role-untouched
+sleep 12
 setenv MFA_EXEC_AUTO_REFRESH 1
 prompt; st prompt-refresh
 snap role-renewed
