@@ -1,6 +1,6 @@
 //! What each invocation does, from parsed arguments to output: the run modes (exec,
 //! `--print-env`, `--credential-process`, `--server`) and the small subcommands (`cache`,
-//! `init`, `completions`).
+//! `init`, `completions`; `device` lives in its own module).
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -35,6 +35,7 @@ pub(crate) fn run() -> Result<ExitCode> {
             print_stdout(&String::from_utf8_lossy(&out))?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Sub::Device(cmd)) => crate::device::run(cmd, &env),
         Some(Sub::Profiles) => {
             let names = env.profile_files()?.profile_names();
             print_stdout(&names.iter().map(|n| format!("{n}\n")).collect::<String>())?;
@@ -71,7 +72,7 @@ fn usage_error(err: clap::Error) -> Result<ExitCode> {
         .join(" ")
         .trim_start_matches("error: ")
         .replace(" tip: ", "; ");
-    let subcommand_late = ["'cache'", "'init'", "'completions'"]
+    let subcommand_late = ["'cache'", "'init'", "'completions'", "'device'"]
         .iter()
         .any(|w| first.contains(w));
     let hint = match err.kind() {
@@ -177,7 +178,7 @@ fn init_script(shell: InitShell) -> &'static str {
 }
 
 /// Writes to stdout; a closed pipe is not worth a panic.
-fn print_stdout(text: &str) -> Result<()> {
+pub(crate) fn print_stdout(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
