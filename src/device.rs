@@ -445,11 +445,14 @@ impl Cleanup {
 fn list(profile: Option<&str>, env: &Env) -> Result<ExitCode> {
     let dev = DeviceSettings::resolve(profile, env)?;
     let rt = runtime()?;
-    let devices = rt.block_on(Iam::for_source(&dev).list())?;
+    let iam = Iam::for_source(&dev);
+    let user = rt.block_on(iam.caller_user())?;
+    let devices = rt.block_on(iam.list(&user.name))?;
     let in_use = dev.serial.as_ref().map(|(s, _)| s.as_str());
     if devices.is_empty() {
         eprintln!(
-            "mfa-exec: the IAM user of profile '{}' has no MFA device; register one with `{} device add`",
+            "mfa-exec: IAM user {} (profile '{}') has no MFA device; register one with `{} device add`",
+            user.name,
             dev.profile,
             with_profile(&dev.profile)
         );
@@ -515,7 +518,11 @@ fn remove(
     }
     let rt = runtime()?;
     let iam = Iam::for_source(&dev);
-    let assigned = rt.block_on(iam.list())?.iter().any(|d| d.serial == serial);
+    let user = rt.block_on(iam.caller_user())?;
+    let assigned = rt
+        .block_on(iam.list(&user.name))?
+        .iter()
+        .any(|d| d.serial == serial);
 
     let what = if assigned {
         // IAM's self-manage policy denies deactivation without MFA: get an MFA session the
@@ -528,7 +535,6 @@ fn remove(
         };
         let (session, _) = credentials::obtain(&settings, cache.as_ref())?;
         let with_mfa = Iam::for_session(&dev, &session);
-        let user = rt.block_on(with_mfa.caller_user())?;
         rt.block_on(with_mfa.deactivate(&user.name, &serial))?;
         rt.block_on(with_mfa.delete(&serial)).map_err(|e| {
             anyhow!("device {serial} was deactivated but not deleted ({e}); run `{} device remove --serial-number {serial}` again", with_profile(&dev.profile))

@@ -207,14 +207,16 @@ impl Iam {
         Ok(())
     }
 
-    /// The caller's MFA devices (ListMFADevices without a user name: the signing user's).
-    pub(crate) async fn list(&self) -> Result<Vec<Device>, IamFailure> {
+    /// A user's MFA devices. IAM would take the signing user when UserName is left out; moto
+    /// insists on it, so it is always sent.
+    pub(crate) async fn list(&self, user: &str) -> Result<Vec<Device>, IamFailure> {
         let mut devices = Vec::new();
         let mut marker: Option<String> = None;
         loop {
             let out = self
                 .iam
                 .list_mfa_devices()
+                .user_name(user)
                 .set_marker(marker.take())
                 .send()
                 .await
