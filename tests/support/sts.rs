@@ -1960,6 +1960,23 @@ pub fn sign_request(
     Ok(all)
 }
 
+/// S3 ListBuckets (`GET /`, signed for `s3` with the empty payload's hash) as of now.
+pub fn list_buckets(endpoint: &str, keys: &Keys) -> io::Result<Reply> {
+    const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let headers = sign_request(
+        "GET",
+        endpoint,
+        "/",
+        &[("x-amz-content-sha256", EMPTY_SHA256)],
+        b"",
+        keys,
+        "us-east-1",
+        "s3",
+        SystemTime::now(),
+    )?;
+    http_request(endpoint, "GET", "/", &headers, b"")
+}
+
 /// Signs and POSTs a form `body`.
 pub fn signed_post(
     endpoint: &str,
