@@ -123,7 +123,8 @@ fn add(
     match enroll(&rt, &iam, &guard, &tty, &user, &device, qr_png.as_deref()) {
         Ok(()) => {}
         Err(err) => {
-            let _phase = guard.phase();
+            let mut phase = guard.phase();
+            *phase = Phase::Settled;
             tty.restore();
             let outcome = match rt.block_on(iam.delete(&device.serial)) {
                 Ok(()) => format!("device {} was deleted again, nothing is left behind", device.serial),
@@ -198,7 +199,7 @@ fn enroll(
         let mut phase = guard.phase();
         match rt.block_on(iam.enable(&user.name, &device.serial, &first, &second)) {
             Ok(()) => {
-                *phase = Phase::Enabled;
+                *phase = Phase::Settled;
                 return Ok(());
             }
             Err(e) if e.code == "InvalidAuthenticationCode" && round < ENABLE_ROUNDS => {
@@ -373,8 +374,9 @@ enum Phase {
     Before,
     /// This device exists and is not enabled: it must be deleted on the way out.
     Created(String),
-    /// Enabled: the device stays; the run finishes writing the config.
-    Enabled,
+    /// Enabled (the device stays; the run finishes writing the config), or already deleted
+    /// by the run itself: the run ends on its own.
+    Settled,
 }
 
 struct Cleanup {
@@ -422,8 +424,7 @@ impl Cleanup {
                                 ),
                             }
                         }
-                        // The device is the user's now; the run is writing the config.
-                        Phase::Enabled => continue,
+                        Phase::Settled => continue,
                     }
                     std::process::exit(FAILURE.into());
                 }
