@@ -757,9 +757,9 @@ pub(crate) struct DeviceSettings {
 }
 
 impl DeviceSettings {
-    pub(crate) fn resolve(profile: Option<&str>, env: &Env) -> Result<DeviceSettings> {
+    pub(crate) fn resolve(flag: Option<&str>, env: &Env) -> Result<DeviceSettings> {
         let files = env.profile_files()?;
-        let named = profile
+        let named = flag
             .map(String::from)
             .or_else(|| env.get("AWS_PROFILE").map(String::from))
             .or_else(|| env.get("AWS_DEFAULT_PROFILE").map(String::from));
@@ -774,9 +774,9 @@ impl DeviceSettings {
                 list_hint(&files)
             );
         }
-        // A device belongs to the user whose keys sign: the profile's own source credentials,
-        // found exactly as for an MFA call (a named profile beats keys in the environment).
-        let source = source(&files, profile, env, explicit)?;
+        // A device belongs to the user whose keys sign: the profile's source credentials, found
+        // exactly as for an MFA call (keys in the environment beat AWS_PROFILE, not `-p`).
+        let source = source(&files, profile, env, flag.is_some())?;
         let chain = source_chain(&files, profile)?;
         let serial = chain.iter().find_map(|p| {
             p.get("mfa_serial")
