@@ -401,3 +401,42 @@ fn removing_needs_an_mfa_session_and_a_device() {
     assert!(!env.sts.devices().iter().any(|(s, _)| s == ALICE_SERIAL));
     assert!(!config_text(&env).contains(ALICE_SERIAL));
 }
+
+#[test]
+fn force_registers_another_device_and_replaces_the_line_in_place() {
+    let env = carol_env();
+    let before = config_text(&env);
+    let Some((mut term, seed)) = start_add(
+        &env,
+        &["-p", "alice", "--force", "--device-name", "alice-phone2"],
+    ) else {
+        return;
+    };
+    let (first, second) = consecutive_codes(&seed);
+    term.type_line(&first);
+    term.expect("Enter the second code: ");
+    term.type_line(&second);
+    let (status, _, screen) = term.finish();
+    assert_eq!(status, Some(0), "{screen}");
+    let new_serial = "arn:aws:iam::123456789012:mfa/alice-phone2";
+    assert_eq!(
+        config_text(&env),
+        before.replace(
+            &format!("mfa_serial = {ALICE_SERIAL}\n"),
+            &format!("mfa_serial = {new_serial}\n")
+        )
+    );
+    // Both devices are alice's; the list marks the one the profile uses now.
+    let list = env.run(["device", "list", "-p", "alice"]);
+    list.success();
+    assert!(
+        list.stdout.contains(&format!("* {new_serial}")),
+        "{}",
+        list.stdout
+    );
+    assert!(
+        list.stdout.contains(&format!("  {ALICE_SERIAL}")),
+        "{}",
+        list.stdout
+    );
+}
