@@ -43,6 +43,9 @@ pub(crate) enum Sub {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Register, list or remove your own virtual MFA device
+    #[command(subcommand)]
+    Device(DeviceCmd),
     /// Print profile names from the AWS config files, one per line (for completion)
     #[command(hide = true)]
     Profiles,
@@ -80,6 +83,45 @@ pub(crate) enum KeysCmd {
         /// The profile whose keys go [env: AWS_PROFILE; default: default]
         #[arg(short, long, value_name = "NAME")]
         profile: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeviceCmd {
+    /// Create a virtual MFA device for the profile's IAM user, show its QR code on the
+    /// terminal, enable it with two consecutive codes and write mfa_serial into the profile
+    Add {
+        /// Profile whose IAM user gets the device [env: AWS_PROFILE; default: default]
+        #[arg(short, long, value_name = "NAME")]
+        profile: Option<String>,
+        /// Name of the device in IAM [default: the IAM user name]
+        #[arg(long, value_name = "NAME")]
+        device_name: Option<String>,
+        /// Also write IAM's QR code image to FILE (mode 0600)
+        #[arg(long, value_name = "FILE")]
+        qr_png: Option<std::path::PathBuf>,
+        /// Register a device even though the profile already has an mfa_serial
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the MFA devices of the profile's IAM user, marking the one the profile uses
+    List {
+        /// Profile whose IAM user to ask about [env: AWS_PROFILE; default: default]
+        #[arg(short, long, value_name = "NAME")]
+        profile: Option<String>,
+    },
+    /// Deactivate and delete a virtual MFA device (this needs a code from it), and remove its
+    /// mfa_serial line from the profile
+    Remove {
+        /// Profile that uses the device [env: AWS_PROFILE; default: default]
+        #[arg(short, long, value_name = "NAME")]
+        profile: Option<String>,
+        /// The device's ARN [default: the profile's mfa_serial]
+        #[arg(long, value_name = "ARN")]
+        serial_number: Option<String>,
+        /// A current code of the device (otherwise the token command, else a prompt)
+        #[arg(short = 't', long, value_name = "CODE")]
+        token_code: Option<String>,
     },
 }
 

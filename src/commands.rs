@@ -1,6 +1,6 @@
 //! What each invocation does, from parsed arguments to output: the run modes (exec,
 //! `--print-env`, `--credential-process`, `--server`) and the small subcommands (`cache`,
-//! `init`, `completions`).
+//! `init`, `completions`; `device` lives in its own module).
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -38,6 +38,7 @@ pub(crate) fn run() -> Result<ExitCode> {
             print_stdout(&String::from_utf8_lossy(&out))?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Sub::Device(cmd)) => crate::device::run(cmd, &env),
         Some(Sub::Profiles) => {
             let names = env.profile_files()?.profile_names();
             print_stdout(&names.iter().map(|n| format!("{n}\n")).collect::<String>())?;
@@ -74,7 +75,7 @@ fn usage_error(err: clap::Error) -> Result<ExitCode> {
         .join(" ")
         .trim_start_matches("error: ")
         .replace(" tip: ", "; ");
-    let subcommand_late = ["'cache'", "'init'", "'completions'", "'keys'"]
+    let subcommand_late = ["'cache'", "'init'", "'completions'", "'keys'", "'device'"]
         .iter()
         .any(|w| first.contains(w));
     let hint = match err.kind() {
@@ -183,7 +184,7 @@ fn keys(cmd: KeysCmd, env: &Env) -> Result<ExitCode> {
         KeysCmd::List => {
             let mut out = Vec::new();
             if crate::keys::list(env, &mut out)? == 0 {
-                eprintln!("mfa-exec: no keys in the OS keyring; add a profile's with `mfa-exec keys add -p PROFILE`");
+                crate::terminal::say("no keys in the OS keyring; add a profile's with `mfa-exec keys add -p PROFILE`");
             }
             print_stdout(&String::from_utf8_lossy(&out))?;
         }
@@ -204,7 +205,7 @@ fn init_script(shell: InitShell) -> &'static str {
 }
 
 /// Writes to stdout; a closed pipe is not worth a panic.
-fn print_stdout(text: &str) -> Result<()> {
+pub(crate) fn print_stdout(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

@@ -395,19 +395,19 @@ pub(crate) fn add(profile: &str, from_credentials_file: bool, env: &Env) -> Resu
         let was = replaced
             .map(|old| format!(" (replacing {old})"))
             .unwrap_or_default();
-        eprintln!(
-            "mfa-exec: stored access key {} for profile {profile} in the OS keyring{was}",
+        crate::terminal::say(&format!(
+            "stored access key {} for profile {profile} in the OS keyring{was}",
             stored.access_key_id
-        );
+        ));
         if files
             .profile(profile)
             .get_in_credentials_file("aws_access_key_id")
             .is_some()
         {
-            eprintln!(
-                "mfa-exec: note: [{profile}] in {} still holds keys, which are used first; remove them, or run `mfa-exec keys add -p {profile} --from-credentials-file` to move them",
+            crate::terminal::say(&format!(
+                "note: [{profile}] in {} still holds keys, which are used first; remove them, or run `mfa-exec keys add -p {profile} --from-credentials-file` to move them",
                 credentials_path.display()
-            );
+            ));
         }
         return Ok(());
     }
@@ -464,10 +464,10 @@ pub(crate) fn add(profile: &str, from_credentials_file: bool, env: &Env) -> Resu
             credentials_path.display()
         )
     })?;
-    eprintln!(
-        "mfa-exec: moved access key {id} of profile {profile} from {} ({removed} lines removed) to the OS keyring",
+    crate::terminal::say(&format!(
+        "moved access key {id} of profile {profile} from {} ({removed} lines removed) to the OS keyring",
         credentials_path.display()
-    );
+    ));
     Ok(())
 }
 
@@ -520,10 +520,10 @@ pub(crate) fn list(env: &Env, out: &mut impl Write) -> Result<usize> {
     for profile in record.profiles.keys() {
         match keyring.get(profile)? {
             Some(stored) => rows.push((profile.clone(), stored.access_key_id)),
-            None => eprintln!(
-                "mfa-exec: warning: profile {profile} is recorded in {} but its keyring item is gone; `mfa-exec keys add -p {profile}` stores the keys again, `mfa-exec keys remove -p {profile}` forgets it",
+            None => crate::terminal::say(&format!(
+                "warning: profile {profile} is recorded in {} but its keyring item is gone; `mfa-exec keys add -p {profile}` stores the keys again, `mfa-exec keys remove -p {profile}` forgets it",
                 record.path.display()
-            ),
+            )),
         }
     }
     if !rows.is_empty() {
@@ -549,12 +549,12 @@ pub(crate) fn remove(profile: &str, env: &Env) -> Result<()> {
         (false, false) => {
             bail!("profile '{profile}' has no keys in the OS keyring (see `mfa-exec keys list`)")
         }
-        (true, _) => {
-            eprintln!("mfa-exec: removed the keys of profile {profile} from the OS keyring")
-        }
-        (false, true) => {
-            eprintln!("mfa-exec: profile {profile}'s keyring item was already gone; forgot it")
-        }
+        (true, _) => crate::terminal::say(&format!(
+            "removed the keys of profile {profile} from the OS keyring"
+        )),
+        (false, true) => crate::terminal::say(&format!(
+            "profile {profile}'s keyring item was already gone; forgot it"
+        )),
     }
     Ok(())
 }

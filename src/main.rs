@@ -13,15 +13,16 @@ mod cache;
 mod cli;
 mod commands;
 mod credentials;
+mod device;
 mod environment;
 mod exec;
 mod exit;
 mod files;
+mod iam;
 mod keys;
 mod profile;
-// Used by `device` (issue 8) and `keys` (issue 11); the allow goes once both are merged.
-#[allow(dead_code)]
 mod profile_edit;
+mod qr;
 mod server;
 mod settings;
 mod shell;

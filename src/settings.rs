@@ -627,6 +627,16 @@ fn profile_source(files: &ProfileFiles, profile: Profile<'_>, env: &Env) -> Resu
 /// `[services]` `sts.endpoint_url` > the profile's `endpoint_url`; all off with
 /// AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true.
 fn endpoint(files: &ProfileFiles, profile: Profile<'_>, env: &Env) -> Result<Option<String>> {
+    service_endpoint(files, profile, env, "sts")
+}
+
+/// A service's configured endpoint (`sts`, `iam`), by the SDKs' precedence (see `endpoint`).
+pub(crate) fn service_endpoint(
+    files: &ProfileFiles,
+    profile: Profile<'_>,
+    env: &Env,
+    service: &str,
+) -> Result<Option<String>> {
     let ignore = env
         .get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
         .or_else(|| profile.get("ignore_configured_endpoint_urls"))
@@ -634,13 +644,14 @@ fn endpoint(files: &ProfileFiles, profile: Profile<'_>, env: &Env) -> Result<Opt
     if ignore {
         return Ok(None);
     }
+    let service_var = format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase());
     let url = env
-        .get("AWS_ENDPOINT_URL_STS")
+        .get(&service_var)
         .or_else(|| env.get("AWS_ENDPOINT_URL"))
         .or_else(|| {
             profile
                 .get("services")
-                .and_then(|s| files.service_property(s, "sts", "endpoint_url"))
+                .and_then(|s| files.service_property(s, service, "endpoint_url"))
         })
         .or_else(|| profile.get("endpoint_url"));
     match url {
@@ -655,7 +666,7 @@ fn endpoint(files: &ProfileFiles, profile: Profile<'_>, env: &Env) -> Result<Opt
             bail!("endpoint URL '{u}' is not a valid URL (check the host, port and brackets around an IPv6 address); fix AWS_ENDPOINT_URL(_STS) or the profile's endpoint_url")
         }
         Some(u) if u.starts_with("http://") || u.starts_with("https://") => Ok(Some(u.to_string())),
-        Some(u) => bail!("endpoint URL '{u}' must start with http:// or https://; fix AWS_ENDPOINT_URL(_STS) or the profile's endpoint_url"),
+        Some(u) => bail!("endpoint URL '{u}' must start with http:// or https://; fix AWS_ENDPOINT_URL(_{}) or the profile's endpoint_url", service.to_ascii_uppercase()),
         None => Ok(None),
     }
 }
@@ -738,7 +749,7 @@ fn iam_arn_parts<'a>(arn: &'a str, kind: &str) -> Option<&'a str> {
         .filter(|name| !name.is_empty())
 }
 
-fn validate_serial(serial: &str) -> Result<()> {
+pub(crate) fn validate_serial(serial: &str) -> Result<()> {
     let charset_ok = serial
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "_+=/:,.@-".contains(c));
@@ -783,6 +794,67 @@ fn validate_external_id(id: &str) -> Result<()> {
         Ok(())
     } else {
         bail!("external id is not valid: 2–1224 characters of letters, digits and _+=,.@:/-")
+    }
+}
+
+/// What `device add|list|remove` needs, resolved once. Unlike [`Settings`] it does not require
+/// an `mfa_serial`: registering the first device is the point.
+pub(crate) struct DeviceSettings {
+    pub(crate) profile: String,
+    /// The keys that sign for the device's IAM user (for a role profile, its source's).
+    pub(crate) source: Source,
+    pub(crate) region: Option<String>,
+    pub(crate) sts_endpoint: Option<String>,
+    pub(crate) iam_endpoint: Option<String>,
+    /// The `mfa_serial` the profile uses now and the profile that holds it (itself or one of
+    /// its source profiles).
+    pub(crate) serial: Option<(String, String)>,
+    pub(crate) config_path: PathBuf,
+    /// `[profile NAME]` or `[default]`, for messages.
+    pub(crate) section: String,
+}
+
+impl DeviceSettings {
+    pub(crate) fn resolve(flag: Option<&str>, env: &Env) -> Result<DeviceSettings> {
+        let files = env.profile_files()?;
+        let named = flag
+            .map(String::from)
+            .or_else(|| env.get("AWS_PROFILE").map(String::from))
+            .or_else(|| env.get("AWS_DEFAULT_PROFILE").map(String::from));
+        let explicit = named.is_some();
+        let profile_name = named.unwrap_or_else(|| "default".into());
+        let profile = files.profile(&profile_name);
+        if explicit && !profile.exists() {
+            bail!(
+                "profile '{profile_name}' is not in {} or {}; check the name{}",
+                files.config_path.display(),
+                files.credentials_path.display(),
+                list_hint(&files)
+            );
+        }
+        // A device belongs to the user whose keys sign: the profile's source credentials, found
+        // exactly as for an MFA call (keys in the environment beat AWS_PROFILE, not `-p`).
+        let source = source(&files, profile, env, flag.is_some())?;
+        let chain = source_chain(&files, profile)?;
+        let serial = chain.iter().find_map(|p| {
+            p.get("mfa_serial")
+                .map(|s| (s.to_string(), p.name.to_string()))
+        });
+        let region = env
+            .get("AWS_REGION")
+            .or_else(|| env.get("AWS_DEFAULT_REGION"))
+            .or_else(|| profile.get("region"))
+            .map(String::from);
+        Ok(DeviceSettings {
+            sts_endpoint: service_endpoint(&files, profile, env, "sts")?,
+            iam_endpoint: service_endpoint(&files, profile, env, "iam")?,
+            section: format!("[{}]", section_name(&profile_name)),
+            profile: profile_name,
+            source,
+            region,
+            serial,
+            config_path: files.config_path.clone(),
+        })
     }
 }
 

@@ -61,17 +61,24 @@ fn base_config(settings: &Settings) -> aws_sdk_sts::config::Builder {
     let mut builder = aws_sdk_sts::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region))
-        .retry_config(aws_sdk_sts::config::retry::RetryConfig::standard().with_max_attempts(2))
-        .timeout_config(
-            aws_sdk_sts::config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(20))
-                .build(),
-        );
+        .retry_config(retry_config())
+        .timeout_config(timeout_config());
     if let Some(url) = &settings.endpoint {
         builder = builder.endpoint_url(url);
     }
     builder
+}
+
+/// Two attempts: a refused code is not retried, a dropped connection is, once.
+pub(crate) fn retry_config() -> aws_sdk_sts::config::retry::RetryConfig {
+    aws_sdk_sts::config::retry::RetryConfig::standard().with_max_attempts(2)
+}
+
+pub(crate) fn timeout_config() -> aws_sdk_sts::config::timeout::TimeoutConfig {
+    aws_sdk_sts::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(20))
+        .build()
 }
 
 fn endpoint_name(settings: &Settings) -> String {
@@ -84,67 +91,73 @@ fn endpoint_name(settings: &Settings) -> String {
     }
 }
 
+/// The credentials provider of a source, and how messages name it ("access key AKIA… from
+/// profile base"). Also signs `device`'s IAM calls.
+pub(crate) fn source_provider(
+    source: &Source,
+    region: Option<&str>,
+) -> anyhow::Result<(SharedCredentialsProvider, String)> {
+    Ok(match source {
+        Source::Keyring(k) => {
+            let keys = k.load()?;
+            (
+                SharedCredentialsProvider::new(aws_sdk_sts::config::Credentials::new(
+                    &keys.access_key_id,
+                    &keys.secret_access_key,
+                    None,
+                    None,
+                    "mfa-exec-keyring",
+                )),
+                format!(
+                    "access key {} from the OS keyring (profile {})",
+                    keys.access_key_id, k.profile
+                ),
+            )
+        }
+        Source::Keys { origin, keys } => (
+            SharedCredentialsProvider::new(aws_sdk_sts::config::Credentials::new(
+                &keys.access_key_id,
+                &keys.secret_access_key,
+                keys.session_token.clone(),
+                None,
+                "mfa-exec-source",
+            )),
+            format!("access key {} from {origin}", keys.access_key_id),
+        ),
+        Source::Provider { profile } => {
+            let conf = ProviderConfig::default().with_region(Some(Region::new(
+                region.unwrap_or(FALLBACK_REGION).to_string(),
+            )));
+            (
+                SharedCredentialsProvider::new(
+                    aws_config::profile::ProfileFileCredentialsProvider::builder()
+                        .profile_name(profile)
+                        .configure(&conf)
+                        .build(),
+                ),
+                format!("the credentials of profile {profile}"),
+            )
+        }
+        Source::Ec2InstanceMetadata => (
+            SharedCredentialsProvider::new(
+                aws_config::imds::credentials::ImdsCredentialsProvider::builder().build(),
+            ),
+            "the EC2 instance's credentials".to_string(),
+        ),
+        Source::EcsContainer => (
+            SharedCredentialsProvider::new(
+                aws_config::ecs::EcsCredentialsProvider::builder().build(),
+            ),
+            "the container's credentials".to_string(),
+        ),
+    })
+}
+
 impl Sts {
     /// A client that signs with the settings' source credentials. Keys in the OS keyring are
     /// read here, on a miss, so a cache hit never opens the keyring.
     pub(crate) fn for_source(settings: &Settings) -> anyhow::Result<Sts> {
-        let (provider, signer) = match &settings.source {
-            Source::Keyring(k) => {
-                let keys = k.load()?;
-                (
-                    SharedCredentialsProvider::new(aws_sdk_sts::config::Credentials::new(
-                        &keys.access_key_id,
-                        &keys.secret_access_key,
-                        None,
-                        None,
-                        "mfa-exec-keyring",
-                    )),
-                    format!(
-                        "access key {} from the OS keyring (profile {})",
-                        keys.access_key_id, k.profile
-                    ),
-                )
-            }
-            Source::Keys { origin, keys } => (
-                SharedCredentialsProvider::new(aws_sdk_sts::config::Credentials::new(
-                    &keys.access_key_id,
-                    &keys.secret_access_key,
-                    keys.session_token.clone(),
-                    None,
-                    "mfa-exec-source",
-                )),
-                format!("access key {} from {origin}", keys.access_key_id),
-            ),
-            Source::Provider { profile } => {
-                let conf = ProviderConfig::default().with_region(Some(Region::new(
-                    settings
-                        .region
-                        .clone()
-                        .unwrap_or_else(|| FALLBACK_REGION.into()),
-                )));
-                (
-                    SharedCredentialsProvider::new(
-                        aws_config::profile::ProfileFileCredentialsProvider::builder()
-                            .profile_name(profile)
-                            .configure(&conf)
-                            .build(),
-                    ),
-                    format!("the credentials of profile {profile}"),
-                )
-            }
-            Source::Ec2InstanceMetadata => (
-                SharedCredentialsProvider::new(
-                    aws_config::imds::credentials::ImdsCredentialsProvider::builder().build(),
-                ),
-                "the EC2 instance's credentials".to_string(),
-            ),
-            Source::EcsContainer => (
-                SharedCredentialsProvider::new(
-                    aws_config::ecs::EcsCredentialsProvider::builder().build(),
-                ),
-                "the container's credentials".to_string(),
-            ),
-        };
+        let (provider, signer) = source_provider(&settings.source, settings.region.as_deref())?;
         Ok(Sts {
             client: Client::from_conf(base_config(settings).credentials_provider(provider).build()),
             endpoint: endpoint_name(settings),
@@ -426,7 +439,7 @@ fn default_session_name() -> String {
 }
 
 /// The credential provider's own error, if that is what failed.
-fn credentials_error<'a>(
+pub(crate) fn credentials_error<'a>(
     err: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a aws_credential_types::provider::error::CredentialsError> {
     let mut current: Option<&'a (dyn std::error::Error + 'static)> = Some(err);
@@ -443,7 +456,7 @@ fn credentials_error<'a>(
 }
 
 /// "a: b: c" of an error and its sources, on one line.
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut parts = vec![err.to_string()];
     let mut source = err.source();
     while let Some(s) = source {

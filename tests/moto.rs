@@ -10,6 +10,9 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use support::env::*;
+use support::phone::{consecutive_codes, decode_terminal_qr, uri_param};
+use support::pty::OnTerminal;
+use support::sts::{call_service, Keys, IAM_VERSION};
 
 struct Moto {
     child: Child,
@@ -87,4 +90,62 @@ fn both_operations_work_against_moto() {
     let run = env.run(["-p", "auditor", "--print-env"]);
     run.success();
     assert!(run.stdout.contains("export AWS_SESSION_TOKEN='"));
+}
+
+/// `device add` against moto's IAM: moto answers with its own XML (its seed, a PNG that is
+/// random bytes) and accepts any codes, but the QR code, the enabling and the config line must
+/// still come out right.
+#[test]
+fn device_add_registers_a_device_at_moto() {
+    let Some(program) = moto_server() else { return };
+    let moto = start_moto(program);
+    let mut env = TestEnv::new();
+    env.set("AWS_ENDPOINT_URL", &moto.url);
+
+    // moto keeps its own IAM users: dave and his keys are made there first.
+    let admin = Keys::new(ALICE_KEY, ALICE_SECRET, None);
+    let iam = |action: &str, params: &[(&str, &str)]| {
+        let reply = call_service(&moto.url, &admin, "iam", IAM_VERSION, action, params).unwrap();
+        assert!(reply.is_ok(), "{action}: {}", reply.body);
+        reply
+    };
+    iam("CreateUser", &[("UserName", "dave")]);
+    let key = iam("CreateAccessKey", &[("UserName", "dave")]);
+    let (key_id, secret) = (
+        key.field("AccessKeyId").unwrap(),
+        key.field("SecretAccessKey").unwrap(),
+    );
+    env.write_credentials(&format!(
+        "[dave]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n"
+    ));
+    env.write_config("# dave's profile\n[profile dave]\nregion = us-east-1\n");
+
+    let Some(mut term) = OnTerminal::start(&env, &["device", "add", "-p", "dave"]) else {
+        return;
+    };
+    let screen = term.screen_until("Enter the first code: ");
+    let uri = decode_terminal_qr(&screen).unwrap_or_else(|| panic!("no QR code:\n{screen}"));
+    let seed = uri_param(&uri, "secret").expect("a seed in the URI");
+    let (first, second) = consecutive_codes(&seed);
+    term.type_line(&first);
+    term.expect("Enter the second code: ");
+    term.type_line(&second);
+    let (status, _, screen) = term.finish();
+    assert_eq!(status, Some(0), "{screen}");
+
+    let serial = "arn:aws:iam::123456789012:mfa/dave";
+    let config = std::fs::read_to_string(env.home().join(".aws/config")).unwrap();
+    assert_eq!(
+        config,
+        format!("# dave's profile\n[profile dave]\nregion = us-east-1\nmfa_serial = {serial}\n")
+    );
+    let list = env.run(["device", "list", "-p", "dave"]);
+    list.success();
+    assert!(
+        list.stdout
+            .lines()
+            .any(|l| l.starts_with('*') && l.contains(serial)),
+        "{}",
+        list.stdout
+    );
 }

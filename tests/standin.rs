@@ -310,7 +310,8 @@ fn a_signature_for_another_service_is_refused() {
         &standin.url(),
         &alice(),
         "us-east-1",
-        "s3",
+        // The stand-in also plays IAM and S3 (for `device`); EC2 it does not.
+        "ec2",
         SystemTime::now(),
         &body,
     )

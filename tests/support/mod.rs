@@ -3,5 +3,6 @@
 #![allow(dead_code)]
 
 pub mod env;
+pub mod phone;
 pub mod pty;
 pub mod sts;

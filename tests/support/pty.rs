@@ -47,8 +47,20 @@ impl OnTerminal {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut buf = [0u8; 1024];
+            // A character split between two reads (a QR code's half blocks are 3 bytes) is
+            // sent whole, with the next read.
+            let mut pending: Vec<u8> = Vec::new();
             while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                if n == 0 {
+                    break;
+                }
+                pending.extend_from_slice(&buf[..n]);
+                let complete = match std::str::from_utf8(&pending) {
+                    Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                    _ => pending.len(),
+                };
+                let chunk: Vec<u8> = pending.drain(..complete).collect();
+                if tx.send(chunk).is_err() {
                     break;
                 }
             }
@@ -69,6 +81,34 @@ impl OnTerminal {
             if let Some(at) = self.seen.find(text) {
                 self.seen.drain(..at + text.len());
                 return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.screen.recv_timeout(left) {
+                Ok(bytes) => self.seen.push_str(&String::from_utf8_lossy(&bytes)),
+                Err(_) => panic!("terminal never showed {text:?}; it shows {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Keys as typed, without a newline (`b"\x03"` is Ctrl-C).
+    pub fn press(&mut self, keys: &[u8]) {
+        self.master.write_all(keys).unwrap();
+    }
+
+    /// The process id of the program (`setsid -c` execs it in place).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the terminal showed that `expect` has not consumed yet, after waiting until
+    /// it shows `text`.
+    #[track_caller]
+    pub fn screen_until(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(at) = self.seen.find(text) {
+                let screen: String = self.seen.drain(..at + text.len()).collect();
+                return screen;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.screen.recv_timeout(left) {

@@ -2,22 +2,31 @@
 //!
 //! ```text
 //! sts-standin serve [--port N] [--lifetime SECS] [--verbose] [--reuse-codes] [--latency MS]
-//! sts-standin code [--serial SERIAL] [--step N]
+//! sts-standin code [--serial SERIAL | --seed-file FILE] [--step N]
 //! sts-standin call ACTION [Name=Value ...] [--endpoint URL] [--env]
 //! sts-standin calls [ACTION] [--endpoint URL]
+//! sts-standin phone [--keep-seed FILE] -- PROGRAM [ARGS...]
 //! ```
 //!
 //! `serve` prints its URL on one line and serves the demo account (users alice and bob, roles
 //! s3-reader, auditor, partner, open, locked) until SIGTERM, SIGINT or SIGHUP (exit status 0).
-//! `code` prints the current TOTP code of a demo MFA device. `call` signs one STS request with
+//! `code` prints the current TOTP code of a demo MFA device (or of the seed in FILE). `call` signs one STS request with
 //! the keys in `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` (region
 //! `AWS_REGION`, else us-east-1) and prints a one-line summary, or `ERROR Code: Message` on
 //! stderr with exit status 1; `--env` prints returned credentials as `NAME=value` lines.
+//! `call ListBuckets` is S3's (a signed `GET /`): it prints the bucket names.
+//!
+//! `phone` plays an authenticator app for `mfa-exec device add` (the demo's registration):
+//! it runs PROGRAM on a new pseudo-terminal, shows that terminal's output, reads the QR code
+//! drawn there, and types two consecutive codes computed from its seed. `--keep-seed FILE`
+//! keeps the seed (0600), as the app would, for `code --seed-file FILE` later.
 //!
 //! For scripts/bench: `serve --reuse-codes` accepts a TOTP code any number of times (real STS
 //! accepts each once), so repeated cold runs can share one code; `calls` prints the stand-in's
 //! request counts per action as JSON (`GET /_standin/calls`), or with ACTION just that count.
 
+#[allow(dead_code)]
+mod phone;
 #[allow(dead_code)]
 mod sts;
 
@@ -29,9 +38,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 const USAGE: &str = "usage:
   sts-standin serve [--port N] [--lifetime SECS] [--verbose] [--reuse-codes] [--latency MS]
-  sts-standin code [--serial SERIAL] [--step N]
+  sts-standin code [--serial SERIAL | --seed-file FILE] [--step N]
   sts-standin call ACTION [Name=Value ...] [--endpoint URL] [--env]
-  sts-standin calls [ACTION] [--endpoint URL]";
+  sts-standin calls [ACTION] [--endpoint URL]
+  sts-standin phone [--keep-seed FILE] -- PROGRAM [ARGS...]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -40,6 +50,7 @@ fn main() -> ExitCode {
         Some("code") => code(&args[1..]),
         Some("call") => call(&args[1..]),
         Some("calls") => calls(&args[1..]),
+        Some("phone") => phone(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -139,28 +150,137 @@ fn serve(args: &[String]) -> Result<(), Failure> {
 fn code(args: &[String]) -> Result<(), Failure> {
     let config = sts::Config::demo();
     let mut serial = config.users[0].mfa_serial.clone().unwrap_or_default();
+    let mut seed_file = None;
     let mut step = 0i64;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
             "--serial" => serial = value(args, &mut i, "--serial")?,
+            "--seed-file" => seed_file = Some(value(args, &mut i, "--seed-file")?),
             "--step" => step = number(&value(args, &mut i, "--step")?, "--step")?,
             other => return Err(Failure::Usage(format!("code: unexpected {other}"))),
         }
         i += 1;
     }
-    let user = config
-        .users
-        .iter()
-        .find(|u| u.mfa_serial.as_deref() == Some(serial.as_str()))
-        .ok_or_else(|| Failure::Other(format!("no demo MFA device {serial}")))?;
+    let seed = match seed_file {
+        Some(path) => std::fs::read_to_string(&path)
+            .map_err(|e| Failure::Other(format!("{path}: {e}")))?
+            .trim()
+            .to_string(),
+        None => config
+            .users
+            .iter()
+            .find(|u| u.mfa_serial.as_deref() == Some(serial.as_str()))
+            .ok_or_else(|| Failure::Other(format!("no demo MFA device {serial}")))?
+            .totp_seed_base32
+            .clone(),
+    };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_err(|e| Failure::Other(e.to_string()))?
         .as_secs() as i64;
     let t = (now + step * 30).max(0) as u64;
-    println!("{}", sts::totp_code(&user.totp_seed_base32, t));
+    println!("{}", sts::totp_code(&seed, t));
     Ok(())
+}
+
+/// `phone [--keep-seed FILE] -- PROGRAM ARGS…`: see the module header.
+fn phone(args: &[String]) -> Result<(), Failure> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let mut keep_seed = None;
+    let mut i = 0;
+    while i < args.len() && args[i] != "--" {
+        match args[i].as_str() {
+            "--keep-seed" => keep_seed = Some(value(args, &mut i, "--keep-seed")?),
+            other => return Err(Failure::Usage(format!("phone: unexpected {other}"))),
+        }
+        i += 1;
+    }
+    let argv = args.get(i + 1..).unwrap_or_default();
+    let Some(program) = argv.first() else {
+        return Err(Failure::Usage(
+            "phone: which program? (after --)".to_string(),
+        ));
+    };
+    let pty = nix::pty::openpty(None, None).map_err(|e| Failure::Other(format!("openpty: {e}")))?;
+    let slave = std::fs::File::from(pty.slave);
+    let slave_err = slave
+        .try_clone()
+        .map_err(|e| Failure::Other(e.to_string()))?;
+    // `setsid -c`: a new session whose controlling terminal is the pty (the program's prompts
+    // go to /dev/tty).
+    let mut child = std::process::Command::new("setsid")
+        .arg("-c")
+        .arg(program)
+        .args(&argv[1..])
+        .stdin(slave)
+        .stderr(slave_err)
+        .spawn()
+        .map_err(|e| Failure::Other(format!("cannot run setsid -c {program}: {e}")))?;
+    let mut master = std::fs::File::from(pty.master);
+    let mut screen = String::new();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut codes: Option<(String, String)> = None;
+    let mut typed = 0;
+    let mut out = std::io::stdout();
+    // Reading ends with EIO once the program has exited and the terminal has no other user.
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        let _ = out.write_all(&buf[..n]);
+        let _ = out.flush();
+        pending.extend_from_slice(&buf[..n]);
+        let complete = match std::str::from_utf8(&pending) {
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            _ => pending.len(),
+        };
+        screen.push_str(&String::from_utf8_lossy(&pending[..complete]));
+        pending.drain(..complete);
+        if typed == 0 && screen.contains("Enter the first code: ") {
+            let uri = phone::decode_terminal_qr(&screen).ok_or_else(|| {
+                Failure::Other("phone: no readable QR code on the terminal".into())
+            })?;
+            let seed = phone::uri_param(&uri, "secret")
+                .ok_or_else(|| Failure::Other("phone: the QR code holds no secret".into()))?;
+            if let Some(path) = &keep_seed {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(path)
+                    .and_then(|mut f| f.write_all(seed.as_bytes()))
+                    .map_err(|e| Failure::Other(format!("{path}: {e}")))?;
+            }
+            let pair = phone::consecutive_codes(&seed);
+            let _ = writeln!(
+                out,
+                "\n[phone: scanned the QR code ({}); typing the codes it shows, {} then {}]",
+                phone::uri_label(&uri).unwrap_or_default(),
+                pair.0,
+                pair.1
+            );
+            let _ = master.write_all(format!("{}\n", pair.0).as_bytes());
+            codes = Some(pair);
+            typed = 1;
+            screen.clear();
+        } else if typed == 1 && screen.contains("Enter the second code: ") {
+            if let Some((_, second)) = &codes {
+                let _ = master.write_all(format!("{second}\n").as_bytes());
+            }
+            typed = 2;
+        }
+    }
+    let status = child.wait().map_err(|e| Failure::Other(e.to_string()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Failure::Other(format!("{program} exited with {status}")))
+    }
 }
 
 fn env(name: &str) -> Option<String> {
@@ -242,6 +362,22 @@ fn call(args: &[String]) -> Result<(), Failure> {
     let keys = sts::Keys::new(&key, &secret, env("AWS_SESSION_TOKEN").as_deref());
     let region = env("AWS_REGION").unwrap_or_else(|| "us-east-1".to_string());
 
+    if action == "ListBuckets" {
+        let reply = sts::list_buckets(&endpoint, &keys)
+            .map_err(|e| Failure::Other(format!("{endpoint}: {e}")))?;
+        if !reply.is_ok() {
+            return Err(Failure::Sts(
+                reply
+                    .error_code()
+                    .unwrap_or_else(|| format!("HTTP {}", reply.status)),
+                reply.error_message().unwrap_or_default(),
+            ));
+        }
+        for bucket in reply.body.split("<Name>").skip(1) {
+            println!("{}", bucket.split('<').next().unwrap_or(""));
+        }
+        return Ok(());
+    }
     let mut all = vec![("Action", action.as_str()), ("Version", sts::VERSION)];
     all.extend(params.iter().map(|(n, v)| (n.as_str(), v.as_str())));
     let reply = sts::signed_post(

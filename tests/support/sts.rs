@@ -1,4 +1,7 @@
-//! A strict local stand-in for AWS STS (GetSessionToken, AssumeRole, GetCallerIdentity).
+//! A strict local stand-in for AWS STS (GetSessionToken, AssumeRole, GetCallerIdentity), the
+//! IAM calls of a user's own virtual MFA device (CreateVirtualMFADevice, EnableMFADevice,
+//! ListMFADevices, DeactivateMFADevice, DeleteVirtualMFADevice) and S3 ListBuckets (allowed
+//! only to MFA-backed credentials, like a bucket policy that requires MFA).
 //!
 //! It speaks the Query protocol over plain HTTP, verifies SigV4 signatures by recomputing them
 //! with the `aws-sigv4` crate, checks TOTP codes (each code is good once per device), issues
@@ -22,6 +25,10 @@ use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettin
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 
+/// carol's keys: a demo user with no MFA device yet.
+pub const CAROL_KEY: &str = "AKIACAROLEXAMPLE7Q2Z";
+pub const CAROL_SECRET: &str = "Ca7oLbPxRfiCYzK7MDEN/wJalrXUtnEXAMPLEKEY";
+
 /// The account every demo principal lives in.
 pub const ACCOUNT: &str = "123456789012";
 /// XML namespace of every STS reply.
@@ -30,6 +37,11 @@ pub const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 pub const VERSION: &str = "2011-06-15";
 /// Signing service name STS requires in the credential scope.
 pub const SERVICE: &str = "sts";
+/// IAM's Query-protocol version and XML namespace.
+pub const IAM_VERSION: &str = "2010-05-08";
+pub const IAM_NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
+/// The buckets ListBuckets shows.
+pub const BUCKETS: [&str; 2] = ["demo-reports", "demo-logs"];
 
 /// Allowed clock skew between `X-Amz-Date` and now.
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -101,7 +113,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// The demo account: users alice and bob, each with a virtual MFA device, and the roles
+    /// The demo account: users alice and bob, each with a virtual MFA device, carol without
+    /// one, and the roles
     /// `s3-reader`, `auditor`, `partner`, `open` and `locked`.
     pub fn demo() -> Config {
         let user = |name: &str, key: &str, secret: &str, seed: &str| User {
@@ -135,6 +148,14 @@ impl Config {
                     "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
                     "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU",
                 ),
+                // Where every new user starts: keys, no MFA device (`device add` registers one).
+                User {
+                    name: "carol".to_string(),
+                    access_key_id: CAROL_KEY.to_string(),
+                    secret_access_key: CAROL_SECRET.to_string(),
+                    mfa_serial: None,
+                    totp_seed_base32: String::new(),
+                },
             ],
             roles: vec![
                 role("s3-reader", true, 43200, None),
@@ -202,8 +223,21 @@ struct Temp {
     role: Option<(String, String)>,
 }
 
+/// A virtual MFA device in the account.
+#[derive(Clone, Debug)]
+struct Device {
+    seed_base32: String,
+    /// The user it is enabled for (assigned to), if any.
+    user: Option<String>,
+    /// Who created it (only they may delete it while it is unassigned).
+    creator: String,
+    enabled_at: Option<SystemTime>,
+}
+
 struct State {
     config: Config,
+    /// Virtual MFA devices by serial: the configured users' (enabled) and those created since.
+    devices: BTreeMap<String, Device>,
     temps: HashMap<String, Temp>,
     /// (device serial, TOTP step) pairs already used.
     used_codes: HashSet<(String, u64)>,
@@ -253,8 +287,23 @@ impl StandIn {
             .to_ip()
             .ok_or_else(|| io::Error::other("stand-in is not listening on an IP address"))?;
         let server = Arc::new(server);
+        let devices = config
+            .users
+            .iter()
+            .filter_map(|u| {
+                let serial = u.mfa_serial.clone()?;
+                let device = Device {
+                    seed_base32: u.totp_seed_base32.clone(),
+                    user: Some(u.name.clone()),
+                    creator: u.name.clone(),
+                    enabled_at: Some(SystemTime::now()),
+                };
+                Some((serial, device))
+            })
+            .collect();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
+                devices,
                 config,
                 temps: HashMap::new(),
                 used_codes: HashSet::new(),
@@ -312,16 +361,24 @@ impl StandIn {
         let seed = {
             let state = self.shared.lock();
             state
-                .config
-                .users
-                .iter()
-                .find(|u| u.mfa_serial.as_deref() == Some(serial))
+                .devices
+                .get(serial)
                 .unwrap_or_else(|| panic!("no MFA device {serial}"))
-                .totp_seed_base32
+                .seed_base32
                 .clone()
         };
         let t = unix_now() as i64 + step_offset * 30;
         totp_code(&seed, t.max(0) as u64)
+    }
+
+    /// The account's virtual MFA devices: (serial, the user it is enabled for).
+    pub fn devices(&self) -> Vec<(String, Option<String>)> {
+        let state = self.shared.lock();
+        state
+            .devices
+            .iter()
+            .map(|(serial, d)| (serial.clone(), d.user.clone()))
+            .collect()
     }
 
     /// Changes the lifetime of credentials issued from now on (see [`Config::lifetime_override`]).
@@ -358,6 +415,14 @@ impl StandIn {
     /// Signed call with `keys` (region us-east-1, now). Panics on transport errors.
     pub fn call(&self, keys: &Keys, action: &str, params: &[(&str, &str)]) -> Reply {
         call(&self.url(), keys, action, params).expect("transport to the stand-in")
+    }
+}
+
+impl StandIn {
+    /// Signed IAM call with `keys`. Panics on transport errors.
+    pub fn call_iam(&self, keys: &Keys, action: &str, params: &[(&str, &str)]) -> Reply {
+        call_service(&self.url(), keys, "iam", IAM_VERSION, action, params)
+            .expect("transport to the stand-in")
     }
 }
 
@@ -487,7 +552,22 @@ fn respond(shared: &Shared, rq: &Incoming) -> (u16, &'static str, String, String
 
     let id = request_id();
     let params = params_of(rq);
-    let action = param(&params, "Action").unwrap_or("").to_string();
+    // Which service the request was signed for decides the reply's shape (errors included).
+    let service = rq
+        .header("authorization")
+        .and_then(|a| parse_authorization(a).ok())
+        .map(|a| a.service)
+        .unwrap_or_else(|| SERVICE.to_string());
+    let action = if service == "s3" {
+        format!("s3:{} {path}", rq.method)
+    } else {
+        param(&params, "Action").unwrap_or("").to_string()
+    };
+    let action = if action == "s3:GET /" {
+        "ListBuckets".to_string()
+    } else {
+        action
+    };
 
     let mut state = shared.lock();
     *state.calls.entry(action.clone()).or_insert(0) += 1;
@@ -506,6 +586,13 @@ fn respond(shared: &Shared, rq: &Incoming) -> (u16, &'static str, String, String
     }
     match result {
         Ok(xml) => (200, "text/xml", xml, id),
+        Err(e) if service == "s3" => (e.status, "application/xml", s3_error_xml(&e, &id), id),
+        Err(e) if service == "iam" => (
+            e.status,
+            "text/xml",
+            error_xml_in(&e, &id, IAM_NAMESPACE),
+            id,
+        ),
         Err(e) => (e.status, "text/xml", error_xml(&e, &id), id),
     }
 }
@@ -596,7 +683,12 @@ fn serve(
             format!("The HTTP method {} is not supported", rq.method),
         ));
     }
-    let caller = authenticate(state, rq)?;
+    let (caller, service) = authenticate(state, rq)?;
+    match service.as_str() {
+        "iam" => return iam_action(state, &caller, params, action, id),
+        "s3" => return s3_action(&caller, rq, action),
+        _ => {}
+    }
 
     let version = param(params, "Version");
     if version != Some(VERSION)
@@ -704,12 +796,13 @@ fn bad_signature_msg(message: String) -> StsError {
     err(403, "SignatureDoesNotMatch", message)
 }
 
-fn authenticate(state: &State, rq: &Incoming) -> Result<Caller, StsError> {
+/// Who signed, and for which service (`sts`, `iam` or `s3`).
+fn authenticate(state: &State, rq: &Incoming) -> Result<(Caller, String), StsError> {
     let Some(authorization) = rq.header("authorization") else {
         return Err(err(403, "MissingAuthenticationToken", msg::MISSING_AUTH));
     };
     let auth = parse_authorization(authorization)?;
-    if auth.service != SERVICE {
+    if !["sts", "iam", "s3"].contains(&auth.service.as_str()) {
         return Err(bad_signature_msg(format!(
             "Credential should be scoped to correct service: '{SERVICE}'. "
         )));
@@ -787,7 +880,7 @@ fn authenticate(state: &State, rq: &Incoming) -> Result<Caller, StsError> {
     if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
         return Err(bad_signature());
     }
-    Ok(caller)
+    Ok((caller, auth.service))
 }
 
 /// Recomputes the request's signature with aws-sigv4: the received method, URI, exactly the
@@ -824,22 +917,30 @@ fn expected_signature(
         Credentials::new(&auth.access_key_id, secret, None, None, "sts-standin").into();
     let mut settings = SigningSettings::default();
     settings.excluded_headers = Some(Vec::new());
+    // S3 signs the path as sent (no normalising, single encoding) and the payload hash the
+    // client put in `x-amz-content-sha256` (UNSIGNED-PAYLOAD included).
+    let s3_payload = rq
+        .header("x-amz-content-sha256")
+        .filter(|_| auth.service == "s3");
+    if auth.service == "s3" {
+        settings.percent_encoding_mode = aws_sigv4::http_request::PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode =
+            aws_sigv4::http_request::UriPathNormalizationMode::Disabled;
+    }
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(&auth.region)
-        .name(SERVICE)
+        .name(&auth.service)
         .time(time)
         .settings(settings)
         .build()
         .ok()?
         .into();
-    let signable = SignableRequest::new(
-        &rq.method,
-        uri,
-        headers.into_iter(),
-        SignableBody::Bytes(&rq.body),
-    )
-    .ok()?;
+    let body = match s3_payload {
+        Some(hash) => SignableBody::Precomputed(hash.to_string()),
+        None => SignableBody::Bytes(&rq.body),
+    };
+    let signable = SignableRequest::new(&rq.method, uri, headers.into_iter(), body).ok()?;
     let (_, signature) = sign(signable, &params).ok()?.into_parts();
     Some(signature)
 }
@@ -1097,16 +1198,20 @@ fn check_mfa(
     let Some(serial) = serial else {
         return Err(access_denied(msg::MFA_BAD_SERIAL));
     };
-    if user.mfa_serial.as_deref() != Some(serial) {
+    let Some(device) = state
+        .devices
+        .get(serial)
+        .filter(|d| d.user.as_deref() == Some(user.name.as_str()))
+    else {
         return Err(access_denied(msg::MFA_BAD_SERIAL));
-    }
+    };
     let Some(code) = code else {
         return Err(access_denied(msg::MFA_BAD_CODE));
     };
     let now_step = unix_now() / 30;
     let step = [now_step, now_step.saturating_sub(1), now_step + 1]
         .into_iter()
-        .find(|step| totp_code(&user.totp_seed_base32, step * 30) == code)
+        .find(|step| totp_code(&device.seed_base32, step * 30) == code)
         .ok_or_else(|| access_denied(msg::MFA_BAD_CODE))?;
     let key = (serial.to_string(), step);
     if !state.reuse_codes && state.used_codes.contains(&key) {
@@ -1153,6 +1258,17 @@ fn credentials_xml(akid: &str, temp: &Temp) -> String {
     )
 }
 
+/// An IAM-style reply: `Result` only when there is one (EnableMFADevice has none).
+fn reply_xml_in(action: &str, result: Option<&str>, id: &str, namespace: &str) -> String {
+    let result = result
+        .map(|r| format!("\n  <{action}Result>\n    {r}\n  </{action}Result>"))
+        .unwrap_or_default();
+    format!(
+        "<{action}Response xmlns=\"{namespace}\">{result}\n  <ResponseMetadata>\n    <RequestId>{}</RequestId>\n  </ResponseMetadata>\n</{action}Response>\n",
+        esc(id)
+    )
+}
+
 fn reply_xml(action: &str, result: &str, id: &str) -> String {
     format!(
         "<{action}Response xmlns=\"{NAMESPACE}\">\n  <{action}Result>\n    {result}\n  </{action}Result>\n  <ResponseMetadata>\n    <RequestId>{}</RequestId>\n  </ResponseMetadata>\n</{action}Response>\n",
@@ -1161,13 +1277,17 @@ fn reply_xml(action: &str, result: &str, id: &str) -> String {
 }
 
 fn error_xml(e: &StsError, id: &str) -> String {
+    error_xml_in(e, id, NAMESPACE)
+}
+
+fn error_xml_in(e: &StsError, id: &str, namespace: &str) -> String {
     let kind = if e.status >= 500 {
         "Receiver"
     } else {
         "Sender"
     };
     format!(
-        "<ErrorResponse xmlns=\"{NAMESPACE}\">\n  <Error>\n    <Type>{kind}</Type>\n    <Code>{}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{}</RequestId>\n</ErrorResponse>\n",
+        "<ErrorResponse xmlns=\"{namespace}\">\n  <Error>\n    <Type>{kind}</Type>\n    <Code>{}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{}</RequestId>\n</ErrorResponse>\n",
         esc(e.code),
         esc(&e.message),
         esc(id)
@@ -1296,6 +1416,335 @@ fn request_id() -> String {
 }
 
 // ------------------------------------------------------------------------------------------
+// IAM: a user's own virtual MFA device, as IAM's "self-manage MFA" policy allows it
+// ------------------------------------------------------------------------------------------
+
+/// The IAM user a request acts for: long-term keys, or a GetSessionToken session **with MFA**
+/// (IAM refuses session credentials obtained without MFA, and the stand-in gives roles no IAM
+/// permissions).
+fn iam_user<'a>(caller: &'a Caller, action: &str) -> Result<&'a str, StsError> {
+    match caller {
+        Caller::User(u) => Ok(&u.name),
+        Caller::Temp(_, t) if t.kind == Kind::Session && t.mfa => Ok(&t.user),
+        Caller::Temp(_, t) if t.kind == Kind::Session => Err(access_denied(format!(
+            "User: {} is not authorized to perform: iam:{action} because no identity-based policy allows the iam:{action} action with session credentials obtained without MFA",
+            user_arn(&t.user)
+        ))),
+        Caller::Temp(..) => Err(access_denied(format!(
+            "User: {} is not authorized to perform: iam:{action} because no identity-based policy allows the iam:{action} action",
+            caller.arn()
+        ))),
+    }
+}
+
+fn iam_action(
+    state: &mut State,
+    caller: &Caller,
+    params: &[(String, String)],
+    action: &str,
+    id: &str,
+) -> Result<String, StsError> {
+    const ACTIONS: [&str; 5] = [
+        "CreateVirtualMFADevice",
+        "EnableMFADevice",
+        "ListMFADevices",
+        "DeactivateMFADevice",
+        "DeleteVirtualMFADevice",
+    ];
+    let version = param(params, "Version");
+    if version != Some(IAM_VERSION) || !ACTIONS.contains(&action) {
+        return Err(err(
+            400,
+            "InvalidAction",
+            format!(
+                "Could not find operation {action} for version {}",
+                version.unwrap_or("NO_VERSION_SPECIFIED")
+            ),
+        ));
+    }
+    let me = iam_user(caller, action)?.to_string();
+    let mut errors = Vec::new();
+    let required = |name: &str, member: &str, errors: &mut Vec<String>| {
+        let value = param(params, name);
+        if value.is_none() {
+            errors.push(null_error(member));
+        }
+        value.unwrap_or_default().to_string()
+    };
+    let not_authorized = |resource: &str| {
+        access_denied(format!(
+            "User: {} is not authorized to perform: iam:{action} on resource: {resource}",
+            user_arn(&me)
+        ))
+    };
+    match action {
+        "CreateVirtualMFADevice" => {
+            let name = required("VirtualMFADeviceName", "virtualMFADeviceName", &mut errors);
+            if param(params, "VirtualMFADeviceName").is_some() {
+                check_length("virtualMFADeviceName", &name, 1, 226, &mut errors);
+                check_pattern(
+                    "virtualMFADeviceName",
+                    &name,
+                    r"[\w+=,.@-]+",
+                    "+=,.@-",
+                    &mut errors,
+                );
+            }
+            let path = param(params, "Path").unwrap_or("/").to_string();
+            if !path.starts_with('/') || !path.ends_with('/') {
+                errors.push(format!("Value '{path}' at 'path' failed to satisfy constraint: Member must satisfy regular expression pattern: (\\u002F)|(\\u002F[\\u0021-\\u007F]+\\u002F)"));
+            }
+            if !errors.is_empty() {
+                return Err(validation(&errors));
+            }
+            let serial = format!("arn:aws:iam::{ACCOUNT}:mfa{path}{name}");
+            if state.devices.contains_key(&serial) {
+                return Err(err(
+                    409,
+                    "EntityAlreadyExists",
+                    "MFADevice entity at the same path and name already exists.",
+                ));
+            }
+            let seed = random_string(BASE32, 64);
+            // The content IAM's API reference gives for QRCodePNG.
+            let png = qr_png(&format!("otpauth://totp/{name}@{ACCOUNT}?secret={seed}"));
+            state.devices.insert(
+                serial.clone(),
+                Device {
+                    seed_base32: seed.clone(),
+                    user: None,
+                    creator: me,
+                    enabled_at: None,
+                },
+            );
+            // Both blobs are base64 on the wire; the seed blob's bytes are the Base32 text.
+            let result = format!(
+                "<VirtualMFADevice>\n      <SerialNumber>{}</SerialNumber>\n      <Base32StringSeed>{}</Base32StringSeed>\n      <QRCodePNG>{}</QRCodePNG>\n    </VirtualMFADevice>",
+                esc(&serial),
+                base64(seed.as_bytes()),
+                base64(&png)
+            );
+            Ok(reply_xml_in(action, Some(&result), id, IAM_NAMESPACE))
+        }
+        "EnableMFADevice" => {
+            let user = required("UserName", "userName", &mut errors);
+            let serial = required("SerialNumber", "serialNumber", &mut errors);
+            let mut codes = Vec::new();
+            for (name, member) in [
+                ("AuthenticationCode1", "authenticationCode1"),
+                ("AuthenticationCode2", "authenticationCode2"),
+            ] {
+                let code = required(name, member, &mut errors);
+                if param(params, name).is_some() {
+                    check_length(member, &code, 6, 6, &mut errors);
+                    if !code.chars().all(|c| c.is_ascii_digit()) {
+                        errors.push(format!("Value '{code}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\d]+"));
+                    }
+                }
+                codes.push(code);
+            }
+            if !errors.is_empty() {
+                return Err(validation(&errors));
+            }
+            if state.config.user(&user).is_none() {
+                return Err(err(
+                    404,
+                    "NoSuchEntity",
+                    format!("The user with name {user} cannot be found."),
+                ));
+            }
+            if user != me {
+                return Err(not_authorized(&user_arn(&user)));
+            }
+            let Some(device) = state.devices.get(&serial) else {
+                return Err(err(
+                    404,
+                    "NoSuchEntity",
+                    format!("VirtualMFADevice with serial number {serial} doesn't exist."),
+                ));
+            };
+            if device.user.is_some() {
+                return Err(err(
+                    409,
+                    "EntityAlreadyExists",
+                    "MFA Device is already in use.",
+                ));
+            }
+            // Two consecutive codes, the second at most one step ahead of now; each code is
+            // accepted once.
+            let now = unix_now() / 30;
+            let step = (now.saturating_sub(2)..=now).find(|s| {
+                totp_code(&device.seed_base32, s * 30) == codes[0]
+                    && totp_code(&device.seed_base32, (s + 1) * 30) == codes[1]
+                    && !state.used_codes.contains(&(serial.clone(), *s))
+                    && !state.used_codes.contains(&(serial.clone(), s + 1))
+            });
+            let Some(step) = step else {
+                return Err(err(
+                    403,
+                    "InvalidAuthenticationCode",
+                    "Authentication code for device is not valid.",
+                ));
+            };
+            state.used_codes.insert((serial.clone(), step));
+            state.used_codes.insert((serial.clone(), step + 1));
+            let device = state.devices.get_mut(&serial).expect("found above");
+            device.user = Some(user);
+            device.enabled_at = Some(SystemTime::now());
+            Ok(reply_xml_in(action, None, id, IAM_NAMESPACE))
+        }
+        "ListMFADevices" => {
+            let user = param(params, "UserName").unwrap_or(&me).to_string();
+            if user != me {
+                return Err(not_authorized(&user_arn(&user)));
+            }
+            let members: String = state
+                .devices
+                .iter()
+                .filter(|(_, d)| d.user.as_deref() == Some(user.as_str()))
+                .map(|(serial, d)| {
+                    format!(
+                        "\n      <member>\n        <UserName>{}</UserName>\n        <SerialNumber>{}</SerialNumber>\n        <EnableDate>{}</EnableDate>\n      </member>",
+                        esc(&user),
+                        esc(serial),
+                        iso_format(d.enabled_at.unwrap_or(UNIX_EPOCH))
+                    )
+                })
+                .collect();
+            let result = format!(
+                "<IsTruncated>false</IsTruncated>\n    <MFADevices>{members}\n    </MFADevices>"
+            );
+            Ok(reply_xml_in(action, Some(&result), id, IAM_NAMESPACE))
+        }
+        "DeactivateMFADevice" => {
+            let user = required("UserName", "userName", &mut errors);
+            let serial = required("SerialNumber", "serialNumber", &mut errors);
+            if !errors.is_empty() {
+                return Err(validation(&errors));
+            }
+            // The self-manage policy denies this unless aws:MultiFactorAuthPresent.
+            if !caller.temp().is_some_and(|t| t.mfa) {
+                return Err(access_denied(format!(
+                    "User: {} is not authorized to perform: iam:DeactivateMFADevice on resource: {} with an explicit deny in an identity-based policy",
+                    user_arn(&me),
+                    user_arn(&user)
+                )));
+            }
+            if user != me {
+                return Err(not_authorized(&user_arn(&user)));
+            }
+            match state.devices.get_mut(&serial) {
+                Some(d) if d.user.as_deref() == Some(user.as_str()) => {
+                    d.user = None;
+                    d.enabled_at = None;
+                    Ok(reply_xml_in(action, None, id, IAM_NAMESPACE))
+                }
+                _ => Err(err(
+                    404,
+                    "NoSuchEntity",
+                    format!(
+                        "MFA Device with serial number {serial} does not exist for user {user}."
+                    ),
+                )),
+            }
+        }
+        _ => {
+            // DeleteVirtualMFADevice
+            let serial = required("SerialNumber", "serialNumber", &mut errors);
+            if !errors.is_empty() {
+                return Err(validation(&errors));
+            }
+            let Some(device) = state.devices.get(&serial) else {
+                return Err(err(
+                    404,
+                    "NoSuchEntity",
+                    format!("VirtualMFADevice with serial number {serial} doesn't exist."),
+                ));
+            };
+            if device.user.is_some() {
+                return Err(err(409, "DeleteConflict", "MFA device is still in use."));
+            }
+            if device.creator != me {
+                return Err(not_authorized(&serial));
+            }
+            state.devices.remove(&serial);
+            Ok(reply_xml_in(action, None, id, IAM_NAMESPACE))
+        }
+    }
+}
+
+const BASE32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// A black-on-white PNG of the QR code of `text`: 4 pixels a module, 4 modules of quiet zone.
+pub fn qr_png(text: &str) -> Vec<u8> {
+    let code = qrcode::QrCode::new(text.as_bytes()).expect("text fits a QR code");
+    let modules = code.width();
+    let colors = code.to_colors();
+    let (scale, quiet) = (4usize, 4usize);
+    let side = (modules + 2 * quiet) * scale;
+    let mut pixels = vec![255u8; side * side];
+    for (i, color) in colors.iter().enumerate() {
+        if *color == qrcode::Color::Dark {
+            let (mx, my) = (i % modules + quiet, i / modules + quiet);
+            for y in my * scale..(my + 1) * scale {
+                pixels[y * side + mx * scale..y * side + (mx + 1) * scale].fill(0);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, side as u32, side as u32);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().expect("PNG header");
+    writer.write_image_data(&pixels).expect("PNG data");
+    writer.finish().expect("PNG end");
+    out
+}
+
+// ------------------------------------------------------------------------------------------
+// S3 ListBuckets, for MFA-backed credentials only
+// ------------------------------------------------------------------------------------------
+
+fn s3_action(caller: &Caller, rq: &Incoming, action: &str) -> Result<String, StsError> {
+    if action != "ListBuckets" {
+        return Err(err(
+            501,
+            "NotImplemented",
+            format!(
+                "The stand-in's S3 only knows ListBuckets (GET /), not {} {}",
+                rq.method, rq.url
+            ),
+        ));
+    }
+    // Like a policy with `"Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}`.
+    if !caller.temp().is_some_and(|t| t.mfa) {
+        return Err(access_denied("Access Denied"));
+    }
+    let buckets: String = BUCKETS
+        .iter()
+        .map(|b| {
+            format!(
+                "<Bucket><Name>{b}</Name><CreationDate>2026-01-01T00:00:00.000Z</CreationDate></Bucket>"
+            )
+        })
+        .collect();
+    Ok(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>{}</ID><DisplayName>demo</DisplayName></Owner><Buckets>{buckets}</Buckets></ListAllMyBucketsResult>",
+        stable_id("", ACCOUNT).to_ascii_lowercase()
+    ))
+}
+
+fn s3_error_xml(e: &StsError, id: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message><RequestId>{}</RequestId><HostId>{}</HostId></Error>",
+        esc(e.code),
+        esc(&e.message),
+        esc(id),
+        esc(id)
+    )
+}
+
+// ------------------------------------------------------------------------------------------
 // A tiny signed client
 // ------------------------------------------------------------------------------------------
 
@@ -1397,6 +1846,28 @@ pub fn call(
     )
 }
 
+/// Like [`call`] for another Query-protocol service: `call_service(url, keys, "iam",
+/// IAM_VERSION, "CreateUser", …)`.
+pub fn call_service(
+    endpoint: &str,
+    keys: &Keys,
+    service: &str,
+    version: &str,
+    action: &str,
+    params: &[(&str, &str)],
+) -> io::Result<Reply> {
+    let mut all = vec![("Action", action), ("Version", version)];
+    all.extend_from_slice(params);
+    signed_post(
+        endpoint,
+        keys,
+        "us-east-1",
+        service,
+        SystemTime::now(),
+        &form_body(&all),
+    )
+}
+
 /// `a=1&b=2`, form-encoded.
 pub fn form_body(params: &[(&str, &str)]) -> String {
     form_urlencoded::Serializer::new(String::new())
@@ -1487,6 +1958,23 @@ pub fn sign_request(
             .map(|(n, v)| (n.to_string(), v.to_string())),
     );
     Ok(all)
+}
+
+/// S3 ListBuckets (`GET /`, signed for `s3` with the empty payload's hash) as of now.
+pub fn list_buckets(endpoint: &str, keys: &Keys) -> io::Result<Reply> {
+    const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let headers = sign_request(
+        "GET",
+        endpoint,
+        "/",
+        &[("x-amz-content-sha256", EMPTY_SHA256)],
+        b"",
+        keys,
+        "us-east-1",
+        "s3",
+        SystemTime::now(),
+    )?;
+    http_request(endpoint, "GET", "/", &headers, b"")
 }
 
 /// Signs and POSTs a form `body`.

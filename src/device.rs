@@ -1,0 +1,643 @@
+//! `mfa-exec device add|list|remove`: a user's own virtual MFA device, from "no device" to a
+//! working `mfa_serial`, in the terminal, and back. The steps are those of AWS's MFA samples
+//! (`../shared/seeds/`): CreateVirtualMFADevice, show the QR code, two consecutive codes,
+//! EnableMFADevice; and, to tear down, DeactivateMFADevice and DeleteVirtualMFADevice.
+//!
+//! The rule that shapes `add`: a device that was created but not enabled must not outlive the
+//! run. IAM keeps it, its name stays taken, and the next `device add` would fail with
+//! "already exists". So from CreateVirtualMFADevice until EnableMFADevice succeeds, every way
+//! out deletes it: an error, codes refused too often, the terminal gone (EOF, SIGHUP) and
+//! Ctrl-C or SIGTERM at a prompt. Signals are taken by a watcher thread that waits for an IAM
+//! call in flight to finish, then puts the terminal back, deletes the device and exits 125.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Parser;
+use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg, Termios};
+use tokio::runtime::Runtime;
+
+use crate::cache::Cache;
+use crate::cli::{Cli, DeviceCmd};
+use crate::credentials;
+use crate::exit::FAILURE;
+use crate::iam::{Iam, NewDevice, User};
+use crate::profile_edit::{self, FileKind};
+use crate::settings::{validate_code, validate_serial, DeviceSettings, Env, Settings};
+use crate::temporary::rfc3339;
+
+/// Rounds of "enter two codes" before giving up (each round is one EnableMFADevice call).
+const ENABLE_ROUNDS: u32 = 3;
+/// Tries at one prompt for something that is not 6 digits.
+const FORMAT_TRIES: u32 = 3;
+
+pub(crate) fn run(cmd: DeviceCmd, env: &Env) -> Result<ExitCode> {
+    match cmd {
+        DeviceCmd::Add {
+            profile,
+            device_name,
+            qr_png,
+            force,
+        } => add(profile.as_deref(), device_name, qr_png, force, env),
+        DeviceCmd::List { profile } => list(profile.as_deref(), env),
+        DeviceCmd::Remove {
+            profile,
+            serial_number,
+            token_code,
+        } => remove(profile.as_deref(), serial_number, token_code, env),
+    }
+}
+
+fn runtime() -> Result<Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow!("cannot start the async runtime: {e}"))
+}
+
+/// `mfa-exec -p P …` for messages (no `-p` for the default profile).
+fn with_profile(profile: &str) -> String {
+    if profile == "default" {
+        "mfa-exec".into()
+    } else {
+        format!("mfa-exec -p {profile}")
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// device add
+// ------------------------------------------------------------------------------------------
+
+fn add(
+    profile: Option<&str>,
+    device_name: Option<String>,
+    qr_png: Option<PathBuf>,
+    force: bool,
+    env: &Env,
+) -> Result<ExitCode> {
+    // Everything checkable here is checked before anything is created.
+    let dev = DeviceSettings::resolve(profile, env)?;
+    if let (Some((serial, holder)), false) = (&dev.serial, force) {
+        bail!(
+            "profile '{}' already uses MFA device {serial} (mfa_serial of profile '{holder}'): pass --force to register another one for it, or first `{} device remove`",
+            dev.profile,
+            with_profile(&dev.profile)
+        );
+    }
+    if let Some(name) = &device_name {
+        validate_device_name(name)?;
+    }
+    if let Some(path) = &qr_png {
+        check_png_path(path)?;
+    }
+    let tty = Terminal::open()?;
+    let rt = runtime()?;
+    let iam = Iam::for_source(&dev)?;
+    let user = rt.block_on(iam.caller_user())?;
+    let name = device_name.unwrap_or_else(|| user.name.clone());
+    validate_device_name(&name)?;
+
+    let guard = Cleanup::arm(iam.clone(), &tty);
+    let device = {
+        let mut phase = guard.phase();
+        let device = rt.block_on(iam.create_device(&name)).map_err(|e| {
+            if e.code == "EntityAlreadyExists" {
+                anyhow!(
+                    "an MFA device named '{name}' already exists in account {}: choose another name with --device-name, or see `{} device list` and `device remove --serial-number arn:aws:iam::{}:mfa/{name}`",
+                    user.account,
+                    with_profile(&dev.profile),
+                    user.account
+                )
+            } else {
+                e.into()
+            }
+        })?;
+        *phase = Phase::Created(device.serial.clone());
+        device
+    };
+
+    match enroll(&rt, &iam, &guard, &tty, &user, &device, qr_png.as_deref()) {
+        Ok(()) => {}
+        Err(err) => {
+            let mut phase = guard.phase();
+            *phase = Phase::Settled;
+            tty.restore();
+            let outcome = match rt.block_on(iam.delete(&device.serial)) {
+                Ok(()) => format!("device {} was deleted again, nothing is left behind", device.serial),
+                Err(e) => format!(
+                    "and device {} could not be deleted ({e}): delete it with `aws iam delete-virtual-mfa-device --serial-number {}`",
+                    device.serial, device.serial
+                ),
+            };
+            return Err(anyhow!("{err:#}; {outcome}"));
+        }
+    }
+
+    // Enabled: from here on the device is the user's, whatever happens to this run.
+    profile_edit::set_key(
+        &dev.config_path,
+        FileKind::Config,
+        &dev.profile,
+        "mfa_serial",
+        &device.serial,
+    )
+    .with_context(|| {
+        format!(
+            "device {} is enabled for IAM user {}, but mfa_serial could not be written: add `mfa_serial = {}` to {} in {} yourself",
+            device.serial,
+            user.name,
+            device.serial,
+            dev.section,
+            dev.config_path.display()
+        )
+    })?;
+    drop(guard);
+    crate::terminal::say(&format!(
+        "MFA device {} is enabled for IAM user {}; mfa_serial written to {} in {}; try it: {} -- aws sts get-caller-identity",
+        device.serial,
+        user.name,
+        dev.section,
+        dev.config_path.display(),
+        with_profile(&dev.profile)
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Shows the QR code, writes the PNG when asked, and enables the device with two codes.
+fn enroll(
+    rt: &Runtime,
+    iam: &Iam,
+    guard: &Cleanup,
+    tty: &Terminal,
+    user: &User,
+    device: &NewDevice,
+    qr_png: Option<&Path>,
+) -> Result<()> {
+    let device_name = device.serial.rsplit('/').next().unwrap_or(&device.serial);
+    let uri = crate::qr::otpauth_uri(device_name, &user.account, &device.seed_base32);
+    let drawing = crate::qr::render(&uri)?;
+    tty.say(&format!(
+        "Scan this QR code with your authenticator app (it adds \"{}\" for {device_name}@{}):\n{drawing}",
+        crate::qr::ISSUER,
+        user.account
+    ))?;
+    if let Some(path) = qr_png {
+        write_png(path, &device.qr_png)?;
+        tty.say(&format!(
+            "The QR code is also in {} (mode 0600).\n",
+            path.display()
+        ))?;
+    }
+    tty.say("Enter two consecutive codes from the app.\n")?;
+    for round in 1..=ENABLE_ROUNDS {
+        let first = tty.ask_code("Enter the first code: ", None)?;
+        let second = tty.ask_code("Enter the second code: ", Some(&first))?;
+        let mut phase = guard.phase();
+        match rt.block_on(iam.enable(&user.name, &device.serial, &first, &second)) {
+            Ok(()) => {
+                *phase = Phase::Settled;
+                return Ok(());
+            }
+            Err(e) if e.code == "InvalidAuthenticationCode" && round < ENABLE_ROUNDS => {
+                drop(phase);
+                tty.say("IAM did not accept these codes: wait for the app to show a new code, then enter two consecutive codes again.\n")?;
+            }
+            Err(e) if e.code == "InvalidAuthenticationCode" => {
+                bail!("IAM did not accept the codes {ENABLE_ROUNDS} times: check that the app shows the device just scanned and that this machine's clock is right")
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    unreachable!("the last round returns")
+}
+
+/// IAM's VirtualMFADeviceName: 1–226 characters of letters, digits and `+=,.@_-`.
+fn validate_device_name(name: &str) -> Result<()> {
+    let ok = (1..=226).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        bail!("device name '{name}' is not valid: 1–226 characters of letters, digits and +=,.@_- (pass --device-name)")
+    }
+}
+
+fn check_png_path(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        bail!(
+            "--qr-png {} is a directory: give a file name",
+            path.display()
+        );
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        bail!(
+            "--qr-png {}: the directory {} does not exist",
+            path.display(),
+            parent.display()
+        );
+    }
+    Ok(())
+}
+
+/// IAM's PNG, 0600, written to a new file beside the target and renamed over it: a symlink at
+/// the path is replaced, never written through.
+fn write_png(path: &Path, png: &[u8]) -> Result<()> {
+    if png.is_empty() {
+        bail!("IAM returned no QR code image for --qr-png");
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let tmp = parent.join(format!(
+        ".{}.mfa-exec-{}.tmp",
+        path.file_name()
+            .map_or("qr".into(), |n| n.to_string_lossy()),
+        std::process::id()
+    ));
+    let written = (|| -> std::io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            .open(&tmp)?;
+        f.write_all(png)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.with_context(|| format!("cannot write --qr-png {}", path.display()))
+}
+
+// ------------------------------------------------------------------------------------------
+// The terminal, and what a signal does while a device hangs unenabled
+// ------------------------------------------------------------------------------------------
+
+/// The controlling terminal: the QR code and the prompts go here, never to stdout.
+struct Terminal {
+    file: File,
+    /// The settings from before the first prompt, shared with the signal watcher.
+    saved: Arc<Mutex<Option<Termios>>>,
+}
+
+impl Terminal {
+    fn open() -> Result<Terminal> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .map_err(|_| {
+                anyhow!("device add shows a QR code and asks for two codes on the terminal, and there is none: run it in a terminal")
+            })?;
+        let saved = tcgetattr(&file).ok();
+        Ok(Terminal {
+            file,
+            saved: Arc::new(Mutex::new(saved)),
+        })
+    }
+
+    fn say(&self, text: &str) -> Result<()> {
+        (&self.file)
+            .write_all(text.as_bytes())
+            .and_then(|_| (&self.file).flush())
+            .context("the terminal is gone")
+    }
+
+    fn restore(&self) {
+        if let Some(t) = self.saved.lock().ok().and_then(|s| s.clone()) {
+            let _ = tcsetattr(&self.file, SetArg::TCSANOW, &t);
+        }
+    }
+
+    /// One 6-digit code, typed without echo. `previous`: the first code, which the second
+    /// must differ from (two consecutive codes are never equal).
+    fn ask_code(&self, prompt: &str, previous: Option<&str>) -> Result<String> {
+        for attempt in 1..=FORMAT_TRIES {
+            if let Some(t) = self.saved.lock().ok().and_then(|s| s.clone()) {
+                let mut quiet = t;
+                quiet.local_flags.remove(LocalFlags::ECHO);
+                quiet.local_flags.insert(LocalFlags::ECHONL);
+                let _ = tcsetattr(&self.file, SetArg::TCSANOW, &quiet);
+            }
+            self.say(prompt)?;
+            let line = self.read_line();
+            self.restore();
+            let code = line?.trim().to_string();
+            let problem = if validate_code(&code).is_err() {
+                "That is not a 6-digit code; try again."
+            } else if previous == Some(code.as_str()) {
+                "That is the same code again: wait for the app to show the next one."
+            } else {
+                return Ok(code);
+            };
+            if attempt < FORMAT_TRIES {
+                self.say(&format!("{problem}\n"))?;
+            }
+        }
+        bail!("no valid code after {FORMAT_TRIES} tries: enter the 6 digits the app shows")
+    }
+
+    fn read_line(&self) -> Result<String> {
+        let mut reader = BufReader::new(&self.file);
+        let mut line = String::new();
+        loop {
+            match reader.read_line(&mut line) {
+                Ok(0) => bail!("the terminal closed before the codes were entered"),
+                Ok(_) => return Ok(line),
+                // A signal: the watcher is handling it (and will end the run).
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                Err(_) => bail!("the terminal is gone"),
+            }
+        }
+    }
+}
+
+/// Where `add` stands, for the signal watcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    /// Nothing created yet (or the call that creates is in flight: the lock is held).
+    Before,
+    /// This device exists and is not enabled: it must be deleted on the way out.
+    Created(String),
+    /// Enabled (the device stays; the run finishes writing the config), or already deleted
+    /// by the run itself: the run ends on its own.
+    Settled,
+}
+
+struct Cleanup {
+    phase: Arc<Mutex<Phase>>,
+}
+
+impl Cleanup {
+    /// Starts the watcher: SIGINT, SIGTERM and SIGHUP from now on end the run through it.
+    fn arm(iam: Iam, tty: &Terminal) -> Cleanup {
+        let phase = Arc::new(Mutex::new(Phase::Before));
+        let watched = Arc::clone(&phase);
+        let saved = Arc::clone(&tty.saved);
+        let tty_file = tty.file.try_clone().ok();
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+            std::thread::spawn(move || {
+                for signal in signals.forever() {
+                    // Waits for an IAM call in flight: its outcome decides what to undo.
+                    let phase = watched.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    if let (Some(f), Some(t)) =
+                        (&tty_file, saved.lock().ok().and_then(|s| s.clone()))
+                    {
+                        let _ = tcsetattr(f, SetArg::TCSANOW, &t);
+                        let _ = (&*f).write_all(b"\n");
+                    }
+                    let why = match signal {
+                        SIGINT => "interrupted",
+                        SIGHUP => "the terminal went away",
+                        _ => "terminated",
+                    };
+                    match phase {
+                        Phase::Before => {
+                            crate::terminal::say(&format!("{why}; no MFA device was created"));
+                        }
+                        Phase::Created(serial) => {
+                            let deleted = runtime().map_err(|e| e.to_string()).and_then(|rt| {
+                                rt.block_on(iam.delete(&serial)).map_err(|e| e.to_string())
+                            });
+                            match deleted {
+                                Ok(()) => crate::terminal::say(&format!(
+                                    "{why} before the device was enabled; device {serial} was deleted again, nothing is left behind"
+                                )),
+                                Err(e) => crate::terminal::say(&format!(
+                                    "{why} before the device was enabled, and device {serial} could not be deleted ({e}): delete it with `aws iam delete-virtual-mfa-device --serial-number {serial}`"
+                                )),
+                            }
+                        }
+                        Phase::Settled => continue,
+                    }
+                    std::process::exit(FAILURE.into());
+                }
+            });
+        }
+        Cleanup { phase }
+    }
+
+    /// Held across an IAM call, so a signal waits for its outcome.
+    fn phase(&self) -> MutexGuard<'_, Phase> {
+        self.phase.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// device list
+// ------------------------------------------------------------------------------------------
+
+fn list(profile: Option<&str>, env: &Env) -> Result<ExitCode> {
+    let dev = DeviceSettings::resolve(profile, env)?;
+    let rt = runtime()?;
+    let iam = Iam::for_source(&dev)?;
+    let user = rt.block_on(iam.caller_user())?;
+    let devices = rt.block_on(iam.list(&user.name))?;
+    let in_use = dev.serial.as_ref().map(|(s, _)| s.as_str());
+    if devices.is_empty() {
+        crate::terminal::say(&format!(
+            "IAM user {} (profile '{}') has no MFA device; register one with `{} device add`",
+            user.name,
+            dev.profile,
+            with_profile(&dev.profile)
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let width = devices
+        .iter()
+        .map(|d| d.serial.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let mut out = format!("  {:<width$}  {:<20}  USED BY\n", "SERIAL", "ENABLED (UTC)");
+    for d in &devices {
+        let used = in_use == Some(d.serial.as_str());
+        out.push_str(&format!(
+            "{} {:<width$}  {:<20}  {}\n",
+            if used { '*' } else { ' ' },
+            d.serial,
+            rfc3339(u64::try_from(d.enabled).unwrap_or(0)),
+            if used {
+                format!("profile {}", dev.profile)
+            } else {
+                "-".into()
+            }
+        ));
+    }
+    crate::commands::print_stdout(&out)?;
+    if let Some(serial) = in_use.filter(|s| !devices.iter().any(|d| d.serial == *s)) {
+        crate::terminal::say(&format!(
+            "profile '{}' uses {serial}, which is not among this user's devices; fix its mfa_serial or run `{} device add --force`",
+            dev.profile,
+            with_profile(&dev.profile)
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// ------------------------------------------------------------------------------------------
+// device remove
+// ------------------------------------------------------------------------------------------
+
+fn remove(
+    profile: Option<&str>,
+    serial: Option<String>,
+    token_code: Option<String>,
+    env: &Env,
+) -> Result<ExitCode> {
+    let dev = DeviceSettings::resolve(profile, env)?;
+    let serial = match serial.or_else(|| dev.serial.as_ref().map(|(s, _)| s.clone())) {
+        Some(s) => s,
+        None => bail!(
+            "profile '{}' has no mfa_serial: pass the device with --serial-number (see `{} device list`)",
+            dev.profile,
+            with_profile(&dev.profile)
+        ),
+    };
+    validate_serial(&serial)?;
+    if !serial.contains(":mfa/") {
+        bail!("{serial} is not a virtual MFA device's ARN (arn:aws:iam::<account>:mfa/<name>): only virtual devices can be removed here");
+    }
+    if let Some(code) = &token_code {
+        validate_code(code)?;
+    }
+    let rt = runtime()?;
+    let iam = Iam::for_source(&dev)?;
+    let user = rt.block_on(iam.caller_user())?;
+    let assigned = rt
+        .block_on(iam.list(&user.name))?
+        .iter()
+        .any(|d| d.serial == serial);
+
+    let what = if assigned {
+        // IAM's self-manage policy denies deactivation without MFA: get an MFA session the
+        // usual way (the cache, -t, the token command or the prompt), with this device.
+        let settings = session_settings(profile, &serial, token_code.as_deref(), env)?;
+        let cache = if settings.cache.enabled {
+            Cache::open(env)
+        } else {
+            None
+        };
+        let (session, _) = credentials::obtain(&settings, cache.as_ref())?;
+        let with_mfa = Iam::for_session(&dev, &session);
+        rt.block_on(with_mfa.deactivate(&user.name, &serial))?;
+        rt.block_on(with_mfa.delete(&serial)).map_err(|e| {
+            anyhow!("device {serial} was deactivated but not deleted ({e}); run `{} device remove --serial-number {serial}` again", with_profile(&dev.profile))
+        })?;
+        format!(
+            "deactivated and deleted MFA device {serial} of IAM user {}",
+            user.name
+        )
+    } else {
+        // Not assigned to this user: a device left over from an interrupted registration
+        // elsewhere, say. It can be deleted as it is; IAM says if it does not exist.
+        match rt.block_on(iam.delete(&serial)) {
+            Ok(()) => format!("deleted MFA device {serial} (it was not enabled)"),
+            Err(e) if e.code == "NoSuchEntity" => format!("IAM has no device {serial}"),
+            Err(e) => return Err(e.into()),
+        }
+    };
+
+    // Exactly the line `device add` would have written: `mfa_serial = <this serial>` in the
+    // profile (or the source profile) that holds it; everything else in the file stays.
+    let files = env.profile_files()?;
+    let mut holders = vec![dev.profile.clone()];
+    if let Some((_, holder)) = &dev.serial {
+        holders.push(holder.clone());
+    }
+    let mut removed_from = Vec::new();
+    for holder in holders {
+        if files.profile(&holder).get("mfa_serial") == Some(serial.as_str())
+            && !removed_from.contains(&holder)
+            && profile_edit::remove_keys(
+                &dev.config_path,
+                FileKind::Config,
+                &holder,
+                &["mfa_serial"],
+                true,
+            )? > 0
+        {
+            removed_from.push(holder);
+        }
+    }
+    // The cached sessions and roles of this device's user are useless now.
+    let cleared = match Cache::existing(env) {
+        Ok(Some(cache)) => {
+            let mut n = cache.clear(Some(&dev.profile)).unwrap_or(0);
+            if let Some(src) = dev.source.profile().filter(|s| *s != dev.profile) {
+                n += cache.clear(Some(src)).unwrap_or(0);
+            }
+            n
+        }
+        _ => 0,
+    };
+    let config = if removed_from.is_empty() {
+        "no mfa_serial line named it".to_string()
+    } else {
+        format!(
+            "its mfa_serial line removed from profile {} in {}",
+            removed_from.join(", "),
+            dev.config_path.display()
+        )
+    };
+    crate::terminal::say(&format!(
+        "{what}; {config}; {cleared} cached entr{} cleared",
+        if cleared == 1 { "y" } else { "ies" }
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The settings of an MFA session with this device, as `mfa-exec -p P --serial-number S
+/// [-t CODE]` would resolve them (built through the same parser, so every rule of the run
+/// path applies), without the profile's role: the session itself is what IAM needs.
+fn session_settings(
+    profile: Option<&str>,
+    serial: &str,
+    token_code: Option<&str>,
+    env: &Env,
+) -> Result<Settings> {
+    let mut argv = vec!["mfa-exec", "--serial-number", serial, "--print-env"];
+    if let Some(p) = profile {
+        argv.extend(["--profile", p]);
+    }
+    if let Some(code) = token_code {
+        argv.extend(["--token-code", code]);
+    }
+    let cli = Cli::try_parse_from(argv).map_err(|e| anyhow!("{}", e.kind()))?;
+    let mut settings = Settings::resolve(&cli.run, env)?;
+    settings.role = None;
+    settings.via_session = false;
+    settings.duration = None;
+    Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names_follow_iam() {
+        assert!(validate_device_name("alice").is_ok());
+        assert!(validate_device_name("alice.phone+2@x_y=z,w-1").is_ok());
+        for bad in ["", "a b", "a/b", &"x".repeat(227)] {
+            assert!(validate_device_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! `mfa-exec device add|list|remove`: the seeds' setup scenario, told against the stand-in
+//! through a real pseudo-terminal. carol is where every new IAM user starts: access keys and
+//! no MFA device. A test "scans" the QR code mfa-exec draws (decoding it as a phone would),
+//! types two consecutive codes, and follows the device from registration to removal.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use support::env::*;
+use support::phone::{
+    consecutive_codes, decode_png_qr, decode_terminal_qr, next_code, uri_label, uri_param,
+};
+use support::pty::OnTerminal;
+use support::sts::{CAROL_KEY, CAROL_SECRET};
+
+const CAROL_SERIAL: &str = "arn:aws:iam::123456789012:mfa/carol";
+
+/// A config file as people keep them: comments, odd spacing, several profiles; carol's
+/// section exists without a device.
+fn hand_written_config() -> String {
+    format!(
+        "# Work accounts, edited by hand\n\
+         [default]\n\
+         region = eu-west-1   ; home region\n\
+         \n\
+         [profile alice]\n\
+         mfa_serial = {ALICE_SERIAL}\n\
+         ; alice's role profiles follow\n\
+         [profile s3-reader]\n\
+         role_arn = {}\n\
+         source_profile = alice\n\
+         \n\
+         # carol joined this week\n\
+         [profile carol]\n\
+         region=us-east-1\n\
+         output = json\n\
+         # (ask ops before adding roles)\n\
+         \n\
+         [profile bob]\n\
+         mfa_serial = {BOB_SERIAL}\n",
+        role_arn("s3-reader")
+    )
+}
+
+fn carol_env() -> TestEnv {
+    let env = TestEnv::new();
+    env.write_config(&hand_written_config());
+    env.write_credentials(&format!(
+        "{}\n[carol]\naws_access_key_id = {CAROL_KEY}\naws_secret_access_key = {CAROL_SECRET}\n",
+        demo_credentials_file()
+    ));
+    env
+}
+
+fn config_text(env: &TestEnv) -> String {
+    std::fs::read_to_string(env.home().join(".aws/config")).unwrap()
+}
+
+fn carol_devices(env: &TestEnv) -> Vec<(String, Option<String>)> {
+    env.sts
+        .devices()
+        .into_iter()
+        .filter(|(serial, _)| serial.contains("carol"))
+        .collect()
+}
+
+/// Starts `device add ARGS` on a terminal and reads the QR code it draws: (terminal, seed).
+fn start_add(env: &TestEnv, args: &[&str]) -> Option<(OnTerminal, String)> {
+    let mut all = vec!["device", "add"];
+    all.extend_from_slice(args);
+    let mut term = OnTerminal::start(env, &all)?;
+    let screen = term.screen_until("Enter the first code: ");
+    let uri = decode_terminal_qr(&screen)
+        .unwrap_or_else(|| panic!("no readable QR code on the terminal:\n{screen}"));
+    assert_eq!(
+        uri_param(&uri, "issuer").as_deref(),
+        Some("Amazon Web Services")
+    );
+    let seed = uri_param(&uri, "secret").expect("the URI carries the seed");
+    Some((term, seed))
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn carol_registers_a_device_uses_it_for_s3_lists_it_and_removes_it() {
+    let Some(aws) = aws_cli() else { return };
+    let env = carol_env();
+    let before = config_text(&env);
+    let png = env.dir.path().join("carol-qr.png");
+    let png_arg = png.display().to_string();
+
+    // Without MFA, carol's keys may not list the buckets.
+    let denied = env
+        .command(&aws)
+        .args(["s3", "ls", "--region", "us-east-1"])
+        .env("AWS_ACCESS_KEY_ID", CAROL_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", CAROL_SECRET)
+        .output()
+        .unwrap();
+    assert!(!denied.status.success());
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("AccessDenied"));
+
+    // Register: the QR code on the terminal holds the device's seed, labelled for the app.
+    let Some((mut term, seed)) = start_add(&env, &["-p", "carol", "--qr-png", &png_arg]) else {
+        return;
+    };
+    let (first, second) = consecutive_codes(&seed);
+    term.type_line(&first);
+    term.expect("Enter the second code: ");
+    term.type_line(&second);
+    let (status, stdout, screen) = term.finish();
+    assert_eq!(status, Some(0), "{screen}");
+    assert_eq!(stdout, "", "nothing on stdout");
+    assert!(
+        screen.contains(&format!("MFA device {CAROL_SERIAL} is enabled for IAM user carol; mfa_serial written to [profile carol]")),
+        "{screen}"
+    );
+
+    // Exactly one line more, in carol's section, after her last property.
+    assert_eq!(
+        config_text(&env),
+        before.replace(
+            "output = json\n",
+            &format!("output = json\nmfa_serial = {CAROL_SERIAL}\n")
+        )
+    );
+    assert_eq!(
+        carol_devices(&env),
+        vec![(CAROL_SERIAL.to_string(), Some("carol".to_string()))]
+    );
+
+    // IAM's PNG: private, and the same seed.
+    let mode = std::fs::metadata(&png).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let png_uri = decode_png_qr(&std::fs::read(&png).unwrap()).expect("a readable QR PNG");
+    assert_eq!(
+        uri_param(&png_uri, "secret").as_deref(),
+        Some(seed.as_str())
+    );
+    assert_eq!(uri_label(&png_uri).as_deref(), Some("carol@123456789012"));
+
+    // The new device works at once: S3 ListBuckets through mfa-exec.
+    let run = env.run_wrapping(
+        &["-p", "carol", "-t", &next_code(&seed)],
+        &aws,
+        &["s3", "ls", "--region", "us-east-1"],
+    );
+    run.success();
+    assert!(run.stdout.contains("demo-reports"), "{}", run.stdout);
+
+    // `device list` marks the device the profile uses.
+    let list = env.run(["device", "list", "-p", "carol"]);
+    list.success();
+    let line = list
+        .stdout
+        .lines()
+        .find(|l| l.contains(CAROL_SERIAL))
+        .unwrap_or_else(|| panic!("{}", list.stdout));
+    assert!(
+        line.starts_with('*') && line.ends_with("profile carol"),
+        "{line}"
+    );
+
+    // The seed was written nowhere but the PNG asked for: not the config, not the cache.
+    std::fs::remove_file(&png).unwrap();
+    for file in files_under(&env.home()) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&seed),
+            "the seed is in {}",
+            file.display()
+        );
+    }
+
+    // Remove: the MFA session cached by the S3 run signs the deactivation, no code needed.
+    let removed = env.run(["device", "remove", "-p", "carol"]);
+    removed.success();
+    assert!(
+        removed.stderr.contains(&format!(
+            "deactivated and deleted MFA device {CAROL_SERIAL} of IAM user carol"
+        )),
+        "{}",
+        removed.stderr
+    );
+    assert_eq!(
+        config_text(&env),
+        before,
+        "the config file is back, byte for byte"
+    );
+    assert!(carol_devices(&env).is_empty());
+    let list = env.run(["device", "list", "-p", "carol"]);
+    list.success();
+    assert!(list.stderr.contains("has no MFA device"), "{}", list.stderr);
+}
+
+#[test]
+fn wrong_codes_leave_no_device_and_no_config_line() {
+    let env = carol_env();
+    let before = config_text(&env);
+    let Some((mut term, seed)) = start_add(&env, &["-p", "carol"]) else {
+        return;
+    };
+    // Codes of another seed are refused by IAM; after three rounds mfa-exec gives up.
+    let other = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    for round in 0..3 {
+        if round > 0 {
+            term.expect("Enter the first code: ");
+        }
+        let (a, b) = consecutive_codes(other);
+        let (a, b) = if consecutive_codes(&seed) == (a.clone(), b.clone()) {
+            ("000000".to_string(), "111111".to_string())
+        } else {
+            (a, b)
+        };
+        term.type_line(&a);
+        term.expect("Enter the second code: ");
+        term.type_line(&b);
+        if round < 2 {
+            term.expect("IAM did not accept these codes");
+        }
+    }
+    let (status, stdout, screen) = term.finish();
+    assert_eq!(status, Some(125), "{screen}");
+    assert_eq!(stdout, "");
+    let line = screen
+        .lines()
+        .find(|l| l.starts_with("mfa-exec: "))
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(line.contains("did not accept the codes 3 times"), "{line}");
+    assert!(
+        line.contains(&format!("device {CAROL_SERIAL} was deleted again")),
+        "{line}"
+    );
+    assert!(carol_devices(&env).is_empty(), "{:?}", env.sts.devices());
+    assert_eq!(config_text(&env), before);
+
+    // Nothing left behind: the next try is not told the name is taken.
+    let Some((term, _)) = start_add(&env, &["-p", "carol"]) else {
+        return;
+    };
+    drop(term);
+}
+
+#[test]
+fn ctrl_c_at_a_prompt_deletes_the_device_just_created() {
+    let env = carol_env();
+    let before = config_text(&env);
+    let Some((mut term, _seed)) = start_add(&env, &["-p", "carol"]) else {
+        return;
+    };
+    assert_eq!(carol_devices(&env).len(), 1, "created, not yet enabled");
+    term.press(b"\x03");
+    let (status, _, screen) = term.finish();
+    assert_eq!(status, Some(125), "{screen}");
+    let line = screen
+        .lines()
+        .find(|l| l.starts_with("mfa-exec: "))
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(
+        line.contains(&format!(
+            "interrupted before the device was enabled; device {CAROL_SERIAL} was deleted again"
+        )),
+        "{line}"
+    );
+    assert!(carol_devices(&env).is_empty());
+    assert_eq!(config_text(&env), before);
+}
+
+#[test]
+fn a_terminal_that_goes_away_leaves_no_device() {
+    let env = carol_env();
+    let Some((mut term, _seed)) = start_add(&env, &["-p", "carol"]) else {
+        return;
+    };
+    // What the kernel sends when the terminal's window is closed.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(term.pid() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    term.press(b"");
+    let (status, _, screen) = term.finish();
+    assert_eq!(status, Some(125), "{screen}");
+    assert!(
+        screen.contains("the terminal went away before the device was enabled"),
+        "{screen}"
+    );
+    assert!(carol_devices(&env).is_empty());
+}
+
+#[test]
+fn add_refuses_before_creating_anything() {
+    let env = carol_env();
+    // A profile that already has a device.
+    env.run(["device", "add", "-p", "alice"])
+        .fails(125, &["already uses MFA device", ALICE_SERIAL, "--force"]);
+    // A bad device name, and no terminal to draw on.
+    env.run(["device", "add", "-p", "carol", "--device-name", "my phone"])
+        .fails(125, &["device name 'my phone' is not valid"]);
+    env.run(["device", "add", "-p", "carol"])
+        .fails(125, &["run it in a terminal"]);
+    assert_eq!(env.sts.calls("CreateVirtualMFADevice"), 0);
+    assert_eq!(env.sts.total_calls(), 0, "no network call at all");
+
+    // Keys of a role session cannot own a device: refused after GetCallerIdentity.
+    let role = env.sts.call(
+        &support::sts::Keys::new(ALICE_KEY, ALICE_SECRET, None),
+        "AssumeRole",
+        &[("RoleArn", &role_arn("open")), ("RoleSessionName", "demo")],
+    );
+    let keys = role.credentials().expect("role credentials");
+    let mut env = env;
+    env.set("AWS_ACCESS_KEY_ID", &keys.access_key_id)
+        .set("AWS_SECRET_ACCESS_KEY", &keys.secret_access_key)
+        .set("AWS_SESSION_TOKEN", keys.session_token.as_deref().unwrap());
+    let Some(term) = OnTerminal::start(&env, &["device", "add"]) else {
+        return;
+    };
+    let (status, _, screen) = term.finish();
+    assert_eq!(status, Some(125), "{screen}");
+    assert!(
+        screen.contains("belongs to a role session (open/demo)"),
+        "{screen}"
+    );
+    assert!(screen.contains("IAM user's access keys"), "{screen}");
+    assert_eq!(env.sts.calls("CreateVirtualMFADevice"), 0);
+}
+
+#[test]
+fn a_taken_name_says_what_to_do() {
+    let env = carol_env();
+    // A device left over from an earlier attempt elsewhere, under carol's name.
+    let reply = env.sts.call_iam(
+        &support::sts::Keys::new(CAROL_KEY, CAROL_SECRET, None),
+        "CreateVirtualMFADevice",
+        &[("VirtualMFADeviceName", "carol")],
+    );
+    assert!(reply.is_ok(), "{}", reply.body);
+    let Some(term) = OnTerminal::start(&env, &["device", "add", "-p", "carol"]) else {
+        return;
+    };
+    let (status, _, screen) = term.finish();
+    assert_eq!(status, Some(125), "{screen}");
+    for needle in [
+        "an MFA device named 'carol' already exists in account 123456789012",
+        "--device-name",
+        "device remove --serial-number arn:aws:iam::123456789012:mfa/carol",
+    ] {
+        assert!(screen.contains(needle), "{needle}: {screen}");
+    }
+    // And that removes the leftover (it was never enabled: no code needed).
+    env.run([
+        "device",
+        "remove",
+        "-p",
+        "carol",
+        "--serial-number",
+        CAROL_SERIAL,
+    ])
+    .success();
+    assert!(carol_devices(&env).is_empty());
+}
+
+#[test]
+fn removing_needs_an_mfa_session_and_a_device() {
+    let env = carol_env();
+    env.run(["device", "remove", "-p", "carol"]).fails(
+        125,
+        &["profile 'carol' has no mfa_serial", "--serial-number"],
+    );
+    // alice's device: no cached MFA session and no terminal to ask for a code on, so
+    // nothing is deactivated.
+    env.run(["device", "remove", "-p", "alice"])
+        .fails(125, &["no terminal to ask for the MFA code on"]);
+    assert!(env
+        .sts
+        .devices()
+        .iter()
+        .any(|(s, u)| s == ALICE_SERIAL && u.as_deref() == Some("alice")));
+    // With a code it goes, and alice's mfa_serial line with it.
+    env.run(["device", "remove", "-p", "alice", "-t", &env.alice_code()])
+        .success();
+    assert!(!env.sts.devices().iter().any(|(s, _)| s == ALICE_SERIAL));
+    assert!(!config_text(&env).contains(ALICE_SERIAL));
+}
+
+#[test]
+fn force_registers_another_device_and_replaces_the_line_in_place() {
+    let env = carol_env();
+    let before = config_text(&env);
+    let Some((mut term, seed)) = start_add(
+        &env,
+        &["-p", "alice", "--force", "--device-name", "alice-phone2"],
+    ) else {
+        return;
+    };
+    let (first, second) = consecutive_codes(&seed);
+    term.type_line(&first);
+    term.expect("Enter the second code: ");
+    term.type_line(&second);
+    let (status, _, screen) = term.finish();
+    assert_eq!(status, Some(0), "{screen}");
+    let new_serial = "arn:aws:iam::123456789012:mfa/alice-phone2";
+    assert_eq!(
+        config_text(&env),
+        before.replace(
+            &format!("mfa_serial = {ALICE_SERIAL}\n"),
+            &format!("mfa_serial = {new_serial}\n")
+        )
+    );
+    // Both devices are alice's; the list marks the one the profile uses now.
+    let list = env.run(["device", "list", "-p", "alice"]);
+    list.success();
+    assert!(
+        list.stdout.contains(&format!("* {new_serial}")),
+        "{}",
+        list.stdout
+    );
+    assert!(
+        list.stdout.contains(&format!("  {ALICE_SERIAL}")),
+        "{}",
+        list.stdout
+    );
+}
