@@ -564,6 +564,16 @@ fn profile_source(files: &ProfileFiles, profile: Profile<'_>) -> Result<Source> 
             profile: profile.name.to_string(),
         });
     }
+    if !files.credentials_path.exists() && !files.config_path.exists() {
+        // A first run on this machine: say so rather than list sections of missing files.
+        bail!(
+            "no source credentials for profile '{}': neither {} nor {} exists (nothing is set up yet); add your access keys with `aws configure --profile {}`",
+            profile.name,
+            files.credentials_path.display(),
+            files.config_path.display(),
+            profile.name
+        );
+    }
     bail!(
         "no source credentials for profile '{}': looked for aws_access_key_id in [{}] of {} and [{}] of {}, and for credential_process or SSO; add keys with `aws configure --profile {}`",
         profile.name,
