@@ -304,6 +304,7 @@ pub fn require_tool(name: &str, candidates: &[&str]) -> Option<PathBuf> {
 pub fn skipped(reason: &str) {
     use std::io::Write;
     let thread = std::thread::current();
+    // libtest runs each test on a thread named after it.
     let test = thread.name().unwrap_or("a test");
     if std::env::var_os("CI").is_some() {
         panic!("{test} cannot run: {reason}; CI must not skip tests (scripts/test installs what they need)");
