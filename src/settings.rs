@@ -196,6 +196,13 @@ impl Settings {
             .unwrap_or_else(|| "default".into());
         let profile = files.profile(&profile_name);
         if explicit && !profile.exists() {
+            if !files.config_path.exists() && !files.credentials_path.exists() {
+                bail!(
+                    "profile '{profile_name}' does not exist: neither {} nor {} exists (nothing is set up yet); create it with `aws configure --profile {profile_name}` and add its mfa_serial",
+                    files.credentials_path.display(),
+                    files.config_path.display(),
+                );
+            }
             bail!(
                 "profile '{profile_name}' is not in {} or {}; check the name{}",
                 files.config_path.display(),

@@ -428,6 +428,23 @@ fn a_first_time_user_with_no_aws_files_is_told_so_and_pointed_to_aws_configure()
 }
 
 #[test]
+fn a_first_time_user_naming_a_profile_is_told_nothing_is_set_up_yet() {
+    let env = TestEnv::new();
+    std::fs::remove_dir_all(env.home().join(".aws")).unwrap();
+    let run = env.run(["-p", "prod", "--", "aws", "s3", "ls"]);
+    run.fails(
+        125,
+        &[
+            "profile 'prod' does not exist",
+            "nothing is set up yet",
+            "`aws configure --profile prod`",
+        ],
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert_eq!(env.sts.total_calls(), 0);
+}
+
+#[test]
 fn init_without_a_shell_lists_the_shells_it_knows() {
     let env = TestEnv::new();
     let run = env.run(["init"]);
