@@ -35,8 +35,9 @@ pub(crate) enum Sub {
     Keys(KeysCmd),
     /// Print the shell integration script: eval "$(mfa-exec init bash)"
     Init {
+        /// Optional for clap so that `mfa-exec init` alone can list the shells in one line
         #[arg(value_enum)]
-        shell: InitShell,
+        shell: Option<InitShell>,
     },
     /// Print shell completions for mfa-exec's options
     Completions {

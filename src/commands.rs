@@ -28,10 +28,18 @@ pub(crate) fn run() -> Result<ExitCode> {
     match cli.subcommand {
         Some(Sub::Cache(cmd)) => cache(cmd, &env),
         Some(Sub::Keys(cmd)) => keys(cmd, &env),
-        Some(Sub::Init { shell }) => {
+        Some(Sub::Init { shell: Some(shell) }) => {
             print_stdout(init_script(shell))?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Sub::Init { shell: None }) => Err(Exit {
+            status: FAILURE,
+            message: format!(
+                "init needs a shell: one of {}; e.g. add `eval \"$(mfa-exec init bash)\"` to ~/.bashrc",
+                known_shells()
+            ),
+        }
+        .into()),
         Some(Sub::Completions { shell }) => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "mfa-exec", &mut out);
@@ -193,6 +201,17 @@ fn keys(cmd: KeysCmd, env: &Env) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// "bash, zsh, fish, powershell": the shells `init` has a script for.
+fn known_shells() -> String {
+    use clap::ValueEnum;
+    InitShell::value_variants()
+        .iter()
+        .filter_map(|s| s.to_possible_value())
+        .map(|v| v.get_name().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn init_script(shell: InitShell) -> &'static str {

@@ -195,6 +195,11 @@ impl<'a> Fetcher<'a> {
                     if reused {
                         bail!("this MFA code was just used by another mfa-exec run and STS accepts each code only once: wait for the next code and try again");
                     }
+                    if self.codes.interactive {
+                        // Every code typed was refused: codes come from the device's clock,
+                        // so a device (or phone) whose clock is off never gives a good one.
+                        break;
+                    }
                     return Err(f.into());
                 }
                 Err(f) => return Err(f.into()),

@@ -225,6 +225,13 @@ impl Settings {
             .unwrap_or_else(|| "default".into());
         let profile = files.profile(&profile_name);
         if explicit && !profile.exists() && KeyringKeys::recorded(env, &profile_name)?.is_none() {
+            if !files.config_path.exists() && !files.credentials_path.exists() {
+                bail!(
+                    "profile '{profile_name}' does not exist: neither {} nor {} exists (nothing is set up yet); create it with `aws configure --profile {profile_name}` and add its mfa_serial",
+                    files.credentials_path.display(),
+                    files.config_path.display(),
+                );
+            }
             if let Some(why) = files.why_missing(&profile_name) {
                 bail!("profile '{profile_name}' is not usable: {why}");
             }
@@ -610,6 +617,16 @@ fn profile_source(files: &ProfileFiles, profile: Profile<'_>, env: &Env) -> Resu
     // opened on a cache miss, when the STS call needs the secret.
     if let Some(keys) = KeyringKeys::recorded(env, profile.name)? {
         return Ok(Source::Keyring(keys));
+    }
+    if !files.credentials_path.exists() && !files.config_path.exists() {
+        // A first run on this machine: say so rather than list sections of missing files.
+        bail!(
+            "no source credentials for profile '{}': neither {} nor {} exists (nothing is set up yet); add your access keys with `aws configure --profile {}`",
+            profile.name,
+            files.credentials_path.display(),
+            files.config_path.display(),
+            profile.name
+        );
     }
     bail!(
         "no source credentials for profile '{}': looked for aws_access_key_id in [{}] of {} and [{}] of {}, for credential_process or SSO, and in the OS keyring; add keys with `mfa-exec keys add -p {}` (or `aws configure --profile {}`)",

@@ -404,6 +404,63 @@ fn missing_source_credentials_say_where_mfa_exec_looked() {
 }
 
 #[test]
+fn a_first_time_user_with_no_aws_files_is_told_so_and_pointed_to_aws_configure() {
+    let env = TestEnv::new();
+    std::fs::remove_dir_all(env.home().join(".aws")).unwrap();
+    let run = env.run(["--", "aws", "s3", "ls"]);
+    run.fails(
+        125,
+        &[
+            "no source credentials for profile 'default'",
+            "neither",
+            "nothing is set up yet",
+            "`aws configure --profile default`",
+        ],
+    );
+    let line = run.stderr.trim_end();
+    assert!(
+        line.find("neither") < line.find("aws configure"),
+        "first what is missing, then what to do: {line}"
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    assert_eq!(env.sts.total_calls(), 0);
+}
+
+#[test]
+fn a_first_time_user_naming_a_profile_is_told_nothing_is_set_up_yet() {
+    let env = TestEnv::new();
+    std::fs::remove_dir_all(env.home().join(".aws")).unwrap();
+    let run = env.run(["-p", "prod", "--", "aws", "s3", "ls"]);
+    run.fails(
+        125,
+        &[
+            "profile 'prod' does not exist",
+            "nothing is set up yet",
+            "`aws configure --profile prod`",
+        ],
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert_eq!(env.sts.total_calls(), 0);
+}
+
+#[test]
+fn init_without_a_shell_lists_the_shells_it_knows() {
+    let env = TestEnv::new();
+    let run = env.run(["init"]);
+    run.fails(
+        125,
+        &[
+            "init needs a shell",
+            "bash, zsh, fish, powershell",
+            "mfa-exec init bash",
+        ],
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
 fn local_mistakes_cost_no_sts_call() {
     let env = TestEnv::new();
     env.write_config("[profile nodevice]\nregion = us-east-1\n");

@@ -80,6 +80,27 @@ fn a_code_sts_refuses_is_followed_by_a_prompt_for_the_next_one() {
 }
 
 #[test]
+fn three_codes_sts_refuses_end_the_run_with_advice_about_the_devices_clock() {
+    let env = TestEnv::new();
+    let Some(mut term) = OnTerminal::start(&env, &["-p", "alice", "--", "true"]) else {
+        return;
+    };
+    let good: u32 = env.alice_code().parse().unwrap();
+    for n in 1..=3 {
+        term.expect("Enter MFA code for ");
+        term.type_line(&format!("{:06}", (good + n * 111_111) % 1_000_000));
+    }
+    let (status, stdout, screen) = term.finish();
+    assert_eq!(status, Some(125), "terminal: {screen}");
+    assert!(stdout.is_empty());
+    assert!(
+        screen.contains("mfa-exec: STS refused 3 MFA codes in a row; check the device's clock"),
+        "{screen}"
+    );
+    assert_eq!(env.sts.calls("GetSessionToken"), 3);
+}
+
+#[test]
 fn three_malformed_codes_end_the_run_with_advice() {
     let env = TestEnv::new();
     let Some(mut term) = OnTerminal::start(&env, &["-p", "alice", "--", "true"]) else {

@@ -300,7 +300,7 @@ fn client() -> Option<(PathBuf, &'static str)> {
     if example.is_file() {
         return Some((example, "call GetCallerIdentity"));
     }
-    eprintln!("skipped: no STS client (AWS CLI v1 or target/debug/examples/sts-standin)");
+    skipped("the signed client call (no AWS CLI v1, no target/debug/examples/sts-standin)");
     None
 }
 
@@ -1382,11 +1382,10 @@ fn every_option_is_completed_in_every_script() {
     }
 }
 
-/// The bash script passes shellcheck, when shellcheck is here (optional: CI may not have it).
+/// The bash script passes shellcheck (scripts/test installs it; CI fails without it).
 #[test]
 fn the_bash_script_passes_shellcheck() {
-    let Some(shellcheck) = which("shellcheck") else {
-        eprintln!("skipped: shellcheck is not installed here");
+    let Some(shellcheck) = require_tool("shellcheck", &["shellcheck"]) else {
         return;
     };
     let out = Command::new(shellcheck)

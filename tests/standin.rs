@@ -1158,10 +1158,7 @@ fn botocore_signatures_are_accepted() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !has_botocore {
-        if std::env::var_os("CI").is_some() {
-            panic!("{python} cannot import botocore, and CI is set");
-        }
-        println!("skipped: botocore not available");
+        support::env::skipped(&format!("{python} cannot import botocore"));
         return;
     }
 

@@ -278,8 +278,9 @@ impl Run {
     }
 }
 
-/// A tool the tests need (a shell, the AWS CLI). Missing on a developer's machine: the test
-/// says it was skipped. Missing in CI (`CI` set): the test fails, because `.ci/run` installs it.
+/// A tool the tests need (a shell, the AWS CLI, shellcheck). Missing on a developer's machine:
+/// the test is skipped and says so (see `skipped`). Missing in CI (`CI` set): the test fails,
+/// because `scripts/test` installs it.
 pub fn require_tool(name: &str, candidates: &[&str]) -> Option<PathBuf> {
     for c in candidates {
         let p = Path::new(c);
@@ -292,11 +293,26 @@ pub fn require_tool(name: &str, candidates: &[&str]) -> Option<PathBuf> {
             }
         }
     }
-    if std::env::var_os("CI").is_some() {
-        panic!("{name} is required in CI (.ci/run installs it) but was not found");
-    }
-    eprintln!("skipped: {name} is not installed here");
+    skipped(&format!("{name} is not installed here"));
     None
+}
+
+/// Says that the running test (or part of it) did not run, where `cargo test` shows it:
+/// libtest captures `eprintln!` and shows it only for failing tests, so this writes to the
+/// process's stderr directly. Under CI (`CI` set) nothing may be skipped: it panics instead,
+/// because `scripts/test` installs everything the tests need.
+pub fn skipped(reason: &str) {
+    use std::io::Write;
+    let thread = std::thread::current();
+    // libtest runs each test on a thread named after it.
+    let test = thread.name().unwrap_or("a test");
+    if std::env::var_os("CI").is_some() {
+        panic!("{test} cannot run: {reason}; CI must not skip tests (scripts/test installs what they need)");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {reason} (scripts/test installs what the tests need)"
+    );
 }
 
 pub fn which(program: &str) -> Option<PathBuf> {
