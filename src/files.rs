@@ -5,7 +5,8 @@
 //! `read_to_string`. So: open non-blocking (a FIFO with no writer opens at once), optionally
 //! without following a symlink, `fstat` what was opened (not the path, which may change in
 //! between), refuse anything but a regular file of a sane size, and read at most that size.
-// `read_text`, `Links::Follow` and `MAX_SIZE` are for the profile files (issue 9's parser).
+// `read_text` and `Links::Follow` serve the tests and future readers; the AWS profile files have
+// their own bounded reader in `profile.rs`, whose messages point at AWS_CONFIG_FILE.
 #![allow(dead_code)]
 
 use std::fs::{File, Metadata, OpenOptions};
@@ -16,7 +17,7 @@ use std::path::Path;
 use nix::fcntl::OFlag;
 
 /// The largest file mfa-exec reads: cache entries are a few hundred bytes, the used-codes
-/// file a few KB; 1 MiB leaves profile files plenty of room.
+/// file a few KB.
 pub(crate) const MAX_SIZE: u64 = 1 << 20;
 
 /// Whether a symlink at the path itself may be followed.
@@ -101,7 +102,6 @@ pub(crate) fn read_bounded(file: File, path: &Path, max: u64) -> Result<Vec<u8>,
 }
 
 /// The whole text of a regular file of at most `max` bytes; Ok(None) when it does not exist.
-/// For the profile files: `read_text(path, Links::Follow, MAX_SIZE)`.
 pub(crate) fn read_text(path: &Path, links: Links, max: u64) -> Result<Option<String>, Refused> {
     let Some((file, _)) = open_regular(path, links, max)? else {
         return Ok(None);
