@@ -41,10 +41,6 @@ pub(crate) struct ProfileFiles {
     pub(crate) config_path: PathBuf,
     pub(crate) credentials_path: PathBuf,
     sections: EnvConfigSections,
-    /// Section headers as written (`profile x`, `x`), per file, for explaining a profile the
-    /// SDK's rules leave out.
-    config_headers: Vec<String>,
-    credentials_headers: Vec<String>,
     /// The text of each file, for the per-file views below (parsed only when asked for: the
     /// run path needs the merged view alone).
     config_text: Option<String>,
@@ -113,41 +109,20 @@ impl<'a> Profile<'a> {
 impl ProfileFiles {
     /// Reads and parses both files; a missing file is an empty one, as for every AWS SDK.
     pub(crate) fn load(config_path: PathBuf, credentials_path: PathBuf) -> Result<ProfileFiles> {
-        let config = read_bounded(&config_path)?;
-        let credentials = read_bounded(&credentials_path)?;
-        let config_headers = headers(config.as_deref());
-        let credentials_headers = headers(credentials.as_deref());
-        let (config_text, credentials_text) = (config.clone(), credentials.clone());
-
-        // The SDK reads through its `Fs` seam: give it the bytes already read, under their
-        // real paths so that its parse errors can name the file.
-        let mut fs: HashMap<OsString, Vec<u8>> = HashMap::new();
-        let mut builder = EnvConfigFiles::builder();
-        for (kind, path, text) in [
-            (EnvConfigFileKind::Config, &config_path, config),
+        let config_text = read_bounded(&config_path)?;
+        let credentials_text = read_bounded(&credentials_path)?;
+        let sections = parse(&[
+            (EnvConfigFileKind::Config, &config_path, &config_text),
             (
                 EnvConfigFileKind::Credentials,
                 &credentials_path,
-                credentials,
+                &credentials_text,
             ),
-        ] {
-            if let Some(text) = text {
-                fs.insert(path.clone().into_os_string(), text.into_bytes());
-                builder = builder.with_file(kind, path.clone());
-            }
-        }
-        let sections = if fs.is_empty() {
-            // Neither file exists (the SDK's builder insists on at least one).
-            EnvConfigSections::default()
-        } else {
-            parse(fs, builder.build())?
-        };
+        ])?;
         Ok(ProfileFiles {
             config_path,
             credentials_path,
             sections,
-            config_headers,
-            credentials_headers,
             config_text,
             credentials_text,
             config_only: OnceCell::new(),
@@ -163,6 +138,11 @@ impl ProfileFiles {
         }
     }
 
+    /// Whether either file exists (a first-time user has neither).
+    pub(crate) fn any_file_exists(&self) -> bool {
+        self.config_text.is_some() || self.credentials_text.is_some()
+    }
+
     /// Why the SDKs do not see a profile that the user may believe is there, if a reason is
     /// visible: a name they do not accept, or a section written the other file's way.
     pub(crate) fn why_missing(&self, name: &str) -> Option<String> {
@@ -174,18 +154,18 @@ impl ProfileFiles {
             ));
         }
         let profile_header = format!("profile {name}");
-        let written = |headers: &[String], header: &str| {
-            headers
-                .iter()
+        // Section headers as written (`profile x`, `x`), without brackets or comments.
+        let written = |text: &Option<String>, header: &str| {
+            headers(text.as_deref())
                 .any(|h| h.split_whitespace().collect::<Vec<_>>().join(" ") == header)
         };
-        if name != "default" && written(&self.config_headers, name) {
+        if name != "default" && written(&self.config_text, name) {
             return Some(format!(
                 "{} has [{name}], but in the config file a profile's section is [profile {name}]; rename the section",
                 self.config_path.display()
             ));
         }
-        if written(&self.credentials_headers, &profile_header) {
+        if written(&self.credentials_text, &profile_header) {
             return Some(format!(
                 "{} has [profile {name}], but in the credentials file a profile's section is [{name}]; rename the section",
                 self.credentials_path.display()
@@ -231,9 +211,27 @@ impl ProfileFiles {
     }
 }
 
-/// Parses the files (already read, keyed by path) with the SDK's parser.
-fn parse(fs: HashMap<OsString, Vec<u8>>, sdk_files: EnvConfigFiles) -> Result<EnvConfigSections> {
-    let (sdk_fs, sdk_env) = (SdkFs::from_raw_map(fs), SdkEnv::from_slice(&[]));
+/// Parses files already read (a missing one is `None`) with the SDK's parser. The SDK reads
+/// through its `Fs` seam: it is given the bytes under their real paths, so that its parse
+/// errors name the file.
+fn parse(files: &[(EnvConfigFileKind, &Path, &Option<String>)]) -> Result<EnvConfigSections> {
+    let mut fs: HashMap<OsString, Vec<u8>> = HashMap::new();
+    let mut builder = EnvConfigFiles::builder();
+    for (kind, path, text) in files {
+        if let Some(text) = text {
+            fs.insert(path.as_os_str().to_owned(), text.clone().into_bytes());
+            builder = builder.with_file(*kind, path);
+        }
+    }
+    if fs.is_empty() {
+        // No file exists (the SDK's builder insists on at least one).
+        return Ok(EnvConfigSections::default());
+    }
+    let (sdk_files, sdk_fs, sdk_env) = (
+        builder.build(),
+        SdkFs::from_raw_map(fs),
+        SdkEnv::from_slice(&[]),
+    );
     let load = aws_config::profile::load(
         &sdk_fs,
         &sdk_env,
@@ -254,21 +252,16 @@ fn parse(fs: HashMap<OsString, Vec<u8>>, sdk_files: EnvConfigFiles) -> Result<En
 /// One file on its own, for the per-file views (the merged parse already succeeded, so this
 /// one cannot fail).
 fn parse_one(kind: EnvConfigFileKind, path: &Path, text: &Option<String>) -> EnvConfigSections {
-    let Some(text) = text else {
-        return EnvConfigSections::default();
-    };
-    let fs = HashMap::from([(path.as_os_str().to_owned(), text.clone().into_bytes())]);
-    parse(fs, EnvConfigFiles::builder().with_file(kind, path).build()).unwrap_or_default()
+    parse(&[(kind, path, text)]).unwrap_or_default()
 }
 
 /// The section headers of a file as written, without brackets or trailing comments.
-fn headers(text: Option<&str>) -> Vec<String> {
+fn headers(text: Option<&str>) -> impl Iterator<Item = &str> {
     text.unwrap_or_default()
         .lines()
         .filter_map(|l| l.strip_prefix('['))
         .filter_map(|l| l.split_once(']'))
-        .map(|(h, _)| h.trim().to_string())
-        .collect()
+        .map(|(h, _)| h.trim())
 }
 
 /// The SDKs' rule for profile names: `[A-Za-z0-9_\-/.%@:\+]+`.

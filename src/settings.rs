@@ -200,47 +200,18 @@ fn expand_home(path: &str, home: Option<PathBuf>) -> PathBuf {
 impl Settings {
     pub(crate) fn resolve(args: &RunArgs, env: &Env) -> Result<Settings> {
         let output = output(args)?;
-        // A profile name that is not text would otherwise be skipped in silence, and the
-        // run would use `default`: other credentials than the user asked for.
-        if args.profile.is_none() {
-            if let Some(var) = ["AWS_PROFILE", "AWS_DEFAULT_PROFILE"]
-                .into_iter()
-                .find(|v| env.not_text.iter().any(|n| n == v))
-            {
-                bail!("{var} is not valid UTF-8, so it cannot name a profile; fix {var} or pass --profile");
-            }
-        }
         let files = env.profile_files()?;
 
         // `--profile` > AWS_PROFILE > AWS_DEFAULT_PROFILE > the profile an outer mfa-exec
         // loaded (it removes AWS_PROFILE but leaves MFA_EXEC_PROFILE) > default.
-        let named = args
-            .profile
-            .clone()
-            .or_else(|| env.get("AWS_PROFILE").map(String::from))
-            .or_else(|| env.get("AWS_DEFAULT_PROFILE").map(String::from));
+        let named = named_profile(args.profile.as_deref(), env)?;
         let explicit = named.is_some();
         let profile_name = named
             .or_else(|| env.get("MFA_EXEC_PROFILE").map(String::from))
             .unwrap_or_else(|| "default".into());
         let profile = files.profile(&profile_name);
-        if explicit && !profile.exists() && KeyringKeys::recorded(env, &profile_name)?.is_none() {
-            if !files.config_path.exists() && !files.credentials_path.exists() {
-                bail!(
-                    "profile '{profile_name}' does not exist: neither {} nor {} exists (nothing is set up yet); create it with `aws configure --profile {profile_name}` and add its mfa_serial",
-                    files.credentials_path.display(),
-                    files.config_path.display(),
-                );
-            }
-            if let Some(why) = files.why_missing(&profile_name) {
-                bail!("profile '{profile_name}' is not usable: {why}");
-            }
-            bail!(
-                "profile '{profile_name}' is not in {} or {}; check the name{}",
-                files.config_path.display(),
-                files.credentials_path.display(),
-                list_hint(&files)
-            );
+        if explicit {
+            check_named_profile(&files, profile, env)?;
         }
 
         let role_arn = args
@@ -455,6 +426,50 @@ fn output(args: &RunArgs) -> Result<Output> {
     })
 }
 
+/// The profile a command names: `--profile`, else AWS_PROFILE, else AWS_DEFAULT_PROFILE; `None`
+/// when none does (each caller has its own fallback).
+pub(crate) fn named_profile(flag: Option<&str>, env: &Env) -> Result<Option<String>> {
+    if let Some(name) = flag {
+        return Ok(Some(name.to_string()));
+    }
+    // A profile name that is not text would otherwise be skipped in silence, and the run
+    // would use `default`: other credentials than the user asked for.
+    for var in ["AWS_PROFILE", "AWS_DEFAULT_PROFILE"] {
+        if let Some(name) = env.get(var) {
+            return Ok(Some(name.to_string()));
+        }
+        if env.not_text.iter().any(|n| n == var) {
+            bail!("{var} is not valid UTF-8, so it cannot name a profile; fix {var} or pass --profile");
+        }
+    }
+    Ok(None)
+}
+
+/// A profile the user named must exist, in the files or (keys only) in the OS keyring's
+/// record; otherwise say why it is not there, as precisely as the files allow.
+fn check_named_profile(files: &ProfileFiles, profile: Profile<'_>, env: &Env) -> Result<()> {
+    let name = profile.name;
+    if profile.exists() || KeyringKeys::recorded(env, name)?.is_some() {
+        return Ok(());
+    }
+    if !files.any_file_exists() {
+        bail!(
+            "profile '{name}' does not exist: neither {} nor {} exists (nothing is set up yet); create it with `aws configure --profile {name}` and add its mfa_serial",
+            files.credentials_path.display(),
+            files.config_path.display(),
+        );
+    }
+    if let Some(why) = files.why_missing(name) {
+        bail!("profile '{name}' is not usable: {why}");
+    }
+    bail!(
+        "profile '{name}' is not in {} or {}; check the name{}",
+        files.config_path.display(),
+        files.credentials_path.display(),
+        list_hint(files)
+    )
+}
+
 fn section_name(profile: &str) -> String {
     if profile == "default" {
         "default".into()
@@ -618,7 +633,7 @@ fn profile_source(files: &ProfileFiles, profile: Profile<'_>, env: &Env) -> Resu
     if let Some(keys) = KeyringKeys::recorded(env, profile.name)? {
         return Ok(Source::Keyring(keys));
     }
-    if !files.credentials_path.exists() && !files.config_path.exists() {
+    if !files.any_file_exists() {
         // A first run on this machine: say so rather than list sections of missing files.
         bail!(
             "no source credentials for profile '{}': neither {} nor {} exists (nothing is set up yet); add your access keys with `aws configure --profile {}`",
@@ -834,20 +849,12 @@ pub(crate) struct DeviceSettings {
 impl DeviceSettings {
     pub(crate) fn resolve(flag: Option<&str>, env: &Env) -> Result<DeviceSettings> {
         let files = env.profile_files()?;
-        let named = flag
-            .map(String::from)
-            .or_else(|| env.get("AWS_PROFILE").map(String::from))
-            .or_else(|| env.get("AWS_DEFAULT_PROFILE").map(String::from));
+        let named = named_profile(flag, env)?;
         let explicit = named.is_some();
         let profile_name = named.unwrap_or_else(|| "default".into());
         let profile = files.profile(&profile_name);
-        if explicit && !profile.exists() {
-            bail!(
-                "profile '{profile_name}' is not in {} or {}; check the name{}",
-                files.config_path.display(),
-                files.credentials_path.display(),
-                list_hint(&files)
-            );
+        if explicit {
+            check_named_profile(&files, profile, env)?;
         }
         // A device belongs to the user whose keys sign: the profile's source credentials, found
         // exactly as for an MFA call (keys in the environment beat AWS_PROFILE, not `-p`).
