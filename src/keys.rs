@@ -21,7 +21,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, ErrorKind, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -189,24 +189,7 @@ impl Record {
         };
         let mut text = serde_json::to_vec_pretty(&file)?;
         text.push(b'\n');
-        let mut rand = [0u8; 6];
-        let _ = getrandom::fill(&mut rand);
-        let suffix: String = rand.iter().map(|b| format!("{b:02x}")).collect();
-        let tmp = dir.join(format!(".keyring.json.{}.{suffix}.tmp", std::process::id()));
-        let result = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(&text)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &self.path)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result.with_context(|| format!("cannot write {}", self.path.display()))
+        profile_edit::write_atomic(&self.path, &text, Some(0o600))
     }
 }
 
