@@ -29,6 +29,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::files::{self, Links};
 use crate::profile_edit::{self, FileKind};
 use crate::settings::{parse_duration, Env, StaticKeys};
 
@@ -147,10 +148,15 @@ impl Record {
     }
 
     fn at(path: PathBuf) -> Result<Record> {
-        let profiles = match fs::read(&path) {
-            Err(e) if e.kind() == ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-            Ok(bytes) => match serde_json::from_slice::<RecordFile>(&bytes) {
+        // Read on the run path, a cache hit included: through the reader that refuses a FIFO
+        // or a device at the path instead of hanging on it.
+        let bytes = match files::open_regular(&path, Links::Follow, files::MAX_SIZE)? {
+            None => None,
+            Some((file, _)) => Some(files::read_bounded(file, &path, files::MAX_SIZE)?),
+        };
+        let profiles = match bytes {
+            None => BTreeMap::new(),
+            Some(bytes) => match serde_json::from_slice::<RecordFile>(&bytes) {
                 Ok(file) if file.version == RECORD_VERSION => file.profiles,
                 _ => bail!(
                     "{} is damaged (it lists which profiles keep keys in the OS keyring); remove it and run `mfa-exec keys add -p PROFILE` again for each",

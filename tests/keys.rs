@@ -563,3 +563,33 @@ fn the_long_term_secret_is_in_no_file_under_home() {
         );
     }
 }
+
+/// The record of which profiles keep keys in the keyring is read on every run of such a
+/// profile, cache hits included: a FIFO planted there is refused at once, not waited on.
+#[test]
+fn a_fifo_as_the_keyring_record_is_refused_without_hanging() {
+    let env = TestEnv::new();
+    let record = env.home().join(".config/mfa-exec/keyring.json");
+    std::fs::create_dir_all(record.parent().unwrap()).unwrap();
+    nix::unistd::mkfifo(&record, nix::sys::stat::Mode::S_IRWXU).unwrap();
+
+    // A profile in no file sends the settings to the record to look for it.
+    let mut child = env
+        .mfa_exec(["-p", "ghost", "-t", "123456", "--", "true"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("mfa-exec hung on the FIFO at {}", record.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Run::from(child.wait_with_output().unwrap())
+        .fails(125, &["keyring.json is not a regular file"]);
+    assert_eq!(env.sts.total_calls(), 0);
+}
