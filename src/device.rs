@@ -126,14 +126,10 @@ fn add(
             let mut phase = guard.phase();
             *phase = Phase::Settled;
             tty.restore();
-            let outcome = match rt.block_on(iam.delete(&device.serial)) {
-                Ok(()) => format!("device {} was deleted again, nothing is left behind", device.serial),
-                Err(e) => format!(
-                    "and device {} could not be deleted ({e}): delete it with `aws iam delete-virtual-mfa-device --serial-number {}`",
-                    device.serial, device.serial
-                ),
-            };
-            return Err(anyhow!("{err:#}; {outcome}"));
+            return Err(anyhow!(
+                "{err:#}; {}",
+                delete_again(&rt, &iam, &device.serial)
+            ));
         }
     }
 
@@ -394,17 +390,13 @@ impl Cleanup {
                             crate::terminal::say(&format!("{why}; no MFA device was created"));
                         }
                         Phase::Created(serial) => {
-                            let deleted = runtime().map_err(|e| e.to_string()).and_then(|rt| {
-                                rt.block_on(iam.delete(&serial)).map_err(|e| e.to_string())
-                            });
-                            match deleted {
-                                Ok(()) => crate::terminal::say(&format!(
-                                    "{why} before the device was enabled; device {serial} was deleted again, nothing is left behind"
-                                )),
-                                Err(e) => crate::terminal::say(&format!(
-                                    "{why} before the device was enabled, and device {serial} could not be deleted ({e}): delete it with `aws iam delete-virtual-mfa-device --serial-number {serial}`"
-                                )),
-                            }
+                            let outcome = match runtime() {
+                                Ok(rt) => delete_again(&rt, &iam, &serial),
+                                Err(e) => could_not_delete(&serial, &e),
+                            };
+                            crate::terminal::say(&format!(
+                                "{why} before the device was enabled; {outcome}"
+                            ));
                         }
                         Phase::Settled => continue,
                     }
@@ -419,6 +411,20 @@ impl Cleanup {
     fn phase(&self) -> MutexGuard<'_, Phase> {
         self.phase.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Deletes a device that was created and not enabled: what happened, for the end of a message.
+fn delete_again(rt: &Runtime, iam: &Iam, serial: &str) -> String {
+    match rt.block_on(iam.delete(serial)) {
+        Ok(()) => format!("device {serial} was deleted again, nothing is left behind"),
+        Err(e) => could_not_delete(serial, &e),
+    }
+}
+
+fn could_not_delete(serial: &str, why: &dyn std::fmt::Display) -> String {
+    format!(
+        "and device {serial} could not be deleted ({why}): delete it with `aws iam delete-virtual-mfa-device --serial-number {serial}`"
+    )
 }
 
 // ------------------------------------------------------------------------------------------
