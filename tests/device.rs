@@ -82,6 +82,13 @@ fn start_add(env: &TestEnv, args: &[&str]) -> Option<(OnTerminal, String)> {
     Some((term, seed))
 }
 
+/// Types two codes at `device add`'s prompts (the first one is showing).
+fn type_codes(term: &mut OnTerminal, (first, second): (String, String)) {
+    term.type_line(&first);
+    term.expect("Enter the second code: ");
+    term.type_line(&second);
+}
+
 /// Every file under `dir`, recursively.
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
@@ -122,10 +129,7 @@ fn carol_registers_a_device_uses_it_for_s3_lists_it_and_removes_it() {
     let Some((mut term, seed)) = start_add(&env, &["-p", "carol", "--qr-png", &png_arg]) else {
         return;
     };
-    let (first, second) = consecutive_codes(&seed);
-    term.type_line(&first);
-    term.expect("Enter the second code: ");
-    term.type_line(&second);
+    type_codes(&mut term, consecutive_codes(&seed));
     let (status, stdout, screen) = term.finish();
     assert_eq!(status, Some(0), "{screen}");
     assert_eq!(stdout, "", "nothing on stdout");
@@ -230,9 +234,7 @@ fn wrong_codes_leave_no_device_and_no_config_line() {
         } else {
             (a, b)
         };
-        term.type_line(&a);
-        term.expect("Enter the second code: ");
-        term.type_line(&b);
+        type_codes(&mut term, (a, b));
         if round < 2 {
             term.expect("IAM did not accept these codes");
         }
@@ -412,10 +414,7 @@ fn force_registers_another_device_and_replaces_the_line_in_place() {
     ) else {
         return;
     };
-    let (first, second) = consecutive_codes(&seed);
-    term.type_line(&first);
-    term.expect("Enter the second code: ");
-    term.type_line(&second);
+    type_codes(&mut term, consecutive_codes(&seed));
     let (status, _, screen) = term.finish();
     assert_eq!(status, Some(0), "{screen}");
     let new_serial = "arn:aws:iam::123456789012:mfa/alice-phone2";
