@@ -550,3 +550,36 @@ fn the_stand_ins_iam_keeps_iams_rules() {
     );
     assert!(carol_devices(&env).is_empty());
 }
+
+/// A device belongs to an IAM user: for a role profile, the user of its source profile signs,
+/// and the role profile gets the `mfa_serial` (as `device add -p PROFILE` promises).
+#[test]
+fn a_role_profile_registers_its_source_users_device() {
+    let env = carol_env();
+    let config = format!(
+        "{}[profile carol-reader]\nrole_arn = {}\nsource_profile = carol\n",
+        hand_written_config(),
+        role_arn("s3-reader")
+    );
+    env.write_config(&config);
+    let Some((mut term, seed)) = start_add(&env, &["-p", "carol-reader"]) else {
+        return;
+    };
+    type_codes(&mut term, consecutive_codes(&seed));
+    let (status, _, screen) = term.finish();
+    assert_eq!(status, Some(0), "{screen}");
+    assert!(
+        screen.contains(&format!(
+            "MFA device {CAROL_SERIAL} is enabled for IAM user carol; mfa_serial written to [profile carol-reader]"
+        )),
+        "{screen}"
+    );
+    assert_eq!(
+        config_text(&env),
+        format!("{config}mfa_serial = {CAROL_SERIAL}\n")
+    );
+    assert_eq!(
+        carol_devices(&env),
+        vec![(CAROL_SERIAL.to_string(), Some("carol".to_string()))]
+    );
+}
