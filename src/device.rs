@@ -12,7 +12,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -127,14 +126,10 @@ fn add(
             let mut phase = guard.phase();
             *phase = Phase::Settled;
             tty.restore();
-            let outcome = match rt.block_on(iam.delete(&device.serial)) {
-                Ok(()) => format!("device {} was deleted again, nothing is left behind", device.serial),
-                Err(e) => format!(
-                    "and device {} could not be deleted ({e}): delete it with `aws iam delete-virtual-mfa-device --serial-number {}`",
-                    device.serial, device.serial
-                ),
-            };
-            return Err(anyhow!("{err:#}; {outcome}"));
+            return Err(anyhow!(
+                "{err:#}; {}",
+                delete_again(&rt, &iam, &device.serial)
+            ));
         }
     }
 
@@ -256,31 +251,13 @@ fn write_png(path: &Path, png: &[u8]) -> Result<()> {
     if png.is_empty() {
         bail!("IAM returned no QR code image for --qr-png");
     }
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let tmp = parent.join(format!(
-        ".{}.mfa-exec-{}.tmp",
-        path.file_name()
-            .map_or("qr".into(), |n| n.to_string_lossy()),
-        std::process::id()
-    ));
-    let written = (|| -> std::io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
-            .open(&tmp)?;
-        f.write_all(png)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.with_context(|| format!("cannot write --qr-png {}", path.display()))
+    profile_edit::write_atomic(path, png, Some(0o600)).map_err(|e| {
+        anyhow!(
+            "cannot write --qr-png {}: {}",
+            path.display(),
+            e.root_cause()
+        )
+    })
 }
 
 // ------------------------------------------------------------------------------------------
@@ -413,17 +390,13 @@ impl Cleanup {
                             crate::terminal::say(&format!("{why}; no MFA device was created"));
                         }
                         Phase::Created(serial) => {
-                            let deleted = runtime().map_err(|e| e.to_string()).and_then(|rt| {
-                                rt.block_on(iam.delete(&serial)).map_err(|e| e.to_string())
-                            });
-                            match deleted {
-                                Ok(()) => crate::terminal::say(&format!(
-                                    "{why} before the device was enabled; device {serial} was deleted again, nothing is left behind"
-                                )),
-                                Err(e) => crate::terminal::say(&format!(
-                                    "{why} before the device was enabled, and device {serial} could not be deleted ({e}): delete it with `aws iam delete-virtual-mfa-device --serial-number {serial}`"
-                                )),
-                            }
+                            let outcome = match runtime() {
+                                Ok(rt) => delete_again(&rt, &iam, &serial),
+                                Err(e) => could_not_delete(&serial, &e),
+                            };
+                            crate::terminal::say(&format!(
+                                "{why} before the device was enabled; {outcome}"
+                            ));
                         }
                         Phase::Settled => continue,
                     }
@@ -438,6 +411,20 @@ impl Cleanup {
     fn phase(&self) -> MutexGuard<'_, Phase> {
         self.phase.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Deletes a device that was created and not enabled: what happened, for the end of a message.
+fn delete_again(rt: &Runtime, iam: &Iam, serial: &str) -> String {
+    match rt.block_on(iam.delete(serial)) {
+        Ok(()) => format!("device {serial} was deleted again, nothing is left behind"),
+        Err(e) => could_not_delete(serial, &e),
+    }
+}
+
+fn could_not_delete(serial: &str, why: &dyn std::fmt::Display) -> String {
+    format!(
+        "and device {serial} could not be deleted ({why}): delete it with `aws iam delete-virtual-mfa-device --serial-number {serial}`"
+    )
 }
 
 // ------------------------------------------------------------------------------------------
@@ -639,5 +626,27 @@ mod tests {
         for bad in ["", "a b", "a/b", &"x".repeat(227)] {
             assert!(validate_device_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_png_is_private_and_never_written_through_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        // A link planted at the path: the link is replaced, its target keeps its bytes.
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let png = dir.path().join("qr.png");
+        std::os::unix::fs::symlink(&victim, &png).unwrap();
+        write_png(&png, b"\x89PNG").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(!std::fs::symlink_metadata(&png).unwrap().is_symlink());
+        assert_eq!(std::fs::read(&png).unwrap(), b"\x89PNG");
+        assert_eq!(mode(&png), 0o600);
+        // An existing readable file becomes 0600 too.
+        std::fs::set_permissions(&png, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_png(&png, b"\x89PNG2").unwrap();
+        assert_eq!(mode(&png), 0o600);
+        assert!(write_png(&png, b"").is_err());
     }
 }

@@ -21,7 +21,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, ErrorKind, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -29,6 +29,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::files::{self, Links};
 use crate::profile_edit::{self, FileKind};
 use crate::settings::{parse_duration, Env, StaticKeys};
 
@@ -147,10 +148,15 @@ impl Record {
     }
 
     fn at(path: PathBuf) -> Result<Record> {
-        let profiles = match fs::read(&path) {
-            Err(e) if e.kind() == ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-            Ok(bytes) => match serde_json::from_slice::<RecordFile>(&bytes) {
+        // Read on the run path, a cache hit included: through the reader that refuses a FIFO
+        // or a device at the path instead of hanging on it.
+        let bytes = match files::open_regular(&path, Links::Follow, files::MAX_SIZE)? {
+            None => None,
+            Some((file, _)) => Some(files::read_bounded(file, &path, files::MAX_SIZE)?),
+        };
+        let profiles = match bytes {
+            None => BTreeMap::new(),
+            Some(bytes) => match serde_json::from_slice::<RecordFile>(&bytes) {
                 Ok(file) if file.version == RECORD_VERSION => file.profiles,
                 _ => bail!(
                     "{} is damaged (it lists which profiles keep keys in the OS keyring); remove it and run `mfa-exec keys add -p PROFILE` again for each",
@@ -189,24 +195,7 @@ impl Record {
         };
         let mut text = serde_json::to_vec_pretty(&file)?;
         text.push(b'\n');
-        let mut rand = [0u8; 6];
-        let _ = getrandom::fill(&mut rand);
-        let suffix: String = rand.iter().map(|b| format!("{b:02x}")).collect();
-        let tmp = dir.join(format!(".keyring.json.{}.{suffix}.tmp", std::process::id()));
-        let result = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(&text)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &self.path)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result.with_context(|| format!("cannot write {}", self.path.display()))
+        profile_edit::write_atomic(&self.path, &text, Some(0o600))
     }
 }
 

@@ -66,7 +66,7 @@ pub(crate) fn set_key(
     let original = read(&target)?.unwrap_or_default();
     let edited = with_key_set(&original, kind, profile, key, value);
     if edited != original || !target.exists() {
-        write_atomic(&target, edited.as_bytes())?;
+        write_atomic(&target, edited.as_bytes(), None)?;
     }
     Ok(())
 }
@@ -89,7 +89,7 @@ pub(crate) fn remove_keys(
     };
     let (edited, removed) = with_keys_removed(&original, kind, profile, keys, drop_emptied_section);
     if removed > 0 {
-        write_atomic(&target, edited.as_bytes())?;
+        write_atomic(&target, edited.as_bytes(), None)?;
     }
     Ok(removed)
 }
@@ -404,8 +404,11 @@ fn read(path: &Path) -> Result<Option<String>> {
     }
 }
 
-/// Temp file in the same directory, fsync, rename over the target, fsync the directory.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Temp file in the same directory, fsync, rename over the target, fsync the directory. The
+/// file gets `mode`, or with None keeps the mode it had (0600 when new). A symlink at `path`
+/// itself is replaced, never written through (callers that edit a link's target resolve it
+/// first). Also writes mfa-exec's own private files (`--qr-png`, the keyring record).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -417,10 +420,10 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             .create(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let mode = match fs::metadata(path) {
+    let mode = mode.unwrap_or_else(|| match fs::metadata(path) {
         Ok(meta) => meta.permissions().mode() & 0o7777,
         Err(_) => 0o600,
-    };
+    });
     let name = path
         .file_name()
         .map_or_else(|| "profile".into(), |n| n.to_string_lossy().into_owned());

@@ -13,7 +13,7 @@ use support::phone::{
     consecutive_codes, decode_png_qr, decode_terminal_qr, next_code, uri_label, uri_param,
 };
 use support::pty::OnTerminal;
-use support::sts::{CAROL_KEY, CAROL_SECRET};
+use support::sts::{Keys, Reply, CAROL_KEY, CAROL_SECRET};
 
 const CAROL_SERIAL: &str = "arn:aws:iam::123456789012:mfa/carol";
 
@@ -82,6 +82,13 @@ fn start_add(env: &TestEnv, args: &[&str]) -> Option<(OnTerminal, String)> {
     Some((term, seed))
 }
 
+/// Types two codes at `device add`'s prompts (the first one is showing).
+fn type_codes(term: &mut OnTerminal, (first, second): (String, String)) {
+    term.type_line(&first);
+    term.expect("Enter the second code: ");
+    term.type_line(&second);
+}
+
 /// Every file under `dir`, recursively.
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
@@ -122,10 +129,7 @@ fn carol_registers_a_device_uses_it_for_s3_lists_it_and_removes_it() {
     let Some((mut term, seed)) = start_add(&env, &["-p", "carol", "--qr-png", &png_arg]) else {
         return;
     };
-    let (first, second) = consecutive_codes(&seed);
-    term.type_line(&first);
-    term.expect("Enter the second code: ");
-    term.type_line(&second);
+    type_codes(&mut term, consecutive_codes(&seed));
     let (status, stdout, screen) = term.finish();
     assert_eq!(status, Some(0), "{screen}");
     assert_eq!(stdout, "", "nothing on stdout");
@@ -205,6 +209,12 @@ fn carol_registers_a_device_uses_it_for_s3_lists_it_and_removes_it() {
         before,
         "the config file is back, byte for byte"
     );
+    // The MFA session of the S3 run is cleared with the device.
+    assert!(
+        removed.stderr.contains("; 1 cached entry cleared"),
+        "{}",
+        removed.stderr
+    );
     assert!(carol_devices(&env).is_empty());
     let list = env.run(["device", "list", "-p", "carol"]);
     list.success();
@@ -230,9 +240,23 @@ fn wrong_codes_leave_no_device_and_no_config_line() {
         } else {
             (a, b)
         };
-        term.type_line(&a);
-        term.expect("Enter the second code: ");
-        term.type_line(&b);
+        if round == 0 {
+            // Checked before IAM sees them: 6 digits, and not the same code twice. What is
+            // typed is not echoed.
+            term.type_line("12345");
+            let shown = term.screen_until("That is not a 6-digit code; try again.");
+            assert!(!shown.contains("12345"), "the typing was echoed: {shown:?}");
+            term.expect("Enter the first code: ");
+            term.type_line(&a);
+            term.expect("Enter the second code: ");
+            term.type_line(&a);
+            let shown = term.screen_until("That is the same code again");
+            assert!(!shown.contains(&a), "the code was echoed: {shown:?}");
+            term.expect("Enter the second code: ");
+            term.type_line(&b);
+        } else {
+            type_codes(&mut term, (a, b));
+        }
         if round < 2 {
             term.expect("IAM did not accept these codes");
         }
@@ -412,10 +436,7 @@ fn force_registers_another_device_and_replaces_the_line_in_place() {
     ) else {
         return;
     };
-    let (first, second) = consecutive_codes(&seed);
-    term.type_line(&first);
-    term.expect("Enter the second code: ");
-    term.type_line(&second);
+    type_codes(&mut term, consecutive_codes(&seed));
     let (status, _, screen) = term.finish();
     assert_eq!(status, Some(0), "{screen}");
     let new_serial = "arn:aws:iam::123456789012:mfa/alice-phone2";
@@ -438,5 +459,127 @@ fn force_registers_another_device_and_replaces_the_line_in_place() {
         list.stdout.contains(&format!("  {ALICE_SERIAL}")),
         "{}",
         list.stdout
+    );
+}
+
+/// The stand-in's IAM, called directly: the rules of IAM that `device add|remove` meet, with
+/// IAM's error codes, and a device that works for GetSessionToken as soon as it is enabled.
+#[test]
+fn the_stand_ins_iam_keeps_iams_rules() {
+    let env = carol_env();
+    let carol = Keys::new(CAROL_KEY, CAROL_SECRET, None);
+    let refused = |reply: Reply, code: &str| {
+        assert_eq!(reply.error_code().as_deref(), Some(code), "{}", reply.body);
+    };
+    let device = [("SerialNumber", CAROL_SERIAL)];
+    let for_carol = [("UserName", "carol"), ("SerialNumber", CAROL_SERIAL)];
+
+    let created = env.sts.call_iam(
+        &carol,
+        "CreateVirtualMFADevice",
+        &[("VirtualMFADeviceName", "carol")],
+    );
+    assert!(created.is_ok(), "{}", created.body);
+    assert_eq!(created.field("SerialNumber").as_deref(), Some(CAROL_SERIAL));
+    refused(
+        env.sts.call_iam(
+            &carol,
+            "CreateVirtualMFADevice",
+            &[("VirtualMFADeviceName", "carol")],
+        ),
+        "EntityAlreadyExists",
+    );
+
+    // Two consecutive codes, in order; each code counts once, for IAM and STS alike.
+    let enable = |first: &str, second: &str| {
+        let mut params = for_carol.to_vec();
+        params.extend([
+            ("AuthenticationCode1", first),
+            ("AuthenticationCode2", second),
+        ]);
+        env.sts.call_iam(&carol, "EnableMFADevice", &params)
+    };
+    let (first, second) = (
+        env.sts.code(CAROL_SERIAL, -1),
+        env.sts.code(CAROL_SERIAL, 0),
+    );
+    refused(enable(&second, &first), "InvalidAuthenticationCode");
+    let enabled = enable(&first, &second);
+    assert!(enabled.is_ok(), "{}", enabled.body);
+    let listed = env
+        .sts
+        .call_iam(&carol, "ListMFADevices", &[("UserName", "carol")]);
+    assert!(listed.body.contains(CAROL_SERIAL), "{}", listed.body);
+    let session = |code: &str| {
+        env.sts.call(
+            &carol,
+            "GetSessionToken",
+            &[("SerialNumber", CAROL_SERIAL), ("TokenCode", code)],
+        )
+    };
+    refused(session(&second), "AccessDenied");
+    let with_mfa = session(&env.sts.code(CAROL_SERIAL, 1));
+    let with_mfa = with_mfa.credentials().expect("an MFA session at once");
+
+    // An enabled device is not deleted; deactivating it takes an MFA session.
+    refused(
+        env.sts.call_iam(&carol, "DeleteVirtualMFADevice", &device),
+        "DeleteConflict",
+    );
+    refused(
+        env.sts.call_iam(&carol, "DeactivateMFADevice", &for_carol),
+        "AccessDenied",
+    );
+    let no_mfa = env.sts.call(&carol, "GetSessionToken", &[]);
+    let no_mfa = no_mfa.credentials().expect("a session without MFA");
+    refused(
+        env.sts.call_iam(&no_mfa, "DeactivateMFADevice", &for_carol),
+        "AccessDenied",
+    );
+    let deactivated = env
+        .sts
+        .call_iam(&with_mfa, "DeactivateMFADevice", &for_carol);
+    assert!(deactivated.is_ok(), "{}", deactivated.body);
+    let deleted = env
+        .sts
+        .call_iam(&with_mfa, "DeleteVirtualMFADevice", &device);
+    assert!(deleted.is_ok(), "{}", deleted.body);
+    refused(
+        env.sts.call_iam(&carol, "DeleteVirtualMFADevice", &device),
+        "NoSuchEntity",
+    );
+    assert!(carol_devices(&env).is_empty());
+}
+
+/// A device belongs to an IAM user: for a role profile, the user of its source profile signs,
+/// and the role profile gets the `mfa_serial` (as `device add -p PROFILE` promises).
+#[test]
+fn a_role_profile_registers_its_source_users_device() {
+    let env = carol_env();
+    let config = format!(
+        "{}[profile carol-reader]\nrole_arn = {}\nsource_profile = carol\n",
+        hand_written_config(),
+        role_arn("s3-reader")
+    );
+    env.write_config(&config);
+    let Some((mut term, seed)) = start_add(&env, &["-p", "carol-reader"]) else {
+        return;
+    };
+    type_codes(&mut term, consecutive_codes(&seed));
+    let (status, _, screen) = term.finish();
+    assert_eq!(status, Some(0), "{screen}");
+    assert!(
+        screen.contains(&format!(
+            "MFA device {CAROL_SERIAL} is enabled for IAM user carol; mfa_serial written to [profile carol-reader]"
+        )),
+        "{screen}"
+    );
+    assert_eq!(
+        config_text(&env),
+        format!("{config}mfa_serial = {CAROL_SERIAL}\n")
+    );
+    assert_eq!(
+        carol_devices(&env),
+        vec![(CAROL_SERIAL.to_string(), Some("carol".to_string()))]
     );
 }

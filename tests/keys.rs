@@ -223,6 +223,16 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
+/// A test's HOME with its Secret Service, and alice's keys moved into the keyring from the
+/// demo credentials file. None (skipped) when the tools are missing outside CI.
+fn alice_in_the_keyring() -> Option<(TestEnv, SecretService)> {
+    let mut env = TestEnv::new();
+    let ss = SecretService::start(&mut env)?;
+    env.run(["keys", "add", "-p", "alice", "--from-credentials-file"])
+        .success();
+    Some((env, ss))
+}
+
 #[test]
 fn keys_move_out_of_a_busy_credentials_file_leaving_every_other_byte() {
     let mut env = TestEnv::new();
@@ -279,12 +289,9 @@ fn keys_move_out_of_a_busy_credentials_file_leaving_every_other_byte() {
 
 #[test]
 fn an_mfa_call_is_signed_with_the_keyrings_keys_which_never_reach_the_child() {
-    let mut env = TestEnv::new();
-    let Some(_ss) = SecretService::start(&mut env) else {
+    let Some((env, _ss)) = alice_in_the_keyring() else {
         return;
     };
-    env.run(["keys", "add", "-p", "alice", "--from-credentials-file"])
-        .success();
     assert!(!read(&credentials_path(&env)).contains(ALICE_KEY));
 
     // The stand-in checks the SigV4 signature with alice's secret: only her real keys pass.
@@ -332,15 +339,12 @@ fn a_role_profile_that_is_its_own_source_takes_its_keys_from_the_keyring() {
 
 #[test]
 fn a_cache_hit_opens_no_dbus_connection() {
-    let mut env = TestEnv::new();
-    let Some(ss) = SecretService::start(&mut env) else {
-        return;
-    };
     let Some(strace) = require_tool("strace (Debian: strace)", &["strace"]) else {
         return;
     };
-    env.run(["keys", "add", "-p", "alice", "--from-credentials-file"])
-        .success();
+    let Some((mut env, ss)) = alice_in_the_keyring() else {
+        return;
+    };
 
     let traced = |name: &str, args: &[&str]| -> (Run, String) {
         let log = env.dir.path().join(name);
@@ -484,12 +488,9 @@ fn keys_list_and_remove() {
 
 #[test]
 fn no_reachable_keyring_is_one_line_exit_125_and_no_sts_call() {
-    let mut env = TestEnv::new();
-    let Some(ss) = SecretService::start(&mut env) else {
+    let Some((mut env, ss)) = alice_in_the_keyring() else {
         return;
     };
-    env.run(["keys", "add", "-p", "alice", "--from-credentials-file"])
-        .success();
     let before_bob = read(&credentials_path(&env));
 
     // No bus at that address.
@@ -531,12 +532,9 @@ fn no_reachable_keyring_is_one_line_exit_125_and_no_sts_call() {
 
 #[test]
 fn the_long_term_secret_is_in_no_file_under_home() {
-    let mut env = TestEnv::new();
-    let Some(_ss) = SecretService::start(&mut env) else {
+    let Some((env, _ss)) = alice_in_the_keyring() else {
         return;
     };
-    env.run(["keys", "add", "-p", "alice", "--from-credentials-file"])
-        .success();
     env.run(["-p", "alice", "-t", &env.alice_code(), "--", "true"])
         .success();
     env.run(["-p", "s3-reader", "--", "true"]).success();
@@ -564,4 +562,34 @@ fn the_long_term_secret_is_in_no_file_under_home() {
             f.display()
         );
     }
+}
+
+/// The record of which profiles keep keys in the keyring is read on every run of such a
+/// profile, cache hits included: a FIFO planted there is refused at once, not waited on.
+#[test]
+fn a_fifo_as_the_keyring_record_is_refused_without_hanging() {
+    let env = TestEnv::new();
+    let record = env.home().join(".config/mfa-exec/keyring.json");
+    std::fs::create_dir_all(record.parent().unwrap()).unwrap();
+    nix::unistd::mkfifo(&record, nix::sys::stat::Mode::S_IRWXU).unwrap();
+
+    // A profile in no file sends the settings to the record to look for it.
+    let mut child = env
+        .mfa_exec(["-p", "ghost", "-t", "123456", "--", "true"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("mfa-exec hung on the FIFO at {}", record.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Run::from(child.wait_with_output().unwrap())
+        .fails(125, &["keyring.json is not a regular file"]);
+    assert_eq!(env.sts.total_calls(), 0);
 }

@@ -324,6 +324,16 @@ fn calls(args: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A refused call: AWS's error code (or the bare HTTP status) and its message (or the body).
+fn refusal(reply: &sts::Reply) -> Failure {
+    Failure::Sts(
+        reply
+            .error_code()
+            .unwrap_or_else(|| format!("HTTP {}", reply.status)),
+        reply.error_message().unwrap_or_else(|| reply.body.clone()),
+    )
+}
+
 fn call(args: &[String]) -> Result<(), Failure> {
     let mut action = None;
     let mut params: Vec<(String, String)> = Vec::new();
@@ -366,12 +376,7 @@ fn call(args: &[String]) -> Result<(), Failure> {
         let reply = sts::list_buckets(&endpoint, &keys)
             .map_err(|e| Failure::Other(format!("{endpoint}: {e}")))?;
         if !reply.is_ok() {
-            return Err(Failure::Sts(
-                reply
-                    .error_code()
-                    .unwrap_or_else(|| format!("HTTP {}", reply.status)),
-                reply.error_message().unwrap_or_default(),
-            ));
+            return Err(refusal(&reply));
         }
         for bucket in reply.body.split("<Name>").skip(1) {
             println!("{}", bucket.split('<').next().unwrap_or(""));
@@ -391,12 +396,7 @@ fn call(args: &[String]) -> Result<(), Failure> {
     .map_err(|e| Failure::Other(format!("{endpoint}: {e}")))?;
 
     if !reply.is_ok() {
-        return Err(Failure::Sts(
-            reply
-                .error_code()
-                .unwrap_or_else(|| format!("HTTP {}", reply.status)),
-            reply.error_message().unwrap_or_else(|| reply.body.clone()),
-        ));
+        return Err(refusal(&reply));
     }
     let field = |tag: &str| reply.field(tag).unwrap_or_default();
     if export {

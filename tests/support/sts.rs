@@ -1834,16 +1834,7 @@ pub fn call(
     action: &str,
     params: &[(&str, &str)],
 ) -> io::Result<Reply> {
-    let mut all = vec![("Action", action), ("Version", VERSION)];
-    all.extend_from_slice(params);
-    signed_post(
-        endpoint,
-        keys,
-        "us-east-1",
-        SERVICE,
-        SystemTime::now(),
-        &form_body(&all),
-    )
+    call_service(endpoint, keys, SERVICE, VERSION, action, params)
 }
 
 /// Like [`call`] for another Query-protocol service: `call_service(url, keys, "iam",
