@@ -5,9 +5,8 @@
 //! `read_to_string`. So: open non-blocking (a FIFO with no writer opens at once), optionally
 //! without following a symlink, `fstat` what was opened (not the path, which may change in
 //! between), refuse anything but a regular file of a sane size, and read at most that size.
-// `read_text` and `Links::Follow` serve the tests and future readers; the AWS profile files have
-// their own bounded reader in `profile.rs`, whose messages point at AWS_CONFIG_FILE.
-#![allow(dead_code)]
+// The AWS profile files still have their own bounded reader in `profile.rs`, whose messages
+// point at AWS_CONFIG_FILE; `Links::Follow` is for such files, which may be links.
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{ErrorKind, Read};
@@ -16,13 +15,10 @@ use std::path::Path;
 
 use nix::fcntl::OFlag;
 
-/// The largest file mfa-exec reads: cache entries are a few hundred bytes, the used-codes
-/// file a few KB.
-pub(crate) const MAX_SIZE: u64 = 1 << 20;
-
 /// Whether a symlink at the path itself may be followed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Links {
+    #[allow(dead_code)] // no caller outside the tests yet: profile.rs reads on its own
     Follow,
     /// O_NOFOLLOW: a symlink fails the open (for files in the private cache directory).
     Refuse,
@@ -101,20 +97,20 @@ pub(crate) fn read_bounded(file: File, path: &Path, max: u64) -> Result<Vec<u8>,
     Ok(bytes)
 }
 
-/// The whole text of a regular file of at most `max` bytes; Ok(None) when it does not exist.
-pub(crate) fn read_text(path: &Path, links: Links, max: u64) -> Result<Option<String>, Refused> {
-    let Some((file, _)) = open_regular(path, links, max)? else {
-        return Ok(None);
-    };
-    let bytes = read_bounded(file, path, max)?;
-    String::from_utf8(bytes)
-        .map(Some)
-        .map_err(|_| Refused(format!("{} is not UTF-8 text", path.display())))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MAX_SIZE: u64 = 1 << 20;
+
+    /// The whole text of a regular file of at most `max` bytes; Ok(None) when it does not exist.
+    fn read_text(path: &Path, links: Links, max: u64) -> Result<Option<String>, Refused> {
+        let Some((file, _)) = open_regular(path, links, max)? else {
+            return Ok(None);
+        };
+        let bytes = read_bounded(file, path, max)?;
+        Ok(Some(String::from_utf8(bytes).expect("UTF-8 test file")))
+    }
 
     #[test]
     fn fifos_devices_and_big_files_are_refused_without_blocking() {
