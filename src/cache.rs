@@ -301,8 +301,10 @@ impl Cache {
     /// Reads a file in the cache: not through a symlink, never blocking on a FIFO, only a
     /// private regular file of sane size. Ok(None) when there is none.
     fn read_private(&self, path: &Path) -> Result<Option<Vec<u8>>, String> {
+        // Nothing in the cache is worth keeping that mfa-exec cannot read.
+        let refused = |e: files::Refused| format!("{e}; remove it");
         let Some((file, meta)) =
-            files::open_regular(path, Links::Refuse, MAX_FILE).map_err(|e| e.to_string())?
+            files::open_regular(path, Links::Refuse, MAX_FILE).map_err(refused)?
         else {
             return Ok(None);
         };
@@ -311,7 +313,7 @@ impl Cache {
         }
         files::read_bounded(file, path, MAX_FILE)
             .map(Some)
-            .map_err(|e| e.to_string())
+            .map_err(refused)
     }
 
     /// The entry's credentials; None on a miss. A damaged entry is a miss with a warning.

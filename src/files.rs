@@ -5,8 +5,9 @@
 //! `read_to_string`. So: open non-blocking (a FIFO with no writer opens at once), optionally
 //! without following a symlink, `fstat` what was opened (not the path, which may change in
 //! between), refuse anything but a regular file of a sane size, and read at most that size.
-// The AWS profile files still have their own bounded reader in `profile.rs`, whose messages
-// point at AWS_CONFIG_FILE; `Links::Follow` is for such files, which may be links.
+//!
+//! A refusal states what is wrong with the file; what to do about it is the caller's to add
+//! (remove a cache entry; point AWS_CONFIG_FILE elsewhere).
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{ErrorKind, Read};
@@ -24,7 +25,7 @@ pub(crate) enum Links {
     Refuse,
 }
 
-/// Why a file was not read; the Display text names the path and says what is wrong.
+/// Why a file was not read; the Display text names the path and says what is wrong with it.
 #[derive(Debug)]
 pub(crate) struct Refused(pub(crate) String);
 
@@ -61,23 +62,20 @@ pub(crate) fn open_regular(
                 path.display()
             )))
         }
-        Err(e) => return Err(Refused(format!("cannot open {}: {e}", path.display()))),
+        Err(e) => return Err(cannot_read(path, &e)),
     };
-    let meta = file
-        .metadata()
-        .map_err(|e| Refused(format!("cannot read {}: {e}", path.display())))?;
+    let meta = file.metadata().map_err(|e| cannot_read(path, &e))?;
+    if meta.is_dir() {
+        return Err(Refused(format!("{} is a directory", path.display())));
+    }
     if !meta.is_file() {
         return Err(Refused(format!(
-            "{} is not a regular file (a FIFO, device or directory); remove it",
+            "{} is not a regular file (a FIFO, socket or device)",
             path.display()
         )));
     }
     if meta.len() > max {
-        return Err(Refused(format!(
-            "{} is {} bytes, more than the {max} mfa-exec reads; remove it",
-            path.display(),
-            meta.len()
-        )));
+        return Err(too_big(path, max));
     }
     Ok(Some((file, meta)))
 }
@@ -87,14 +85,34 @@ pub(crate) fn read_bounded(file: File, path: &Path, max: u64) -> Result<Vec<u8>,
     let mut bytes = Vec::new();
     file.take(max + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| Refused(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| cannot_read(path, &e))?;
     if bytes.len() as u64 > max {
-        return Err(Refused(format!(
-            "{} grew past {max} bytes while being read; remove it",
-            path.display()
-        )));
+        return Err(too_big(path, max));
     }
     Ok(bytes)
+}
+
+fn cannot_read(path: &Path, e: &std::io::Error) -> Refused {
+    Refused(format!("cannot read {}: {}", path.display(), io_reason(e)))
+}
+
+/// `max` in the largest unit that divides it: "16 MB", "64 KB".
+fn too_big(path: &Path, max: u64) -> Refused {
+    let size = match max {
+        m if m >= 1 << 20 && m % (1 << 20) == 0 => format!("{} MB", m >> 20),
+        m if m >= 1 << 10 && m % (1 << 10) == 0 => format!("{} KB", m >> 10),
+        m => format!("{m} bytes"),
+    };
+    Refused(format!("{} is larger than {size}", path.display()))
+}
+
+/// The OS reason without Rust's `(os error N)` suffix ("Permission denied").
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
 }
 
 #[cfg(test)]
@@ -124,7 +142,7 @@ mod tests {
         let big = dir.path().join("big");
         File::create(&big).unwrap().set_len(2 << 30).unwrap();
         let err = read_text(&big, Links::Follow, MAX_SIZE).unwrap_err();
-        assert!(err.0.contains("more than"), "{err}");
+        assert!(err.0.ends_with("big is larger than 1 MB"), "{err}");
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&big, &link).unwrap();
         assert!(read_text(&link, Links::Refuse, MAX_SIZE).is_err());

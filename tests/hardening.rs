@@ -443,7 +443,11 @@ fn fifos_and_huge_files_in_the_cache_hang_nothing_and_are_not_read() {
         .unwrap();
     let run = run_without_hanging(env.mfa_exec(["-p", "alice", "--no-prompt", "--", "true"]));
     run.fails(125, &["new MFA code is needed"]);
-    assert!(run.stderr.contains("bytes, more than"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is larger than 64 KB; remove it"),
+        "{}",
+        run.stderr
+    );
 }
 
 // ---- 7: leftovers of interrupted writes -----------------------------------------------------------
