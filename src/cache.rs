@@ -301,8 +301,10 @@ impl Cache {
     /// Reads a file in the cache: not through a symlink, never blocking on a FIFO, only a
     /// private regular file of sane size. Ok(None) when there is none.
     fn read_private(&self, path: &Path) -> Result<Option<Vec<u8>>, String> {
+        // Nothing in the cache is worth keeping that mfa-exec cannot read.
+        let refused = |e: files::Refused| format!("{e}; remove it");
         let Some((file, meta)) =
-            files::open_regular(path, Links::Refuse, MAX_FILE).map_err(|e| e.to_string())?
+            files::open_regular(path, Links::Refuse, MAX_FILE).map_err(refused)?
         else {
             return Ok(None);
         };
@@ -311,7 +313,7 @@ impl Cache {
         }
         files::read_bounded(file, path, MAX_FILE)
             .map(Some)
-            .map_err(|e| e.to_string())
+            .map_err(refused)
     }
 
     /// The entry's credentials; None on a miss. A damaged entry is a miss with a warning.
@@ -377,7 +379,7 @@ impl Cache {
     }
 
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        self.remove_leftovers(None);
+        self.remove_leftovers(&[]);
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("entry");
         let mut rand = [0u8; 6];
         let _ = getrandom::fill(&mut rand);
@@ -549,9 +551,9 @@ impl Cache {
     }
 
     /// Removes temporary files of interrupted writes: those whose writer is gone or that
-    /// are old. With `stem`, that entry's temporary files too, whoever wrote them. Returns
-    /// how many were removed.
-    fn remove_leftovers(&self, stem: Option<&str>) -> usize {
+    /// are old, and those of the entries named by `stems`, whoever wrote them. Returns how
+    /// many were removed.
+    fn remove_leftovers(&self, stems: &[&str]) -> usize {
         let Ok(dir) = fs::read_dir(&self.dir) else {
             return 0;
         };
@@ -562,7 +564,7 @@ impl Cache {
             if !is_temporary(name) {
                 continue;
             }
-            let of_entry = stem.is_some_and(|s| name.starts_with(&format!(".{s}.")));
+            let of_entry = stems.iter().any(|s| name.starts_with(&format!(".{s}.")));
             if (of_entry || is_leftover(&dirent.path(), name))
                 && fs::remove_file(dirent.path()).is_ok()
             {
@@ -630,18 +632,21 @@ impl Cache {
     pub(crate) fn clear(&self, profile: Option<&str>) -> Result<usize> {
         let mut removed = 0;
         if let Some(p) = profile {
+            let mut cleared = Vec::new();
             for (path, e) in self.scan()?.entries {
                 if e.profile == p || e.source_profile.as_deref() == Some(p) {
                     fs::remove_file(&path)
                         .with_context(|| format!("cannot remove {}", path.display()))?;
                     let _ = fs::remove_file(path.with_extension("lock"));
-                    if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-                        self.remove_leftovers(Some(stem));
-                    }
+                    cleared.push(path);
                     removed += 1;
                 }
             }
-            self.remove_leftovers(None);
+            let stems: Vec<&str> = cleared
+                .iter()
+                .filter_map(|path| path.file_stem()?.to_str())
+                .collect();
+            self.remove_leftovers(&stems);
             return Ok(removed);
         }
         for dirent in fs::read_dir(&self.dir)

@@ -5,9 +5,9 @@
 //! `read_to_string`. So: open non-blocking (a FIFO with no writer opens at once), optionally
 //! without following a symlink, `fstat` what was opened (not the path, which may change in
 //! between), refuse anything but a regular file of a sane size, and read at most that size.
-// `read_text` and `Links::Follow` serve the tests and future readers; the AWS profile files have
-// their own bounded reader in `profile.rs`, whose messages point at AWS_CONFIG_FILE.
-#![allow(dead_code)]
+//!
+//! A refusal states what is wrong with the file; what to do about it is the caller's to add
+//! (remove a cache entry; point AWS_CONFIG_FILE elsewhere).
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{ErrorKind, Read};
@@ -16,19 +16,16 @@ use std::path::Path;
 
 use nix::fcntl::OFlag;
 
-/// The largest file mfa-exec reads: cache entries are a few hundred bytes, the used-codes
-/// file a few KB.
-pub(crate) const MAX_SIZE: u64 = 1 << 20;
-
 /// Whether a symlink at the path itself may be followed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Links {
+    #[allow(dead_code)] // no caller outside the tests yet: profile.rs reads on its own
     Follow,
     /// O_NOFOLLOW: a symlink fails the open (for files in the private cache directory).
     Refuse,
 }
 
-/// Why a file was not read; the Display text names the path and says what is wrong.
+/// Why a file was not read; the Display text names the path and says what is wrong with it.
 #[derive(Debug)]
 pub(crate) struct Refused(pub(crate) String);
 
@@ -65,23 +62,20 @@ pub(crate) fn open_regular(
                 path.display()
             )))
         }
-        Err(e) => return Err(Refused(format!("cannot open {}: {e}", path.display()))),
+        Err(e) => return Err(cannot_read(path, &e)),
     };
-    let meta = file
-        .metadata()
-        .map_err(|e| Refused(format!("cannot read {}: {e}", path.display())))?;
+    let meta = file.metadata().map_err(|e| cannot_read(path, &e))?;
+    if meta.is_dir() {
+        return Err(Refused(format!("{} is a directory", path.display())));
+    }
     if !meta.is_file() {
         return Err(Refused(format!(
-            "{} is not a regular file (a FIFO, device or directory); remove it",
+            "{} is not a regular file (a FIFO, socket or device)",
             path.display()
         )));
     }
     if meta.len() > max {
-        return Err(Refused(format!(
-            "{} is {} bytes, more than the {max} mfa-exec reads; remove it",
-            path.display(),
-            meta.len()
-        )));
+        return Err(too_big(path, max));
     }
     Ok(Some((file, meta)))
 }
@@ -91,30 +85,50 @@ pub(crate) fn read_bounded(file: File, path: &Path, max: u64) -> Result<Vec<u8>,
     let mut bytes = Vec::new();
     file.take(max + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| Refused(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| cannot_read(path, &e))?;
     if bytes.len() as u64 > max {
-        return Err(Refused(format!(
-            "{} grew past {max} bytes while being read; remove it",
-            path.display()
-        )));
+        return Err(too_big(path, max));
     }
     Ok(bytes)
 }
 
-/// The whole text of a regular file of at most `max` bytes; Ok(None) when it does not exist.
-pub(crate) fn read_text(path: &Path, links: Links, max: u64) -> Result<Option<String>, Refused> {
-    let Some((file, _)) = open_regular(path, links, max)? else {
-        return Ok(None);
+fn cannot_read(path: &Path, e: &std::io::Error) -> Refused {
+    Refused(format!("cannot read {}: {}", path.display(), io_reason(e)))
+}
+
+/// `max` in the largest unit that divides it: "16 MB", "64 KB".
+fn too_big(path: &Path, max: u64) -> Refused {
+    let size = match max {
+        m if m >= 1 << 20 && m % (1 << 20) == 0 => format!("{} MB", m >> 20),
+        m if m >= 1 << 10 && m % (1 << 10) == 0 => format!("{} KB", m >> 10),
+        m => format!("{m} bytes"),
     };
-    let bytes = read_bounded(file, path, max)?;
-    String::from_utf8(bytes)
-        .map(Some)
-        .map_err(|_| Refused(format!("{} is not UTF-8 text", path.display())))
+    Refused(format!("{} is larger than {size}", path.display()))
+}
+
+/// The OS reason without Rust's `(os error N)` suffix ("Permission denied").
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MAX_SIZE: u64 = 1 << 20;
+
+    /// The whole text of a regular file of at most `max` bytes; Ok(None) when it does not exist.
+    fn read_text(path: &Path, links: Links, max: u64) -> Result<Option<String>, Refused> {
+        let Some((file, _)) = open_regular(path, links, max)? else {
+            return Ok(None);
+        };
+        let bytes = read_bounded(file, path, max)?;
+        Ok(Some(String::from_utf8(bytes).expect("UTF-8 test file")))
+    }
 
     #[test]
     fn fifos_devices_and_big_files_are_refused_without_blocking() {
@@ -128,7 +142,7 @@ mod tests {
         let big = dir.path().join("big");
         File::create(&big).unwrap().set_len(2 << 30).unwrap();
         let err = read_text(&big, Links::Follow, MAX_SIZE).unwrap_err();
-        assert!(err.0.contains("more than"), "{err}");
+        assert!(err.0.ends_with("big is larger than 1 MB"), "{err}");
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&big, &link).unwrap();
         assert!(read_text(&link, Links::Refuse, MAX_SIZE).is_err());

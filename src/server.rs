@@ -121,11 +121,11 @@ pub(crate) fn run(
     let changes = child_environment(&creds, obtained, settings, port, &token);
 
     let shared = Arc::new(Shared {
-        current: Arc::new(Mutex::new(Current {
+        current: Mutex::new(Current {
             settings: settings.clone(),
             cache,
             creds,
-        })),
+        }),
         token,
         strangers: Mutex::new(Strangers::default()),
         max_strangers: strangers_cap(),
@@ -211,7 +211,7 @@ fn random_token() -> Result<String> {
 
 /// What every connection task shares.
 struct Shared {
-    current: Arc<Mutex<Current>>,
+    current: Mutex<Current>,
     token: String,
     strangers: Mutex<Strangers>,
     max_strangers: usize,
@@ -354,21 +354,18 @@ async fn answer(
             serde_json::json!({"code": "MethodNotAllowed", "message": "use GET"}),
         ));
     }
-    // A renewal makes blocking STS calls (and may prompt): on a thread of its own, while
-    // the endpoint goes on accepting. Requests that arrive meanwhile wait on the lock for
-    // its result instead of asking for codes of their own.
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let current = shared.current.clone();
-    std::thread::spawn(move || {
-        let fresh = current
+    // A renewal makes blocking STS calls (and may prompt): on a blocking thread, while the
+    // endpoint goes on accepting. Requests that arrive meanwhile wait on the lock for its
+    // result instead of asking for codes of their own.
+    let fresh = tokio::task::spawn_blocking(move || {
+        shared
+            .current
             .lock()
             .map_err(|_| anyhow!("the credential server failed earlier"))
-            .and_then(|mut c| c.fresh());
-        let _ = tx.send(fresh);
-    });
-    let fresh = rx
-        .await
-        .unwrap_or_else(|_| Err(anyhow!("the credential server failed earlier")));
+            .and_then(|mut c| c.fresh())
+    })
+    .await
+    .unwrap_or_else(|_| Err(anyhow!("the credential server failed earlier")));
     Ok(match fresh {
         Ok(creds) => json_response(
             StatusCode::OK,

@@ -407,10 +407,8 @@ fn io_reason(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = current {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            let text = io.to_string();
             // "Connection refused (os error 111)" → "connection refused"
-            let text = text.split(" (os error").next().unwrap_or(&text);
-            return Some(text.to_lowercase());
+            return Some(crate::files::io_reason(io).to_lowercase());
         }
         current = e.source();
     }

@@ -404,6 +404,13 @@ fn a_cache_owned_by_another_user_is_not_used() {
     let run = env.run(["-p", "alice", "-t", &env.alice_code(), "--", "true"]);
     run.success();
     assert!(names_the_owner(&run.stderr), "{}", run.stderr);
+    // The advice is one that can work: chmod cannot fix ownership (issue 10, item 10).
+    assert!(
+        !run.stderr.contains("chmod"),
+        "chmod cannot fix ownership: {}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("remove it"), "{}", run.stderr);
     assert_eq!(env.sts.calls("GetSessionToken"), 2);
     assert_eq!(
         listing(&env.cache_dir()),
