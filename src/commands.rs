@@ -180,15 +180,16 @@ fn cache(cmd: CacheCmd, env: &Env) -> Result<ExitCode> {
 }
 
 fn keys(cmd: KeysCmd, env: &Env) -> Result<ExitCode> {
+    // `-p`, else AWS_PROFILE (refused when not text), else `default`, as for runs.
+    let profile_name = |flag: Option<String>| -> Result<String> {
+        Ok(crate::settings::named_profile(flag.as_deref(), env)?
+            .unwrap_or_else(|| "default".into()))
+    };
     match cmd {
         KeysCmd::Add {
             profile,
             from_credentials_file,
-        } => crate::keys::add(
-            &crate::keys::profile_name(profile, env),
-            from_credentials_file,
-            env,
-        )?,
+        } => crate::keys::add(&profile_name(profile)?, from_credentials_file, env)?,
         KeysCmd::List => {
             let mut out = Vec::new();
             if crate::keys::list(env, &mut out)? == 0 {
@@ -196,9 +197,7 @@ fn keys(cmd: KeysCmd, env: &Env) -> Result<ExitCode> {
             }
             print_stdout(&String::from_utf8_lossy(&out))?;
         }
-        KeysCmd::Remove { profile } => {
-            crate::keys::remove(&crate::keys::profile_name(profile, env), env)?
-        }
+        KeysCmd::Remove { profile } => crate::keys::remove(&profile_name(profile)?, env)?,
     }
     Ok(ExitCode::SUCCESS)
 }

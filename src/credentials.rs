@@ -101,12 +101,7 @@ impl<'a> Fetcher<'a> {
 
     fn runtime(&mut self) -> Result<&Runtime> {
         if self.rt.is_none() {
-            self.rt = Some(
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?,
-            );
+            self.rt = Some(new_runtime()?);
         }
         Ok(self.rt.as_ref().expect("just built"))
     }
@@ -207,4 +202,13 @@ impl<'a> Fetcher<'a> {
         }
         bail!("STS refused {PROMPT_TRIES} MFA codes in a row; check the device's clock and that mfa_serial is this device")
     }
+}
+
+/// The single-threaded runtime the SDK's calls run on, started only when a call is needed
+/// (never on a cache hit).
+pub(crate) fn new_runtime() -> Result<Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
 }

@@ -53,10 +53,7 @@ pub(crate) fn run(cmd: DeviceCmd, env: &Env) -> Result<ExitCode> {
 }
 
 fn runtime() -> Result<Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| anyhow!("cannot start the async runtime: {e}"))
+    credentials::new_runtime()
 }
 
 /// `mfa-exec -p P …` for messages (no `-p` for the default profile).

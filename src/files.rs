@@ -19,7 +19,6 @@ use nix::fcntl::OFlag;
 /// Whether a symlink at the path itself may be followed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Links {
-    #[allow(dead_code)] // no caller outside the tests yet: profile.rs reads on its own
     Follow,
     /// O_NOFOLLOW: a symlink fails the open (for files in the private cache directory).
     Refuse,

@@ -10,7 +10,10 @@ use aws_sdk_iam::config::{BehaviorVersion, Region, SharedCredentialsProvider};
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 
 use crate::settings::DeviceSettings;
-use crate::sts::{credentials_error, error_chain, retry_config, source_provider, timeout_config};
+use crate::sts::{
+    credentials_error, error_chain, retry_config, scrub, source_provider, sts_config,
+    timeout_config,
+};
 use crate::temporary::Credentials;
 
 /// IAM is global: its endpoint signs for us-east-1 in the `aws` partition.
@@ -111,17 +114,8 @@ impl Iam {
         if let Some(url) = &dev.iam_endpoint {
             iam = iam.endpoint_url(url);
         }
-        let mut sts = aws_sdk_sts::Config::builder()
-            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-            .region(aws_sdk_sts::config::Region::new(
-                dev.region.clone().unwrap_or_else(|| IAM_REGION.into()),
-            ))
-            .retry_config(retry_config())
-            .timeout_config(timeout_config())
+        let sts = sts_config(dev.region.as_deref(), dev.sts_endpoint.as_deref())
             .credentials_provider(provider);
-        if let Some(url) = &dev.sts_endpoint {
-            sts = sts.endpoint_url(url);
-        }
         Iam {
             iam: aws_sdk_iam::Client::from_conf(iam.build()),
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
@@ -270,7 +264,7 @@ impl Iam {
             message,
         };
         if let Some(cause) = credentials_error(&err) {
-            let text = error_chain(cause);
+            let text = scrub(&error_chain(cause));
             let text = text
                 .split("Stderr:")
                 .next()
@@ -298,7 +292,7 @@ impl Iam {
                 "Transport",
                 format!(
                     "{op}: {what} {url}: {}; check the network or AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_{}",
-                    error_chain(&err),
+                    scrub(&error_chain(&err)),
                     service.to_ascii_uppercase()
                 ),
             );

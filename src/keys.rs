@@ -142,6 +142,9 @@ fn record_path(env: &Env) -> Result<PathBuf> {
     Ok(base.join("mfa-exec").join("keyring.json"))
 }
 
+/// The record holds a profile name and a key id per profile: 1 MiB is thousands of them.
+const RECORD_MAX_SIZE: u64 = 1 << 20;
+
 impl Record {
     fn load(env: &Env) -> Result<Record> {
         Record::at(record_path(env)?)
@@ -150,9 +153,9 @@ impl Record {
     fn at(path: PathBuf) -> Result<Record> {
         // Read on the run path, a cache hit included: through the reader that refuses a FIFO
         // or a device at the path instead of hanging on it.
-        let bytes = match files::open_regular(&path, Links::Follow, files::MAX_SIZE)? {
+        let bytes = match files::open_regular(&path, Links::Follow, RECORD_MAX_SIZE)? {
             None => None,
-            Some((file, _)) => Some(files::read_bounded(file, &path, files::MAX_SIZE)?),
+            Some((file, _)) => Some(files::read_bounded(file, &path, RECORD_MAX_SIZE)?),
         };
         let profiles = match bytes {
             None => BTreeMap::new(),
@@ -311,13 +314,6 @@ fn explain(err: keyring::Error, profile: &str) -> anyhow::Error {
 
 // ---------------------------------------------------------------------------------------
 // The `keys` subcommands.
-
-/// The profile a `keys` subcommand is about: `-p`, else AWS_PROFILE, else `default`.
-pub(crate) fn profile_name(flag: Option<String>, env: &Env) -> String {
-    flag.or_else(|| env.get("AWS_PROFILE").map(String::from))
-        .or_else(|| env.get("AWS_DEFAULT_PROFILE").map(String::from))
-        .unwrap_or_else(|| "default".into())
-}
 
 /// An access key id as IAM issues them; temporary (ASIA…) keys need a session token and
 /// expire, so they are no long-term keys to keep.

@@ -22,8 +22,6 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::future::Future;
-use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::task::{Context as TaskContext, Poll, Waker};
 
@@ -32,6 +30,8 @@ use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_runtime::env_config::property::PropertiesKey;
 use aws_runtime::env_config::section::{EnvConfigSections, Profile as SdkProfile};
 use aws_types::os_shim_internal::{Env as SdkEnv, Fs as SdkFs};
+
+use crate::files::{self, Links};
 
 /// Larger than any real profile file (thousands of profiles fit in a few MB), small enough to
 /// read and parse in well under a second.
@@ -295,51 +295,15 @@ fn complete_without_runtime<F: Future>(future: F) -> F::Output {
 /// Reads a profile file: `None` when it does not exist; refuses anything that is not a regular,
 /// UTF-8 file of sane size, in bounded time (a FIFO is opened without blocking).
 fn read_bounded(path: &Path) -> Result<Option<String>> {
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-        .open(path)
-    {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => bail!(
-            "cannot read {}: {}; check the path and its permissions",
-            path.display(),
-            io_reason(&e)
-        ),
+    let refused = |e: files::Refused| {
+        anyhow!("{e}; point AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE at a profile file, or unset them")
     };
-    let meta = file
-        .metadata()
-        .map_err(|e| anyhow!("cannot read {}: {}", path.display(), io_reason(&e)))?;
-    if !meta.is_file() {
-        let what = if meta.is_dir() {
-            "a directory"
-        } else {
-            "not a regular file (a FIFO, socket or device)"
-        };
-        bail!(
-            "{} is {what}; point AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE at a profile file, or unset them",
-            path.display()
-        );
-    }
-    let too_big = || {
-        anyhow!(
-            "{} is larger than {} MB, which no profile file is; check that it is the right file",
-            path.display(),
-            MAX_FILE_SIZE / (1024 * 1024)
-        )
+    let Some((file, _)) =
+        files::open_regular(path, Links::Follow, MAX_FILE_SIZE).map_err(refused)?
+    else {
+        return Ok(None);
     };
-    if meta.len() > MAX_FILE_SIZE {
-        return Err(too_big());
-    }
-    // The size can change between the check and the read: read at most one byte past the cap.
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_FILE_SIZE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| anyhow!("cannot read {}: {}", path.display(), io_reason(&e)))?;
-    if bytes.len() as u64 > MAX_FILE_SIZE {
-        return Err(too_big());
-    }
+    let bytes = files::read_bounded(file, path, MAX_FILE_SIZE).map_err(refused)?;
     match String::from_utf8(bytes) {
         Ok(text) => Ok(Some(text)),
         Err(e) => {
@@ -354,15 +318,6 @@ fn read_bounded(path: &Path) -> Result<Option<String>> {
                 path.display()
             )
         }
-    }
-}
-
-/// The OS reason without Rust's `(os error N)` suffix.
-fn io_reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error") {
-        Some(i) => text[..i].to_string(),
-        None => text,
     }
 }
 

@@ -54,16 +54,21 @@ pub(crate) struct Sts {
 
 /// Timeouts and retries: a dead endpoint must fail in seconds, with its URL named.
 fn base_config(settings: &Settings) -> aws_sdk_sts::config::Builder {
-    let region = settings
-        .region
-        .clone()
-        .unwrap_or_else(|| FALLBACK_REGION.into());
+    sts_config(settings.region.as_deref(), settings.endpoint.as_deref())
+}
+
+/// An STS client configuration: the region (us-east-1 when none is set), the configured
+/// endpoint, and mfa-exec's retry and timeout policy. Shared with `device`'s IAM client.
+pub(crate) fn sts_config(
+    region: Option<&str>,
+    endpoint: Option<&str>,
+) -> aws_sdk_sts::config::Builder {
     let mut builder = aws_sdk_sts::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region))
+        .region(Region::new(region.unwrap_or(FALLBACK_REGION).to_string()))
         .retry_config(retry_config())
         .timeout_config(timeout_config());
-    if let Some(url) = &settings.endpoint {
+    if let Some(url) = endpoint {
         builder = builder.endpoint_url(url);
     }
     builder
@@ -417,7 +422,7 @@ fn io_reason(err: &(dyn std::error::Error + 'static)) -> Option<String> {
 
 /// Text from the SDK or the endpoint, made fit for one line of a message: never a request
 /// dump (which holds the MFA code), never an MFA code or a key, and not too long.
-fn scrub(text: &str) -> String {
+pub(crate) fn scrub(text: &str) -> String {
     let mut text = text.replace(['\n', '\r'], " ");
     for marker in ["Request {", "request `", "TokenCode", "Authorization"] {
         if let Some(cut) = text.find(marker) {

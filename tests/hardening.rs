@@ -689,5 +689,15 @@ fn a_profile_name_that_is_not_text_is_an_error_not_the_default_profile() {
             .unwrap(),
     );
     run.fails(125, &["AWS_PROFILE is not valid UTF-8"]);
+    // The subcommands that act on a profile refuse it too, instead of acting on `default`.
+    for args in [["device", "list"], ["keys", "remove"]] {
+        let run = Run::from(
+            env.mfa_exec(args)
+                .env("AWS_PROFILE", OsStr::from_bytes(b"prod\xff"))
+                .output()
+                .unwrap(),
+        );
+        run.fails(125, &["AWS_PROFILE is not valid UTF-8"]);
+    }
     assert_eq!(env.sts.total_calls(), 0);
 }
