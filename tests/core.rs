@@ -792,3 +792,83 @@ fn completions_are_printed_for_each_shell_and_parse() {
         .success()
         .prints("Register-ArgumentCompleter");
 }
+
+/// The README's Troubleshooting section quotes mfa-exec's messages word for word; these are the
+/// lines the binary prints now, in the same situations, with the temporary home shown as
+/// `/home/alice` as the README has it. (The "3 MFA codes in a row" line needs a terminal: see
+/// `three_codes_sts_refuses_end_the_run_with_advice_about_the_devices_clock` in tests/prompt.rs.)
+#[test]
+fn the_readme_troubleshooting_quotes_what_mfa_exec_prints() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("\n## Troubleshooting\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Troubleshooting section in README.md");
+    let quoted: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("mfa-exec: "))
+        .collect();
+
+    let mut printed = Vec::new();
+    let mut line_of = |env: &TestEnv, args: &[&str]| {
+        let run = env.run(args);
+        assert_eq!(run.status, Some(125), "{args:?}: {}", run.stderr);
+        let line = run
+            .stderr
+            .trim_end()
+            .replace(&env.home().display().to_string(), "/home/alice");
+        assert_eq!(line.lines().count(), 1, "{line}");
+        printed.push(line);
+    };
+
+    // A first-time user: no ~/.aws at all, with and without a profile named.
+    let fresh = TestEnv::new();
+    std::fs::remove_dir_all(fresh.home().join(".aws")).unwrap();
+    line_of(&fresh, &["--", "true"]);
+    line_of(&fresh, &["-p", "prod", "--", "true"]);
+
+    // A profile with keys and no device.
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "{}[profile nodevice]\nregion = eu-west-1\n",
+        demo_config_file()
+    ));
+    env.write_credentials(&format!(
+        "{}\n[nodevice]\naws_access_key_id = {ALICE_KEY}\naws_secret_access_key = {ALICE_SECRET}\n",
+        demo_credentials_file()
+    ));
+    line_of(&env, &["-p", "nodevice", "--", "true"]);
+
+    // A wrong code, then a good one spent and given again.
+    let good: u32 = env.alice_code().parse().unwrap();
+    let wrong = format!("{:06}", (good + 500_000) % 1_000_000);
+    line_of(&env, &["-p", "alice", "-t", &wrong, "--", "true"]);
+    let code = env.alice_code();
+    env.run(["-p", "alice", "-t", &code, "--", "true"])
+        .success();
+    line_of(
+        &env,
+        &["-p", "alice", "--refresh", "-t", &code, "--", "true"],
+    );
+
+    // A role whose trust policy does not let alice in.
+    line_of(
+        &env,
+        &["-p", "locked", "-t", &env.alice_code(), "--", "true"],
+    );
+
+    for line in &printed {
+        assert!(
+            quoted.contains(&line.as_str()),
+            "README's Troubleshooting does not quote what mfa-exec prints now:\n{line}"
+        );
+    }
+    for line in &quoted {
+        assert!(
+            printed.iter().any(|p| p == line) || line.contains("MFA codes in a row"),
+            "README's Troubleshooting quotes a line mfa-exec no longer prints:\n{line}"
+        );
+    }
+}
