@@ -872,3 +872,41 @@ fn the_readme_troubleshooting_quotes_what_mfa_exec_prints() {
         );
     }
 }
+
+/// The quick start's `scripts/demo`, on this build (no release build): every step checks its
+/// own outcome and the script exits non-zero when one does not behave as shown.
+#[test]
+fn the_quick_start_demo_runs_offline_and_every_step_behaves_as_shown() {
+    let bin_dir = PathBuf::from(TestEnv::bin())
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    standin_client();
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo"))
+        .env_clear()
+        .env("HOME", home.path())
+        .env(
+            "PATH",
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
+        )
+        .env("MFA_EXEC_DEMO_BIN_DIR", &bin_dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run scripts/demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for shown in [
+        "ERROR AccessDenied: User: arn:aws:iam::123456789012:user/alice is not authorized",
+        "assumed-role/s3-reader/",
+        "is enabled for IAM user carol",
+        "demo-reports",
+        "deactivated and deleted MFA device arn:aws:iam::123456789012:mfa/carol",
+        "Done: one MFA code",
+    ] {
+        assert!(stdout.contains(shown), "{shown:?} missing from:\n{stdout}");
+    }
+    assert!(!stderr.contains("demo: FAILED"), "{stderr}");
+}
