@@ -910,3 +910,35 @@ fn the_quick_start_demo_runs_offline_and_every_step_behaves_as_shown() {
     }
     assert!(!stderr.contains("demo: FAILED"), "{stderr}");
 }
+
+/// The README's Troubleshooting says this machine's clock matters less than the device's: when
+/// STS refuses a request signed too far from its own time, the AWS SDK signs it again with
+/// STS's time. Here mfa-exec runs under faketime, 3 hours fast and then 2 days slow, against a
+/// stand-in on the real time.
+#[test]
+fn a_machine_clock_hours_or_days_off_still_gets_credentials() {
+    let Some(faketime) = require_tool("faketime (Debian: faketime)", &["faketime"]) else {
+        return;
+    };
+    let env = TestEnv::new();
+    for offset in ["+3h", "-2d"] {
+        let before = env.sts.calls("GetSessionToken");
+        let code = env.alice_code();
+        let mut cmd = env.command(&faketime);
+        cmd.args(["-f", offset, TestEnv::bin()])
+            .args(["-p", "alice", "--no-cache", "-t", &code, "--", "env"])
+            .stdin(std::process::Stdio::null());
+        let run = Run::from(cmd.output().expect("run faketime"));
+        run.success();
+        assert!(
+            run.env_lines()["AWS_ACCESS_KEY_ID"].starts_with("ASIA"),
+            "{offset}: {}",
+            run.stdout
+        );
+        // The first, skewed request was refused and the SDK sent it again.
+        assert!(
+            env.sts.calls("GetSessionToken") >= before + 2,
+            "{offset}: the clock was not off, or nothing was retried"
+        );
+    }
+}
