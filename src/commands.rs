@@ -5,7 +5,7 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{CommandFactory, Parser};
 
 use crate::cache::Cache;
@@ -32,14 +32,10 @@ pub(crate) fn run() -> Result<ExitCode> {
             print_stdout(init_script(shell))?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Sub::Init { shell: None }) => Err(Exit {
-            status: FAILURE,
-            message: format!(
-                "init needs a shell: one of {}; e.g. add `eval \"$(mfa-exec init bash)\"` to ~/.bashrc",
-                known_shells()
-            ),
-        }
-        .into()),
+        Some(Sub::Init { shell: None }) => bail!(
+            "init needs a shell: one of {}; e.g. add `eval \"$(mfa-exec init bash)\"` to ~/.bashrc",
+            known_shells()
+        ),
         Some(Sub::Completions { shell }) => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "mfa-exec", &mut out);
@@ -193,7 +189,7 @@ fn keys(cmd: KeysCmd, env: &Env) -> Result<ExitCode> {
         KeysCmd::List => {
             let mut out = Vec::new();
             if crate::keys::list(env, &mut out)? == 0 {
-                crate::terminal::say("no keys in the OS keyring; add a profile's with `mfa-exec keys add -p PROFILE`");
+                say("no keys in the OS keyring; add a profile's with `mfa-exec keys add -p PROFILE`");
             }
             print_stdout(&String::from_utf8_lossy(&out))?;
         }

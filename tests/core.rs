@@ -792,3 +792,153 @@ fn completions_are_printed_for_each_shell_and_parse() {
         .success()
         .prints("Register-ArgumentCompleter");
 }
+
+/// The README's Troubleshooting section quotes mfa-exec's messages word for word; these are the
+/// lines the binary prints now, in the same situations, with the temporary home shown as
+/// `/home/alice` as the README has it. (The "3 MFA codes in a row" line needs a terminal: see
+/// `three_codes_sts_refuses_end_the_run_with_advice_about_the_devices_clock` in tests/prompt.rs.)
+#[test]
+fn the_readme_troubleshooting_quotes_what_mfa_exec_prints() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("\n## Troubleshooting\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Troubleshooting section in README.md");
+    let quoted: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("mfa-exec: "))
+        .collect();
+
+    let mut printed = Vec::new();
+    let mut line_of = |env: &TestEnv, args: &[&str]| {
+        let run = env.run(args);
+        assert_eq!(run.status, Some(125), "{args:?}: {}", run.stderr);
+        let line = run
+            .stderr
+            .trim_end()
+            .replace(&env.home().display().to_string(), "/home/alice");
+        assert_eq!(line.lines().count(), 1, "{line}");
+        printed.push(line);
+    };
+
+    // A first-time user: no ~/.aws at all, with and without a profile named.
+    let fresh = TestEnv::new();
+    std::fs::remove_dir_all(fresh.home().join(".aws")).unwrap();
+    line_of(&fresh, &["--", "true"]);
+    line_of(&fresh, &["-p", "prod", "--", "true"]);
+
+    // A profile with keys and no device.
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "{}[profile nodevice]\nregion = eu-west-1\n",
+        demo_config_file()
+    ));
+    env.write_credentials(&format!(
+        "{}\n[nodevice]\naws_access_key_id = {ALICE_KEY}\naws_secret_access_key = {ALICE_SECRET}\n",
+        demo_credentials_file()
+    ));
+    line_of(&env, &["-p", "nodevice", "--", "true"]);
+
+    // A wrong code, then a good one spent and given again.
+    let good: u32 = env.alice_code().parse().unwrap();
+    let wrong = format!("{:06}", (good + 500_000) % 1_000_000);
+    line_of(&env, &["-p", "alice", "-t", &wrong, "--", "true"]);
+    let code = env.alice_code();
+    env.run(["-p", "alice", "-t", &code, "--", "true"])
+        .success();
+    line_of(
+        &env,
+        &["-p", "alice", "--refresh", "-t", &code, "--", "true"],
+    );
+
+    // A role whose trust policy does not let alice in.
+    line_of(
+        &env,
+        &["-p", "locked", "-t", &env.alice_code(), "--", "true"],
+    );
+
+    for line in &printed {
+        assert!(
+            quoted.contains(&line.as_str()),
+            "README's Troubleshooting does not quote what mfa-exec prints now:\n{line}"
+        );
+    }
+    for line in &quoted {
+        assert!(
+            printed.iter().any(|p| p == line) || line.contains("MFA codes in a row"),
+            "README's Troubleshooting quotes a line mfa-exec no longer prints:\n{line}"
+        );
+    }
+}
+
+/// The quick start's `scripts/demo`, on this build (no release build): every step checks its
+/// own outcome and the script exits non-zero when one does not behave as shown.
+#[test]
+fn the_quick_start_demo_runs_offline_and_every_step_behaves_as_shown() {
+    let bin_dir = PathBuf::from(TestEnv::bin())
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    standin_client();
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo"))
+        .env_clear()
+        .env("HOME", home.path())
+        .env(
+            "PATH",
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
+        )
+        .env("MFA_EXEC_DEMO_BIN_DIR", &bin_dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run scripts/demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for shown in [
+        "ERROR AccessDenied: User: arn:aws:iam::123456789012:user/alice is not authorized",
+        "assumed-role/s3-reader/",
+        "is enabled for IAM user carol",
+        "demo-reports",
+        "deactivated and deleted MFA device arn:aws:iam::123456789012:mfa/carol",
+        "Done: one MFA code",
+    ] {
+        assert!(stdout.contains(shown), "{shown:?} missing from:\n{stdout}");
+    }
+    assert!(!stderr.contains("demo: FAILED"), "{stderr}");
+}
+
+/// The README's Troubleshooting says this machine's clock matters less than the device's: when
+/// STS refuses a request signed too far from its own time, the AWS SDK signs it again with
+/// STS's time. Here mfa-exec runs under faketime, 3 hours fast and then 2 days slow, against a
+/// stand-in on the real time.
+#[test]
+fn a_machine_clock_hours_or_days_off_still_gets_credentials() {
+    let Some(faketime) = require_tool("faketime (Debian: faketime)", &["faketime"]) else {
+        return;
+    };
+    let env = TestEnv::new();
+    for offset in ["+3h", "-2d"] {
+        let before = env.sts.calls("GetSessionToken");
+        let code = env.alice_code();
+        let mut cmd = env.command(&faketime);
+        cmd.args(["-f", offset, TestEnv::bin()])
+            .args(["-p", "alice", "--no-cache", "-t", &code, "--", "env"])
+            .stdin(std::process::Stdio::null());
+        let run = Run::from(cmd.output().expect("run faketime"));
+        run.success();
+        assert!(
+            run.env_lines()["AWS_ACCESS_KEY_ID"].starts_with("ASIA"),
+            "{offset}: {}",
+            run.stdout
+        );
+        // The first, skewed request was refused and the SDK sent it again.
+        assert!(
+            env.sts.calls("GetSessionToken") >= before + 2,
+            "{offset}: the clock was not off, or nothing was retried"
+        );
+    }
+}
