@@ -374,35 +374,13 @@ impl Cache {
             Err(_) => return,
         };
         if let Err(e) = self.write_atomic(&path, &text) {
-            self.warn_once(&format!("{}: {e}", path.display()));
+            self.warn_once(&format!("{e:#}"));
         }
     }
 
-    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         self.remove_leftovers(&[]);
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("entry");
-        let mut rand = [0u8; 6];
-        let _ = getrandom::fill(&mut rand);
-        let suffix: String = rand.iter().map(|b| format!("{b:02x}")).collect();
-        let tmp = self
-            .dir
-            .join(format!(".{name}.{}.{suffix}.tmp", std::process::id()));
-        let result = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc_o_nofollow())
-                .open(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            // rename replaces a symlink at `path` itself; it never writes through it.
-            fs::rename(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        files::write_atomic(path, bytes, Some(0o600))
     }
 
     /// Takes the entry's lock, waiting while another run holds it (at most `max_wait`, when

@@ -248,7 +248,7 @@ fn write_png(path: &Path, png: &[u8]) -> Result<()> {
     if png.is_empty() {
         bail!("IAM returned no QR code image for --qr-png");
     }
-    profile_edit::write_atomic(path, png, Some(0o600)).map_err(|e| {
+    crate::files::write_atomic(path, png, Some(0o600)).map_err(|e| {
         anyhow!(
             "cannot write --qr-png {}: {}",
             path.display(),

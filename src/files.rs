@@ -9,10 +9,12 @@
 //! A refusal states what is wrong with the file; what to do about it is the caller's to add
 //! (remove a cache entry; point AWS_CONFIG_FILE elsewhere).
 
-use std::fs::{File, Metadata, OpenOptions};
-use std::io::{ErrorKind, Read};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
 
 use nix::fcntl::OFlag;
 
@@ -112,6 +114,57 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
         Some(i) => text[..i].to_string(),
         None => text,
     }
+}
+
+/// Temp file in the same directory, fsync, rename over the target, fsync the directory. The
+/// file gets `mode`, or with None keeps the mode it had (0600 when new). A symlink at `path`
+/// itself is replaced, never written through (callers that edit a link's target resolve it
+/// first). Writes the profile files, the cache entries, `--qr-png` and the keyring record.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mode = mode.unwrap_or_else(|| match fs::metadata(path) {
+        Ok(meta) => meta.permissions().mode() & 0o7777,
+        Err(_) => 0o600,
+    });
+    let name = path
+        .file_name()
+        .map_or_else(|| "profile".into(), |n| n.to_string_lossy().into_owned());
+    let mut suffix = [0u8; 6];
+    getrandom::fill(&mut suffix)
+        .map_err(|e| anyhow::anyhow!("no randomness for a temporary file name: {e}"))?;
+    let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+    // `.NAME.PID.RANDOM.tmp`: the cache tells a dead writer's leftover by the pid.
+    let tmp = dir.join(format!(".{name}.{}.{suffix}.tmp", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        // The mode the file had (the umask must not widen or narrow it).
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Ok(d) = fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

@@ -198,7 +198,7 @@ impl Record {
         };
         let mut text = serde_json::to_vec_pretty(&file)?;
         text.push(b'\n');
-        profile_edit::write_atomic(&self.path, &text, Some(0o600))
+        crate::files::write_atomic(&self.path, &text, Some(0o600))
     }
 }
 

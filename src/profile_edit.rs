@@ -19,11 +19,11 @@
 //! permission bits are kept; a new file is 0600 in a directory created 0700.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+
+use crate::files;
 
 /// The two AWS profile files name a profile's section differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub(crate) fn set_key(
     let original = read(&target)?.unwrap_or_default();
     let edited = with_key_set(&original, kind, profile, key, value);
     if edited != original || !target.exists() {
-        write_atomic(&target, edited.as_bytes(), None)?;
+        files::write_atomic(&target, edited.as_bytes(), None)?;
     }
     Ok(())
 }
@@ -89,7 +89,7 @@ pub(crate) fn remove_keys(
     };
     let (edited, removed) = with_keys_removed(&original, kind, profile, keys, drop_emptied_section);
     if removed > 0 {
-        write_atomic(&target, edited.as_bytes(), None)?;
+        files::write_atomic(&target, edited.as_bytes(), None)?;
     }
     Ok(removed)
 }
@@ -404,59 +404,10 @@ fn read(path: &Path) -> Result<Option<String>> {
     }
 }
 
-/// Temp file in the same directory, fsync, rename over the target, fsync the directory. The
-/// file gets `mode`, or with None keeps the mode it had (0600 when new). A symlink at `path`
-/// itself is replaced, never written through (callers that edit a link's target resolve it
-/// first). Also writes mfa-exec's own private files (`--qr-png`, the keyring record).
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !dir.exists() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let mode = mode.unwrap_or_else(|| match fs::metadata(path) {
-        Ok(meta) => meta.permissions().mode() & 0o7777,
-        Err(_) => 0o600,
-    });
-    let name = path
-        .file_name()
-        .map_or_else(|| "profile".into(), |n| n.to_string_lossy().into_owned());
-    let mut suffix = [0u8; 6];
-    getrandom::fill(&mut suffix)
-        .map_err(|e| anyhow::anyhow!("no randomness for a temporary file name: {e}"))?;
-    let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
-    let tmp = dir.join(format!(".{name}.mfa-exec-{suffix}.tmp"));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        // The mode the file had (the umask must not widen or narrow it).
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("cannot write {}", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     const CONFIG: &str = "# my AWS config
 [default]
