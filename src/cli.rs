@@ -147,7 +147,7 @@ pub(crate) enum ShellKind {
     Powershell,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub(crate) struct RunArgs {
     /// AWS profile to use [env: AWS_PROFILE; default: default]
     #[arg(short, long, value_name = "NAME")]

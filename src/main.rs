@@ -1,35 +1,29 @@
 //! mfa-exec: run a command with MFA-backed temporary AWS credentials.
 //!
-//! One direction of flow: arguments (`cli`) → resolved settings (`settings`, `profile`) →
-//! credentials (`credentials`: `cache`, or an MFA code from `token` and a call to `sts`) →
-//! the environment (`environment`) → exec (`exec`), printed shell text (`shell`), a
-//! credential_process document, or a local credential server (`server`).
+//! One direction of flow, one folder per step:
 //!
-//! Leaf modules every step may use: `temporary` (the credentials value), `files` (reading a
-//! file that may be a FIFO, a device or huge), `terminal` (outside text made safe to show),
-//! `exit` (statuses).
+//! - `cli`: what the user typed (clap), no I/O;
+//! - `commands`: one file per subcommand and one for runs, each owning its output;
+//! - `settings`: flags, environment and profile files resolved once into what a run does;
+//! - `profile`: the AWS config and credentials files, read by the SDK's parser and edited
+//!   byte for byte;
+//! - `credentials`: the cache, or an MFA code and a call to STS;
+//! - `aws`: the STS and IAM clients and what their failures mean to a user;
+//! - `output`: the environment a command gets, exec, shell text, the credential server.
+//!
+//! Leaves every step may use: `terminal` (the one `/dev/tty`, text made safe to show),
+//! `files` (bounded reads, atomic writes), `exit` (statuses).
 
-mod cache;
+mod aws;
 mod cli;
 mod commands;
 mod credentials;
-mod device;
-mod environment;
-mod exec;
 mod exit;
 mod files;
-mod iam;
-mod keys;
+mod output;
 mod profile;
-mod profile_edit;
-mod qr;
-mod server;
 mod settings;
-mod shell;
-mod sts;
-mod temporary;
 mod terminal;
-mod token;
 
 use std::process::ExitCode;
 

@@ -39,12 +39,12 @@ use signal_hook::low_level::siginfo::Cause;
 use subtle::ConstantTimeEq;
 use tokio::task::AbortHandle;
 
-use crate::cache::Cache;
-use crate::credentials::{self, Obtained};
-use crate::environment::{self, EnvChanges};
-use crate::exec;
+use crate::credentials::cache::Cache;
+use crate::credentials::types::Credentials;
+use crate::credentials::{self, types::Obtained};
+use crate::output::environment::{self, EnvChanges};
+use crate::output::exec;
 use crate::settings::Settings;
-use crate::temporary::Credentials;
 use crate::terminal;
 
 /// The one path credentials are served on.
@@ -83,19 +83,20 @@ impl Current {
             // Through the cache: role credentials come from the cached MFA session without a
             // prompt; a new code is asked for only when that session has ended. `--refresh`
             // applied to the first fetch only.
-            self.settings.cache.refresh = false;
-            self.settings.token = self.settings.later_token.clone();
-            let (creds, _) = credentials::obtain(&self.settings, self.cache.as_ref())?;
+            let (creds, _) = credentials::renew(&self.settings, self.cache.as_ref())?;
             self.creds = creds;
         }
         Ok(self.creds.clone())
     }
 }
 
+/// Serves the credentials to `argv` until it ends. `default_credentials`: the key by which the
+/// `default` profile holds credentials of its own, if it does.
 pub(crate) fn run(
     settings: &Settings,
     cache: Option<Cache>,
     argv: &[OsString],
+    default_credentials: Option<&str>,
 ) -> Result<ExitCode> {
     // Without a cache directory (or with --no-cache) the MFA session is kept in memory, so
     // role renewals still need no code.
@@ -105,7 +106,7 @@ pub(crate) fn run(
     // SDKs read the `default` profile's own credentials *before* container credentials, so
     // the command would silently use those instead of the MFA-backed ones served here. (Exec
     // mode does not have this problem: environment keys come first everywhere.)
-    if let Some(key) = &settings.default_profile_credentials {
+    if let Some(key) = default_credentials {
         terminal::warn(&format!(
             "profile 'default' has {key}, which AWS SDKs read before the credential server; the command may not use the MFA credentials (move those to a named profile)"
         ));
@@ -144,7 +145,7 @@ pub(crate) fn run(
 
     // Signals: subscribe before the child exists so none is lost; from here on they are the
     // child's to act on, not the prompt's.
-    crate::token::leave_signals_to_the_caller();
+    crate::terminal::tty::leave_signals_to_the_caller();
     let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP])
         .context("cannot set up signal handling")?;
     let mut cmd = Command::new(&argv[0]);

@@ -2,9 +2,8 @@
 //! and then either applied to the exec'd child or printed for a shell to eval, so the two
 //! can never disagree.
 
-use crate::credentials::Obtained;
+use crate::credentials::types::{Credentials, Obtained};
 use crate::settings::Settings;
-use crate::temporary::Credentials;
 
 /// Variables removed because something would read them *over* the new keys: botocore reads
 /// the legacy AWS_SECURITY_TOKEN before AWS_SESSION_TOKEN, and tools that pass a profile

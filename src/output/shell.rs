@@ -4,7 +4,7 @@
 //! cautionary example).
 
 use crate::cli::ShellKind;
-use crate::environment::EnvChanges;
+use crate::output::environment::EnvChanges;
 
 /// POSIX single quotes: nothing is special inside them but `'` itself, which is closed,
 /// escaped and reopened.

@@ -1,34 +1,36 @@
 //! `mfa-exec device add|list|remove`: a user's own virtual MFA device, from "no device" to a
-//! working `mfa_serial`, in the terminal, and back. The steps are those of AWS's MFA samples
-//! (`../shared/seeds/`): CreateVirtualMFADevice, show the QR code, two consecutive codes,
+//! working `mfa_serial`, in the terminal, and back. The steps are those AWS documents for a
+//! virtual MFA device: CreateVirtualMFADevice, show the QR code, two consecutive codes,
 //! EnableMFADevice; and, to tear down, DeactivateMFADevice and DeleteVirtualMFADevice.
 //!
 //! The rule that shapes `add`: a device that was created but not enabled must not outlive the
 //! run. IAM keeps it, its name stays taken, and the next `device add` would fail with
 //! "already exists". So from CreateVirtualMFADevice until EnableMFADevice succeeds, every way
 //! out deletes it: an error, codes refused too often, the terminal gone (EOF, SIGHUP) and
-//! Ctrl-C or SIGTERM at a prompt. Signals are taken by a watcher thread that waits for an IAM
-//! call in flight to finish, then puts the terminal back, deletes the device and exits 125.
+//! Ctrl-C or SIGTERM at a prompt. Signals go through the terminal's one watcher, which puts the
+//! terminal back and runs this command's cleanup: it waits for an IAM call in flight to finish,
+//! deletes the device, and the run then ends by the signal it got (Ctrl-C: status 130).
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{anyhow, bail, Context, Result};
-use clap::Parser;
-use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg, Termios};
 use tokio::runtime::Runtime;
 
-use crate::cache::Cache;
-use crate::cli::{Cli, DeviceCmd};
-use crate::credentials;
-use crate::exit::FAILURE;
-use crate::iam::{Iam, NewDevice, User};
-use crate::profile_edit::{self, FileKind};
-use crate::settings::{validate_code, validate_serial, DeviceSettings, Env, Settings};
-use crate::temporary::rfc3339;
+use super::print_stdout;
+use crate::aws::failure::FailureKind;
+use crate::aws::iam::{Iam, NewDevice, User};
+use crate::aws::new_runtime;
+use crate::cli::DeviceCmd;
+use crate::credentials::{self, cache::Cache, types::rfc3339};
+use crate::profile::edit::{self, FileKind};
+use crate::settings::device::DeviceSettings;
+use crate::settings::env::Env;
+use crate::settings::validate::{validate_code, validate_serial};
+use crate::settings::Settings;
+use crate::terminal::tty::{self, Tty};
+use crate::terminal::{qr, say};
 
 /// Rounds of "enter two codes" before giving up (each round is one EnableMFADevice call).
 const ENABLE_ROUNDS: u32 = 3;
@@ -50,10 +52,6 @@ pub(crate) fn run(cmd: DeviceCmd, env: &Env) -> Result<ExitCode> {
             token_code,
         } => remove(profile.as_deref(), serial_number, token_code, env),
     }
-}
-
-fn runtime() -> Result<Runtime> {
-    credentials::new_runtime()
 }
 
 /// `mfa-exec -p P …` for messages (no `-p` for the default profile).
@@ -91,18 +89,20 @@ fn add(
     if let Some(path) = &qr_png {
         check_png_path(path)?;
     }
-    let tty = Terminal::open()?;
-    let rt = runtime()?;
+    let tty = Tty::open().ok_or_else(|| {
+        anyhow!("device add shows a QR code and asks for two codes on the terminal, and there is none: run it in a terminal")
+    })?;
+    let rt = new_runtime()?;
     let iam = Iam::for_source(&dev)?;
     let user = rt.block_on(iam.caller_user())?;
     let name = device_name.unwrap_or_else(|| user.name.clone());
     validate_device_name(&name)?;
 
-    let guard = Cleanup::arm(iam.clone(), &tty);
+    let guard = Cleanup::arm(iam.clone());
     let device = {
         let mut phase = guard.phase();
         let device = rt.block_on(iam.create_device(&name)).map_err(|e| {
-            if e.code == "EntityAlreadyExists" {
+            if e.kind == FailureKind::AlreadyExists {
                 anyhow!(
                     "an MFA device named '{name}' already exists in account {}: choose another name with --device-name, or see `{} device list` and `device remove --serial-number arn:aws:iam::{}:mfa/{name}`",
                     user.account,
@@ -122,7 +122,6 @@ fn add(
         Err(err) => {
             let mut phase = guard.phase();
             *phase = Phase::Settled;
-            tty.restore();
             return Err(anyhow!(
                 "{err:#}; {}",
                 delete_again(&rt, &iam, &device.serial)
@@ -131,7 +130,7 @@ fn add(
     }
 
     // Enabled: from here on the device is the user's, whatever happens to this run.
-    profile_edit::set_key(
+    edit::set_key(
         &dev.config_path,
         FileKind::Config,
         &dev.profile,
@@ -149,7 +148,7 @@ fn add(
         )
     })?;
     drop(guard);
-    crate::terminal::say(&format!(
+    say(&format!(
         "MFA device {} is enabled for IAM user {}; mfa_serial written to {} in {}; try it: {} -- aws sts get-caller-identity",
         device.serial,
         user.name,
@@ -165,17 +164,17 @@ fn enroll(
     rt: &Runtime,
     iam: &Iam,
     guard: &Cleanup,
-    tty: &Terminal,
+    tty: &Tty,
     user: &User,
     device: &NewDevice,
     qr_png: Option<&Path>,
 ) -> Result<()> {
     let device_name = device.serial.rsplit('/').next().unwrap_or(&device.serial);
-    let uri = crate::qr::otpauth_uri(device_name, &user.account, &device.seed_base32);
-    let drawing = crate::qr::render(&uri)?;
+    let uri = qr::otpauth_uri(device_name, &user.account, &device.seed_base32);
+    let drawing = qr::render(&uri)?;
     tty.say(&format!(
         "Scan this QR code with your authenticator app (it adds \"{}\" for {device_name}@{}):\n{drawing}",
-        crate::qr::ISSUER,
+        qr::ISSUER,
         user.account
     ))?;
     if let Some(path) = qr_png {
@@ -187,19 +186,19 @@ fn enroll(
     }
     tty.say("Enter two consecutive codes from the app.\n")?;
     for round in 1..=ENABLE_ROUNDS {
-        let first = tty.ask_code("Enter the first code: ", None)?;
-        let second = tty.ask_code("Enter the second code: ", Some(&first))?;
+        let first = ask_code(tty, "Enter the first code: ", None)?;
+        let second = ask_code(tty, "Enter the second code: ", Some(&first))?;
         let mut phase = guard.phase();
         match rt.block_on(iam.enable(&user.name, &device.serial, &first, &second)) {
             Ok(()) => {
                 *phase = Phase::Settled;
                 return Ok(());
             }
-            Err(e) if e.code == "InvalidAuthenticationCode" && round < ENABLE_ROUNDS => {
+            Err(e) if e.kind == FailureKind::InvalidCode && round < ENABLE_ROUNDS => {
                 drop(phase);
                 tty.say("IAM did not accept these codes: wait for the app to show a new code, then enter two consecutive codes again.\n")?;
             }
-            Err(e) if e.code == "InvalidAuthenticationCode" => {
+            Err(e) if e.kind == FailureKind::InvalidCode => {
                 bail!("IAM did not accept the codes {ENABLE_ROUNDS} times: check that the app shows the device just scanned and that this machine's clock is right")
             }
             Err(e) => return Err(e.into()),
@@ -258,88 +257,28 @@ fn write_png(path: &Path, png: &[u8]) -> Result<()> {
 }
 
 // ------------------------------------------------------------------------------------------
-// The terminal, and what a signal does while a device hangs unenabled
+// The codes, and what a signal does while a device hangs unenabled
 // ------------------------------------------------------------------------------------------
 
-/// The controlling terminal: the QR code and the prompts go here, never to stdout.
-struct Terminal {
-    file: File,
-    /// The settings from before the first prompt, shared with the signal watcher.
-    saved: Arc<Mutex<Option<Termios>>>,
-}
-
-impl Terminal {
-    fn open() -> Result<Terminal> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/tty")
-            .map_err(|_| {
-                anyhow!("device add shows a QR code and asks for two codes on the terminal, and there is none: run it in a terminal")
-            })?;
-        let saved = tcgetattr(&file).ok();
-        Ok(Terminal {
-            file,
-            saved: Arc::new(Mutex::new(saved)),
-        })
-    }
-
-    fn say(&self, text: &str) -> Result<()> {
-        (&self.file)
-            .write_all(text.as_bytes())
-            .and_then(|_| (&self.file).flush())
-            .context("the terminal is gone")
-    }
-
-    fn restore(&self) {
-        if let Some(t) = self.saved.lock().ok().and_then(|s| s.clone()) {
-            let _ = tcsetattr(&self.file, SetArg::TCSANOW, &t);
+/// One 6-digit code, typed without echo. `previous`: the first code, which the second must
+/// differ from (two consecutive codes are never equal).
+fn ask_code(tty: &Tty, prompt: &str, previous: Option<&str>) -> Result<String> {
+    for attempt in 1..=FORMAT_TRIES {
+        let code = tty
+            .read_hidden(prompt)
+            .map_err(|e| anyhow!("{e} before the codes were entered"))?;
+        let problem = if validate_code(&code).is_err() {
+            "That is not a 6-digit code; try again."
+        } else if previous == Some(code.as_str()) {
+            "That is the same code again: wait for the app to show the next one."
+        } else {
+            return Ok(code);
+        };
+        if attempt < FORMAT_TRIES {
+            tty.say(&format!("{problem}\n"))?;
         }
     }
-
-    /// One 6-digit code, typed without echo. `previous`: the first code, which the second
-    /// must differ from (two consecutive codes are never equal).
-    fn ask_code(&self, prompt: &str, previous: Option<&str>) -> Result<String> {
-        for attempt in 1..=FORMAT_TRIES {
-            if let Some(t) = self.saved.lock().ok().and_then(|s| s.clone()) {
-                let mut quiet = t;
-                quiet.local_flags.remove(LocalFlags::ECHO);
-                quiet.local_flags.insert(LocalFlags::ECHONL);
-                let _ = tcsetattr(&self.file, SetArg::TCSANOW, &quiet);
-            }
-            self.say(prompt)?;
-            let line = self.read_line();
-            self.restore();
-            let code = line?.trim().to_string();
-            let problem = if validate_code(&code).is_err() {
-                "That is not a 6-digit code; try again."
-            } else if previous == Some(code.as_str()) {
-                "That is the same code again: wait for the app to show the next one."
-            } else {
-                return Ok(code);
-            };
-            if attempt < FORMAT_TRIES {
-                self.say(&format!("{problem}\n"))?;
-            }
-        }
-        bail!("no valid code after {FORMAT_TRIES} tries: enter the 6 digits the app shows")
-    }
-
-    fn read_line(&self) -> Result<String> {
-        let mut reader = BufReader::new(&self.file);
-        let mut line = String::new();
-        loop {
-            match reader.read_line(&mut line) {
-                Ok(0) => bail!("the terminal closed before the codes were entered"),
-                Ok(_) => return Ok(line),
-                // A signal: the watcher is handling it (and will end the run).
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                    std::thread::sleep(std::time::Duration::from_millis(200));
-                }
-                Err(_) => bail!("the terminal is gone"),
-            }
-        }
-    }
+    bail!("no valid code after {FORMAT_TRIES} tries: enter the 6 digits the app shows")
 }
 
 /// Where `add` stands, for the signal watcher.
@@ -354,54 +293,40 @@ enum Phase {
     Settled,
 }
 
+/// The phase, shared with the cleanup a signal runs, for as long as `add` runs.
 struct Cleanup {
     phase: Arc<Mutex<Phase>>,
+    _registered: tty::CleanupGuard,
 }
 
 impl Cleanup {
-    /// Starts the watcher: SIGINT, SIGTERM and SIGHUP from now on end the run through it.
-    fn arm(iam: Iam, tty: &Terminal) -> Cleanup {
+    /// From now on SIGINT, SIGTERM and SIGHUP first undo what `add` did so far.
+    fn arm(iam: Iam) -> Cleanup {
         let phase = Arc::new(Mutex::new(Phase::Before));
         let watched = Arc::clone(&phase);
-        let saved = Arc::clone(&tty.saved);
-        let tty_file = tty.file.try_clone().ok();
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
-            std::thread::spawn(move || {
-                for signal in signals.forever() {
-                    // Waits for an IAM call in flight: its outcome decides what to undo.
-                    let phase = watched.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                    if let (Some(f), Some(t)) =
-                        (&tty_file, saved.lock().ok().and_then(|s| s.clone()))
-                    {
-                        let _ = tcsetattr(f, SetArg::TCSANOW, &t);
-                        let _ = (&*f).write_all(b"\n");
-                    }
-                    let why = match signal {
-                        SIGINT => "interrupted",
-                        SIGHUP => "the terminal went away",
-                        _ => "terminated",
-                    };
-                    match phase {
-                        Phase::Before => {
-                            crate::terminal::say(&format!("{why}; no MFA device was created"));
-                        }
-                        Phase::Created(serial) => {
-                            let outcome = match runtime() {
-                                Ok(rt) => delete_again(&rt, &iam, &serial),
-                                Err(e) => could_not_delete(&serial, &e),
-                            };
-                            crate::terminal::say(&format!(
-                                "{why} before the device was enabled; {outcome}"
-                            ));
-                        }
-                        Phase::Settled => continue,
-                    }
-                    std::process::exit(FAILURE.into());
+        let registered = tty::on_signal(move |why| {
+            // Waits for an IAM call in flight: its outcome decides what to undo.
+            let phase = watched.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            match phase {
+                Phase::Before => {
+                    say(&format!("{why}; no MFA device was created"));
+                    true
                 }
-            });
+                Phase::Created(serial) => {
+                    let outcome = match new_runtime() {
+                        Ok(rt) => delete_again(&rt, &iam, &serial),
+                        Err(e) => could_not_delete(&serial, &e),
+                    };
+                    say(&format!("{why} before the device was enabled; {outcome}"));
+                    true
+                }
+                Phase::Settled => false,
+            }
+        });
+        Cleanup {
+            phase,
+            _registered: registered,
         }
-        Cleanup { phase }
     }
 
     /// Held across an IAM call, so a signal waits for its outcome.
@@ -430,13 +355,13 @@ fn could_not_delete(serial: &str, why: &dyn std::fmt::Display) -> String {
 
 fn list(profile: Option<&str>, env: &Env) -> Result<ExitCode> {
     let dev = DeviceSettings::resolve(profile, env)?;
-    let rt = runtime()?;
+    let rt = new_runtime()?;
     let iam = Iam::for_source(&dev)?;
     let user = rt.block_on(iam.caller_user())?;
     let devices = rt.block_on(iam.list(&user.name))?;
     let in_use = dev.serial.as_ref().map(|(s, _)| s.as_str());
     if devices.is_empty() {
-        crate::terminal::say(&format!(
+        say(&format!(
             "IAM user {} (profile '{}') has no MFA device; register one with `{} device add`",
             user.name,
             dev.profile,
@@ -465,9 +390,9 @@ fn list(profile: Option<&str>, env: &Env) -> Result<ExitCode> {
             }
         ));
     }
-    crate::commands::print_stdout(&out)?;
+    print_stdout(&out)?;
     if let Some(serial) = in_use.filter(|s| !devices.iter().any(|d| d.serial == *s)) {
-        crate::terminal::say(&format!(
+        say(&format!(
             "profile '{}' uses {serial}, which is not among this user's devices; fix its mfa_serial or run `{} device add --force`",
             dev.profile,
             with_profile(&dev.profile)
@@ -502,7 +427,7 @@ fn remove(
     if let Some(code) = &token_code {
         validate_code(code)?;
     }
-    let rt = runtime()?;
+    let rt = new_runtime()?;
     let iam = Iam::for_source(&dev)?;
     let user = rt.block_on(iam.caller_user())?;
     let assigned = rt
@@ -513,7 +438,7 @@ fn remove(
     let what = if assigned {
         // IAM's self-manage policy denies deactivation without MFA: get an MFA session the
         // usual way (the cache, -t, the token command or the prompt), with this device.
-        let settings = session_settings(profile, &serial, token_code.as_deref(), env)?;
+        let settings = Settings::mfa_session(profile, &serial, token_code.as_deref(), env)?;
         let cache = if settings.cache.enabled {
             Cache::open(env)
         } else {
@@ -534,7 +459,7 @@ fn remove(
         // elsewhere, say. It can be deleted as it is; IAM says if it does not exist.
         match rt.block_on(iam.delete(&serial)) {
             Ok(()) => format!("deleted MFA device {serial} (it was not enabled)"),
-            Err(e) if e.code == "NoSuchEntity" => format!("IAM has no device {serial}"),
+            Err(e) if e.kind == FailureKind::NoSuchEntity => format!("IAM has no device {serial}"),
             Err(e) => return Err(e.into()),
         }
     };
@@ -550,7 +475,7 @@ fn remove(
     for holder in holders {
         if files.profile(&holder).get("mfa_serial") == Some(serial.as_str())
             && !removed_from.contains(&holder)
-            && profile_edit::remove_keys(
+            && edit::remove_keys(
                 &dev.config_path,
                 FileKind::Config,
                 &holder,
@@ -581,35 +506,11 @@ fn remove(
             dev.config_path.display()
         )
     };
-    crate::terminal::say(&format!(
+    say(&format!(
         "{what}; {config}; {cleared} cached entr{} cleared",
         if cleared == 1 { "y" } else { "ies" }
     ));
     Ok(ExitCode::SUCCESS)
-}
-
-/// The settings of an MFA session with this device, as `mfa-exec -p P --serial-number S
-/// [-t CODE]` would resolve them (built through the same parser, so every rule of the run
-/// path applies), without the profile's role: the session itself is what IAM needs.
-fn session_settings(
-    profile: Option<&str>,
-    serial: &str,
-    token_code: Option<&str>,
-    env: &Env,
-) -> Result<Settings> {
-    let mut argv = vec!["mfa-exec", "--serial-number", serial, "--print-env"];
-    if let Some(p) = profile {
-        argv.extend(["--profile", p]);
-    }
-    if let Some(code) = token_code {
-        argv.extend(["--token-code", code]);
-    }
-    let cli = Cli::try_parse_from(argv).map_err(|e| anyhow!("{}", e.kind()))?;
-    let mut settings = Settings::resolve(&cli.run, env)?;
-    settings.role = None;
-    settings.via_session = false;
-    settings.duration = None;
-    Ok(settings)
 }
 
 #[cfg(test)]

@@ -7,43 +7,131 @@
 //! longer than STS's 1-hour cap on chained roles (or with `--no-session`) is assumed directly
 //! with the code, as in AWS's samples.
 
+pub(crate) mod cache;
+pub(crate) mod codes;
+pub(crate) mod keyring;
+pub(crate) mod types;
+
 use anyhow::{bail, Result};
 use tokio::runtime::Runtime;
 
-use crate::cache::{Cache, EntryKey};
+use crate::aws::failure::{AwsFailure, FailureKind};
+use crate::aws::new_runtime;
+use crate::aws::sts::Sts;
 use crate::settings::{Settings, TokenSource};
-use crate::sts::{FailureKind, Sts, StsFailure};
-use crate::temporary::Credentials;
-use crate::token::{CodeSource, PROMPT_TRIES};
+use cache::{Cache, EntryKey, Kind, Label};
+use codes::{CodeSource, PROMPT_TRIES};
+use types::{Credentials, Obtained};
 
-/// What the credentials are, for the environment and for messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Obtained {
-    Session,
-    Role,
-}
-
-/// Gets the credentials the settings ask for.
+/// Gets the credentials the settings ask for: the first fetch of a run (a code from `-t`,
+/// `--refresh` honoured).
 pub(crate) fn obtain(
     settings: &Settings,
     cache: Option<&Cache>,
 ) -> Result<(Credentials, Obtained)> {
-    let mut fetcher = Fetcher::new(settings, cache);
+    obtain_with(settings, cache, &settings.token, settings.cache.refresh)
+}
+
+/// Gets them again for a long-lived run (`--server`): through the cache, so role credentials
+/// come from the cached MFA session without a prompt; a new code (from the token command or
+/// the prompt, never the spent `-t`) only once that session has ended.
+pub(crate) fn renew(settings: &Settings, cache: Option<&Cache>) -> Result<(Credentials, Obtained)> {
+    obtain_with(settings, cache, &settings.later_token, false)
+}
+
+fn obtain_with(
+    settings: &Settings,
+    cache: Option<&Cache>,
+    token: &TokenSource,
+    refresh: bool,
+) -> Result<(Credentials, Obtained)> {
+    let mut fetcher = Fetcher {
+        settings,
+        cache,
+        codes: CodeSource::new(token, &settings.serial),
+        rt: None,
+    };
+    let policy = Policy::of(settings, token, refresh);
     match &settings.role {
         None => {
             let duration = settings.duration.unwrap_or(settings.session_duration);
-            let key = EntryKey::session(settings, duration);
-            let creds = cached(cache, settings, &key, || fetcher.session(duration))?;
+            let key = session_key(settings, duration);
+            let creds = cached(cache, policy, &key, || fetcher.session(duration))?;
             Ok((creds, Obtained::Session))
         }
         Some(_) => {
-            let key = EntryKey::role(settings);
+            let key = role_key(settings);
             let creds = if settings.via_session {
-                cached(cache, settings, &key, || fetcher.role_via_session())?
+                cached(cache, policy, &key, || fetcher.role_via_session(policy))?
             } else {
-                cached(cache, settings, &key, || fetcher.role_direct())?
+                cached(cache, policy, &key, || fetcher.role_direct())?
             };
             Ok((creds, Obtained::Role))
+        }
+    }
+}
+
+/// The MFA session of a source and device. Every role profile with the same source and serial
+/// shares it; `cache list` shows it as the source's profile, since it is no one role's.
+fn session_key(settings: &Settings, duration: u64) -> EntryKey {
+    let source_profile = settings.source.profile().map(String::from);
+    EntryKey::new(
+        Kind::Session,
+        Label {
+            profile: source_profile
+                .clone()
+                .unwrap_or_else(|| settings.profile.clone()),
+            source_profile,
+            role_arn: None,
+        },
+        &[
+            "session",
+            &settings.source.identity(),
+            &settings.serial,
+            &duration.to_string(),
+        ],
+    )
+}
+
+/// Role credentials. A generated session name is not part of the key; a configured one is.
+fn role_key(settings: &Settings) -> EntryKey {
+    let role = settings.role.as_ref().expect("a role");
+    EntryKey::new(
+        Kind::Role,
+        Label {
+            profile: settings.profile.clone(),
+            source_profile: settings.source.profile().map(String::from),
+            role_arn: Some(role.arn.clone()),
+        },
+        &[
+            "role",
+            &settings.source.identity(),
+            &settings.serial,
+            &role.arn,
+            role.external_id.as_deref().unwrap_or(""),
+            role.session_name.as_deref().unwrap_or(""),
+            &settings.duration.map(|d| d.to_string()).unwrap_or_default(),
+        ],
+    )
+}
+
+/// When a cache entry may be used, and how long to wait for another run's lock.
+#[derive(Clone, Copy)]
+struct Policy {
+    /// Ignore fresh entries: fetch anew.
+    refresh: bool,
+    min_remaining: u64,
+    /// A run that cannot prompt waits a little, not for someone else's prompt.
+    max_wait: Option<std::time::Duration>,
+}
+
+impl Policy {
+    fn of(settings: &Settings, token: &TokenSource, refresh: bool) -> Policy {
+        Policy {
+            refresh,
+            min_remaining: settings.cache.min_remaining,
+            max_wait: matches!(token, TokenSource::Unavailable)
+                .then_some(std::time::Duration::from_secs(5)),
         }
     }
 }
@@ -53,24 +141,21 @@ pub(crate) fn obtain(
 /// run may have just written it) and only then fetched.
 fn cached(
     cache: Option<&Cache>,
-    settings: &Settings,
+    policy: Policy,
     key: &EntryKey,
     fetch: impl FnOnce() -> Result<Credentials>,
 ) -> Result<Credentials> {
     let Some(cache) = cache else {
         return fetch();
     };
-    let fresh = |c: &Credentials| c.fresh_for(settings.cache.min_remaining);
-    if !settings.cache.refresh {
+    let fresh = |c: &Credentials| c.fresh_for(policy.min_remaining);
+    if !policy.refresh {
         if let Some(c) = cache.read(key).filter(fresh) {
             return Ok(c);
         }
     }
-    // A run that cannot prompt waits a little, not for someone else's prompt.
-    let max_wait = matches!(settings.token, TokenSource::Unavailable)
-        .then_some(std::time::Duration::from_secs(5));
-    let _lock = cache.lock(key, max_wait)?;
-    if !settings.cache.refresh {
+    let _lock = cache.lock(key, policy.max_wait)?;
+    if !policy.refresh {
         if let Some(c) = cache.read(key).filter(fresh) {
             return Ok(c);
         }
@@ -89,16 +174,7 @@ struct Fetcher<'a> {
     rt: Option<Runtime>,
 }
 
-impl<'a> Fetcher<'a> {
-    fn new(settings: &'a Settings, cache: Option<&'a Cache>) -> Fetcher<'a> {
-        Fetcher {
-            settings,
-            cache,
-            codes: CodeSource::new(&settings.token, &settings.serial),
-            rt: None,
-        }
-    }
-
+impl Fetcher<'_> {
     fn runtime(&mut self) -> Result<&Runtime> {
         if self.rt.is_none() {
             self.rt = Some(new_runtime()?);
@@ -123,12 +199,12 @@ impl<'a> Fetcher<'a> {
     }
 
     /// AssumeRole signed with the (cached or new) MFA session: no second code.
-    fn role_via_session(&mut self) -> Result<Credentials> {
+    fn role_via_session(&mut self, role_policy: Policy) -> Result<Credentials> {
         let settings = self.settings;
-        let key = EntryKey::session(settings, settings.session_duration);
-        let mut session_settings = settings.clone();
+        let key = session_key(settings, settings.session_duration);
+        let mut policy = role_policy;
         loop {
-            let session = cached(self.cache, &session_settings, &key, || {
+            let session = cached(self.cache, policy, &key, || {
                 self.session(settings.session_duration)
             })?;
             let sts = Sts::for_session(settings, &session);
@@ -138,10 +214,10 @@ impl<'a> Fetcher<'a> {
                 Err(f)
                     if f.kind == FailureKind::BadSigner
                         && self.cache.is_some()
-                        && !session_settings.cache.refresh =>
+                        && !policy.refresh =>
                 {
                     crate::terminal::say("STS refused the cached MFA session; getting a new one");
-                    session_settings.cache.refresh = true;
+                    policy.refresh = true;
                 }
                 result => return Ok(result?),
             }
@@ -153,7 +229,7 @@ impl<'a> Fetcher<'a> {
     /// spent is refused here, before the network.
     fn with_code(
         &mut self,
-        call: impl Fn(&Runtime, &str) -> Result<Credentials, StsFailure>,
+        call: impl Fn(&Runtime, &str) -> Result<Credentials, AwsFailure>,
     ) -> Result<Credentials> {
         let serial = self.settings.serial.clone();
         let mut note: Option<&str> = None;
@@ -202,13 +278,4 @@ impl<'a> Fetcher<'a> {
         }
         bail!("STS refused {PROMPT_TRIES} MFA codes in a row; check the device's clock and that mfa_serial is this device")
     }
-}
-
-/// The single-threaded runtime the SDK's calls run on, started only when a call is needed
-/// (never on a cache hit).
-pub(crate) fn new_runtime() -> Result<Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
 }

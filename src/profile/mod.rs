@@ -17,6 +17,8 @@
 //!   memory it only awaits ready futures: one poll completes it, so the cache-hit path starts
 //!   no runtime.
 
+pub(crate) mod edit;
+
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -172,6 +174,22 @@ impl ProfileFiles {
             ));
         }
         None
+    }
+
+    /// The key by which the `default` profile holds credentials of its own, if it does: SDKs
+    /// read those before container credentials (what `--server` serves).
+    pub(crate) fn default_profile_credentials(&self) -> Option<&'static str> {
+        let default = self.profile("default");
+        [
+            "aws_access_key_id",
+            "credential_process",
+            "sso_session",
+            "sso_start_url",
+            "role_arn",
+            "web_identity_token_file",
+        ]
+        .into_iter()
+        .find(|k| default.get(k).is_some())
     }
 
     /// A `[services NAME]` section's sub-property, e.g. `("dev", "sts", "endpoint_url")`.
@@ -480,7 +498,8 @@ mod tests {
     #[test]
     fn the_sdks_profile_parser_conformance_suite_passes() {
         let suite: serde_json::Value =
-            serde_json::from_str(include_str!("../tests/data/profile-parser-tests.json")).unwrap();
+            serde_json::from_str(include_str!("../../tests/data/profile-parser-tests.json"))
+                .unwrap();
         let cases = suite["tests"].as_array().unwrap();
         assert_eq!(cases.len(), 65, "the suite has 65 cases");
         let mut failures = Vec::new();

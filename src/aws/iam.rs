@@ -6,34 +6,15 @@
 //! (the profile's source credentials) or, where IAM's "self-manage MFA" policy demands MFA
 //! (deactivating a device), with an MFA session made from them.
 
-use aws_sdk_iam::config::{BehaviorVersion, Region, SharedCredentialsProvider};
-use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::config::{BehaviorVersion, Region};
 
-use crate::settings::DeviceSettings;
-use crate::sts::{
-    credentials_error, error_chain, retry_config, scrub, source_provider, sts_config,
-    timeout_config,
-};
-use crate::temporary::Credentials;
+use super::failure::{explain, AwsFailure, Call, FailureKind};
+use super::{retry_config, sts_config, timeout_config, Signer};
+use crate::credentials::types::Credentials;
+use crate::settings::device::DeviceSettings;
 
 /// IAM is global: its endpoint signs for us-east-1 in the `aws` partition.
 const IAM_REGION: &str = "us-east-1";
-
-/// A failed IAM (or STS) call: IAM's error code, where the caller branches on it, and one line
-/// that says what to do.
-#[derive(Debug)]
-pub(crate) struct IamFailure {
-    pub(crate) code: String,
-    pub(crate) message: String,
-}
-
-impl std::fmt::Display for IamFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for IamFailure {}
 
 /// The IAM user that signs.
 #[derive(Debug, Clone)]
@@ -72,34 +53,22 @@ pub(crate) struct Iam {
     sts: aws_sdk_sts::Client,
     /// Where IAM requests go, for messages.
     endpoint: String,
-    /// Which keys sign, for messages.
-    signer: String,
+    signer: Signer,
 }
 
 impl Iam {
     /// Clients signing with the profile's source credentials.
     pub(crate) fn for_source(dev: &DeviceSettings) -> anyhow::Result<Iam> {
-        let (provider, signer) = source_provider(&dev.source, dev.region.as_deref())?;
-        Ok(Iam::with(dev, provider, signer))
+        let signer = Signer::source(&dev.source, dev.region.as_deref())?;
+        Ok(Iam::with(dev, signer))
     }
 
     /// Clients signing with an MFA session of that user.
     pub(crate) fn for_session(dev: &DeviceSettings, session: &Credentials) -> Iam {
-        let creds = aws_sdk_iam::config::Credentials::new(
-            &session.access_key_id,
-            &session.secret_access_key,
-            Some(session.session_token.clone()),
-            None,
-            "mfa-exec-session",
-        );
-        Iam::with(
-            dev,
-            SharedCredentialsProvider::new(creds),
-            format!("the MFA session {}", session.access_key_id),
-        )
+        Iam::with(dev, Signer::session(session))
     }
 
-    fn with(dev: &DeviceSettings, provider: SharedCredentialsProvider, signer: String) -> Iam {
+    fn with(dev: &DeviceSettings, signer: Signer) -> Iam {
         // The aws-cn and aws-us-gov partitions have their own IAM endpoints.
         let iam_region = match dev.region.as_deref() {
             Some(r) if r.starts_with("cn-") || r.starts_with("us-gov-") => r.to_string(),
@@ -110,12 +79,12 @@ impl Iam {
             .region(Region::new(iam_region))
             .retry_config(retry_config())
             .timeout_config(timeout_config())
-            .credentials_provider(provider.clone());
+            .credentials_provider(signer.provider.clone());
         if let Some(url) = &dev.iam_endpoint {
             iam = iam.endpoint_url(url);
         }
         let sts = sts_config(dev.region.as_deref(), dev.sts_endpoint.as_deref())
-            .credentials_provider(provider);
+            .credentials_provider(signer.provider.clone());
         Iam {
             iam: aws_sdk_iam::Client::from_conf(iam.build()),
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
@@ -127,35 +96,46 @@ impl Iam {
         }
     }
 
-    /// The IAM user the keys belong to (GetCallerIdentity). A role session, the root user or a
-    /// federated user owns no virtual device of its own: refused before anything is created.
-    pub(crate) async fn caller_user(&self) -> Result<User, IamFailure> {
-        let out = self
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| self.explain(e, "sts", "GetCallerIdentity"))?;
-        let arn = out.arn.unwrap_or_default();
-        user_of_arn(&arn, &self.signer)
+    fn call<'a>(&'a self, op: &'a str, serial: &'a str) -> Call<'a> {
+        Call {
+            service: "IAM",
+            op,
+            endpoint: &self.endpoint,
+            signer: &self.signer.name,
+            serial,
+            role: "",
+        }
     }
 
-    pub(crate) async fn create_device(&self, name: &str) -> Result<NewDevice, IamFailure> {
+    /// The IAM user the keys belong to (GetCallerIdentity). A role session, the root user or a
+    /// federated user owns no virtual device of its own: refused before anything is created.
+    pub(crate) async fn caller_user(&self) -> Result<User, AwsFailure> {
+        let out = self.sts.get_caller_identity().send().await.map_err(|e| {
+            explain(
+                e,
+                &Call {
+                    service: "STS",
+                    ..self.call("GetCallerIdentity", "")
+                },
+            )
+        })?;
+        let arn = out.arn.unwrap_or_default();
+        user_of_arn(&arn, &self.signer.name)
+    }
+
+    pub(crate) async fn create_device(&self, name: &str) -> Result<NewDevice, AwsFailure> {
         let out = self
             .iam
             .create_virtual_mfa_device()
             .virtual_mfa_device_name(name)
             .send()
             .await
-            .map_err(|e| self.explain(e, "iam", "CreateVirtualMFADevice"))?;
+            .map_err(|e| explain(e, &self.call("CreateVirtualMFADevice", "")))?;
         let Some(device) = out.virtual_mfa_device else {
-            return Err(IamFailure {
-                code: "NoDevice".into(),
-                message: format!(
-                    "IAM at {} answered CreateVirtualMFADevice without a device",
-                    self.endpoint
-                ),
-            });
+            return Err(AwsFailure::other(format!(
+                "IAM at {} answered CreateVirtualMFADevice without a device",
+                self.endpoint
+            )));
         };
         // The seed and the PNG are blobs (base64 on the wire; the SDK decodes them). The seed's
         // bytes are the Base32 text itself.
@@ -164,13 +144,10 @@ impl Iam {
             .map(|b| String::from_utf8_lossy(b.as_ref()).trim().to_string())
             .unwrap_or_default();
         if seed.is_empty() {
-            return Err(IamFailure {
-                code: "NoSeed".into(),
-                message: format!(
-                    "IAM at {} created {} without returning its seed",
-                    self.endpoint, device.serial_number
-                ),
-            });
+            return Err(AwsFailure::other(format!(
+                "IAM at {} created {} without returning its seed",
+                self.endpoint, device.serial_number
+            )));
         }
         Ok(NewDevice {
             serial: device.serial_number,
@@ -188,7 +165,7 @@ impl Iam {
         serial: &str,
         first: &str,
         second: &str,
-    ) -> Result<(), IamFailure> {
+    ) -> Result<(), AwsFailure> {
         self.iam
             .enable_mfa_device()
             .user_name(user)
@@ -197,13 +174,13 @@ impl Iam {
             .authentication_code2(second)
             .send()
             .await
-            .map_err(|e| self.explain(e, "iam", "EnableMFADevice"))?;
+            .map_err(|e| explain(e, &self.call("EnableMFADevice", serial)))?;
         Ok(())
     }
 
     /// A user's MFA devices. IAM would take the signing user when UserName is left out; moto
     /// insists on it, so it is always sent.
-    pub(crate) async fn list(&self, user: &str) -> Result<Vec<Device>, IamFailure> {
+    pub(crate) async fn list(&self, user: &str) -> Result<Vec<Device>, AwsFailure> {
         let mut devices = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -214,7 +191,7 @@ impl Iam {
                 .set_marker(marker.take())
                 .send()
                 .await
-                .map_err(|e| self.explain(e, "iam", "ListMFADevices"))?;
+                .map_err(|e| explain(e, &self.call("ListMFADevices", "")))?;
             devices.extend(out.mfa_devices.into_iter().map(|d| Device {
                 serial: d.serial_number,
                 enabled: d.enable_date.secs(),
@@ -227,107 +204,37 @@ impl Iam {
         Ok(devices)
     }
 
-    pub(crate) async fn deactivate(&self, user: &str, serial: &str) -> Result<(), IamFailure> {
+    pub(crate) async fn deactivate(&self, user: &str, serial: &str) -> Result<(), AwsFailure> {
         self.iam
             .deactivate_mfa_device()
             .user_name(user)
             .serial_number(serial)
             .send()
             .await
-            .map_err(|e| self.explain(e, "iam", "DeactivateMFADevice"))?;
+            .map_err(|e| explain(e, &self.call("DeactivateMFADevice", serial)))?;
         Ok(())
     }
 
-    pub(crate) async fn delete(&self, serial: &str) -> Result<(), IamFailure> {
+    pub(crate) async fn delete(&self, serial: &str) -> Result<(), AwsFailure> {
         self.iam
             .delete_virtual_mfa_device()
             .serial_number(serial)
             .send()
             .await
-            .map_err(|e| self.explain(e, "iam", "DeleteVirtualMFADevice"))?;
+            .map_err(|e| explain(e, &self.call("DeleteVirtualMFADevice", serial)))?;
         Ok(())
-    }
-
-    /// One line per failure. IAM's messages name users, devices and policies, never secrets,
-    /// so quoting them is safe.
-    fn explain<E>(
-        &self,
-        err: SdkError<E, aws_sdk_iam::config::http::HttpResponse>,
-        service: &str,
-        op: &str,
-    ) -> IamFailure
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        let fail = |code: &str, message: String| IamFailure {
-            code: code.to_string(),
-            message,
-        };
-        if let Some(cause) = credentials_error(&err) {
-            let text = scrub(&error_chain(cause));
-            let text = text
-                .split("Stderr:")
-                .next()
-                .unwrap_or("")
-                .trim_end_matches([' ', '.', ':']);
-            return fail(
-                "Credentials",
-                format!(
-                    "cannot get the source credentials ({}): {text}",
-                    self.signer
-                ),
-            );
-        }
-        let SdkError::ServiceError(se) = &err else {
-            let what = match &err {
-                SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => "cannot reach",
-                _ => "unexpected reply from",
-            };
-            let url = if service == "iam" {
-                self.endpoint.clone()
-            } else {
-                "STS".into()
-            };
-            return fail(
-                "Transport",
-                format!(
-                    "{op}: {what} {url}: {}; check the network or AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_{}",
-                    scrub(&error_chain(&err)),
-                    service.to_ascii_uppercase()
-                ),
-            );
-        };
-        let code = se.err().code().unwrap_or("Unknown").to_string();
-        let message = se.err().message().unwrap_or("").to_string();
-        let text = match code.as_str() {
-            "InvalidClientTokenId" => format!(
-                "AWS does not recognise {}: the key is wrong, inactive or deleted; update it (aws configure) and try again",
-                self.signer
-            ),
-            "SignatureDoesNotMatch" => format!(
-                "AWS rejected the signature of {}: the secret access key is wrong, or this machine's clock is off",
-                self.signer
-            ),
-            "ExpiredToken" => format!("the credentials ({}) have expired; renew them and try again", self.signer),
-            "AccessDenied" => format!(
-                "IAM refused {op} to {}: {message}",
-                self.signer
-            ),
-            _ => format!("IAM {op} failed: {code}: {message}"),
-        };
-        fail(&code, text)
     }
 }
 
 /// The IAM user of a caller ARN, or why a device cannot be registered for that caller.
-fn user_of_arn(arn: &str, signer: &str) -> Result<User, IamFailure> {
+fn user_of_arn(arn: &str, signer: &str) -> Result<User, AwsFailure> {
     let refuse = |what: String| {
-        IamFailure {
-        code: "NotAUser".into(),
-        message: format!(
-            "{signer} {what}, which cannot own a virtual MFA device: use a profile with an IAM user's access keys (-p)"
-        ),
-    }
+        AwsFailure::new(
+            FailureKind::NotAUser,
+            format!(
+                "{signer} {what}, which cannot own a virtual MFA device: use a profile with an IAM user's access keys (-p)"
+            ),
+        )
     };
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let (account, resource) = match parts.as_slice() {

@@ -1,6 +1,6 @@
-//! Temporary AWS credentials: the value the cache stores, STS returns and every output mode
-//! hands on. A leaf module, so that `cache` and `sts` need nothing from `credentials`, the
-//! module that drives them.
+//! The values credentials are made of: the temporary credentials the cache stores, STS returns
+//! and every output mode hands on, and the keys that sign an MFA call. A leaf module, so that
+//! the cache, the AWS calls and the settings need nothing from the module that drives them.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,6 +12,24 @@ pub(crate) fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// Keys mfa-exec can sign with directly: an IAM user's long-term keys, or keys that are
+/// ready to use as they are (from the environment or a profile).
+#[derive(Clone)]
+pub(crate) struct StaticKeys {
+    pub(crate) access_key_id: String,
+    pub(crate) secret_access_key: String,
+    pub(crate) session_token: Option<String>,
+}
+
+/// What the credentials handed to the command are, for the environment and for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Obtained {
+    /// GetSessionToken: an MFA session of the source's user.
+    Session,
+    /// AssumeRole.
+    Role,
 }
 
 /// Temporary AWS credentials. Debug never shows the secret or the token.

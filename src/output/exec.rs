@@ -6,8 +6,8 @@ use std::io::ErrorKind;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use crate::environment::EnvChanges;
 use crate::exit::{Exit, CANNOT_INVOKE, NOT_FOUND};
+use crate::output::environment::EnvChanges;
 
 /// Applies the changes to a command builder.
 pub(crate) fn apply(cmd: &mut Command, changes: &EnvChanges) {

@@ -7,6 +7,9 @@
 //! instead: C0 and DEL, the C1 controls (U+0080–U+009F, which some terminals treat like ESC),
 //! and the Unicode bidirectional overrides that make text read differently than it is.
 
+pub(crate) mod qr;
+pub(crate) mod tty;
+
 use std::borrow::Cow;
 use std::fmt::Write;
 

@@ -9,7 +9,8 @@
 //! - a directory or file owned by someone else, or open to others, is not used: one warning,
 //!   and the run carries on without the cache;
 //! - entries are keyed by what decides the credentials (source access key id — never a
-//!   secret —, device, role, external id, configured session name, duration);
+//!   secret —, device, role, external id, configured session name, duration), which the
+//!   caller names; the cache only hashes it;
 //! - a per-entry `flock` serialises the miss path, so parallel runs make one STS call; the
 //!   kernel drops the lock when its holder dies, so a killed run never wedges the others;
 //! - the cache never stops work: a corrupt entry is a miss, a failed write a warning;
@@ -28,9 +29,10 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::credentials::types::{now, rfc3339, Credentials};
 use crate::files::{self, Links};
-use crate::settings::{Env, Settings};
-use crate::temporary::{now, rfc3339, Credentials};
+use crate::settings::duration::human_duration;
+use crate::settings::env::Env;
 use crate::terminal::{safe, warn};
 
 const ENTRY_VERSION: u32 = 1;
@@ -61,8 +63,18 @@ pub(crate) struct EntryKey {
     role_arn: Option<String>,
 }
 
+/// How `cache list` names an entry: the profile it is for (for an MFA session, the source
+/// profile whose user it belongs to), that profile's source, and the role.
+pub(crate) struct Label {
+    pub(crate) profile: String,
+    pub(crate) source_profile: Option<String>,
+    pub(crate) role_arn: Option<String>,
+}
+
 impl EntryKey {
-    fn new(kind: Kind, settings: &Settings, parts: &[&str]) -> EntryKey {
+    /// The entry for what `parts` says decides the credentials (hashed: the file name shows
+    /// nothing of them), shown in `cache list` as `label`.
+    pub(crate) fn new(kind: Kind, label: Label, parts: &[&str]) -> EntryKey {
         let mut hasher = Sha256::new();
         for p in parts {
             hasher.update(p.as_bytes());
@@ -81,49 +93,10 @@ impl EntryKey {
         EntryKey {
             file_stem: format!("{kind_name}-{digest}"),
             kind,
-            profile: settings.profile.clone(),
-            source_profile: settings.source.profile().map(String::from),
-            role_arn: settings.role.as_ref().map(|r| r.arn.clone()),
+            profile: label.profile,
+            source_profile: label.source_profile,
+            role_arn: label.role_arn,
         }
-    }
-
-    /// The MFA session of a source and device. Every role profile with the same source and
-    /// serial shares it.
-    pub(crate) fn session(settings: &Settings, duration: u64) -> EntryKey {
-        let mut key = EntryKey::new(
-            Kind::Session,
-            settings,
-            &[
-                "session",
-                &settings.source.identity(),
-                &settings.serial,
-                &duration.to_string(),
-            ],
-        );
-        key.role_arn = None;
-        // Shown as the source's profile: the session is not one role profile's.
-        if let Some(src) = &key.source_profile {
-            key.profile = src.clone();
-        }
-        key
-    }
-
-    /// Role credentials. A generated session name is not part of the key; a configured one is.
-    pub(crate) fn role(settings: &Settings) -> EntryKey {
-        let role = settings.role.as_ref().expect("a role");
-        EntryKey::new(
-            Kind::Role,
-            settings,
-            &[
-                "role",
-                &settings.source.identity(),
-                &settings.serial,
-                &role.arn,
-                role.external_id.as_deref().unwrap_or(""),
-                role.session_name.as_deref().unwrap_or(""),
-                &settings.duration.map(|d| d.to_string()).unwrap_or_default(),
-            ],
-        )
     }
 }
 
@@ -154,17 +127,6 @@ struct Memory {
     codes: Vec<(String, u64)>,
 }
 
-/// The cache directory's path, whether or not it exists.
-pub(crate) fn cache_dir(env: &Env) -> Option<PathBuf> {
-    // XDG says a relative XDG_CACHE_HOME is to be ignored.
-    let base = env
-        .get("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| env.home().map(|h| h.join(".cache")))?;
-    Some(base.join("mfa-exec"))
-}
-
 /// Is this file or directory private to us? Returns what is wrong, if anything.
 fn privacy_problem(meta: &fs::Metadata, what: &str) -> Option<String> {
     let me = nix::unistd::geteuid().as_raw();
@@ -184,7 +146,7 @@ fn privacy_problem(meta: &fs::Metadata, what: &str) -> Option<String> {
 impl Cache {
     /// The cache, if it can be used safely; otherwise one warning and None.
     pub(crate) fn open(env: &Env) -> Option<Cache> {
-        let dir = cache_dir(env)?;
+        let dir = env.cache_dir()?;
         match Self::prepare(&dir) {
             Ok(()) => Some(Cache::at(dir)),
             Err(problem) => {
@@ -196,7 +158,7 @@ impl Cache {
 
     /// The cache for reading only (`cache list`): no directory is created.
     pub(crate) fn existing(env: &Env) -> Result<Option<Cache>> {
-        let Some(dir) = cache_dir(env) else {
+        let Some(dir) = env.cache_dir() else {
             return Ok(None);
         };
         match fs::symlink_metadata(&dir) {
@@ -584,7 +546,7 @@ impl Cache {
             let left = if left == 0 {
                 "expired".to_string()
             } else {
-                crate::settings::human_duration(left / 60 * 60)
+                human_duration(left / 60 * 60)
             };
             let kind = match e.kind {
                 Kind::Session => "session",

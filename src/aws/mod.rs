@@ -1,0 +1,151 @@
+//! AWS itself: the STS and IAM calls mfa-exec makes (`sts`, `iam`), one client configuration
+//! and one runtime for both, the credentials they sign with, and one place (`failure`) that
+//! turns their failures into kinds a caller can branch on and words a user can act on.
+//!
+//! aws-config resolves *source* credentials (static keys, credential_process, SSO, the
+//! instance or container) but ignores `mfa_serial`, so the MFA calls are made here. Region and
+//! endpoints were resolved by the settings; nothing here waits on the EC2 metadata service
+//! unless a profile asked for it with `credential_source`. Only a cache miss gets this far: a
+//! cache hit builds no client and starts no runtime.
+
+pub(crate) mod failure;
+pub(crate) mod iam;
+pub(crate) mod sts;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use aws_config::provider_config::ProviderConfig;
+use aws_sdk_sts::config::{BehaviorVersion, Region, SharedCredentialsProvider};
+use tokio::runtime::Runtime;
+
+use crate::credentials::types::Credentials;
+use crate::settings::source::Source;
+
+/// STS's global endpoint region, used when no region is configured (as the AWS CLI does).
+const FALLBACK_REGION: &str = "us-east-1";
+
+/// The single-threaded runtime the SDK's calls run on, started only when a call is needed
+/// (never on a cache hit).
+pub(crate) fn new_runtime() -> Result<Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
+}
+
+/// The region requests are signed for: the configured one, else STS's global endpoint's.
+fn region_or_fallback(region: Option<&str>) -> Region {
+    Region::new(region.unwrap_or(FALLBACK_REGION).to_string())
+}
+
+/// An STS client configuration: the region (us-east-1 when none is set), the configured
+/// endpoint, and mfa-exec's retry and timeout policy.
+fn sts_config(region: Option<&str>, endpoint: Option<&str>) -> aws_sdk_sts::config::Builder {
+    let mut builder = aws_sdk_sts::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(region_or_fallback(region))
+        .retry_config(retry_config())
+        .timeout_config(timeout_config());
+    if let Some(url) = endpoint {
+        builder = builder.endpoint_url(url);
+    }
+    builder
+}
+
+/// Two attempts: a refused code is not retried, a dropped connection is, once.
+fn retry_config() -> aws_sdk_sts::config::retry::RetryConfig {
+    aws_sdk_sts::config::retry::RetryConfig::standard().with_max_attempts(2)
+}
+
+/// A dead endpoint must fail in seconds, with its URL named, not hang the command.
+fn timeout_config() -> aws_sdk_sts::config::timeout::TimeoutConfig {
+    aws_sdk_sts::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(20))
+        .build()
+}
+
+/// The credentials a client signs with, and how messages name them ("access key AKIA… from
+/// profile base").
+#[derive(Clone)]
+pub(crate) struct Signer {
+    provider: SharedCredentialsProvider,
+    pub(crate) name: String,
+}
+
+impl Signer {
+    /// The source credentials of a profile. Keys in the OS keyring are read here, on a miss,
+    /// so a cache hit never opens the keyring.
+    pub(crate) fn source(source: &Source, region: Option<&str>) -> Result<Signer> {
+        let keys = |id: &str, secret: &str, token: Option<String>, from: &'static str| {
+            SharedCredentialsProvider::new(aws_sdk_sts::config::Credentials::new(
+                id, secret, token, None, from,
+            ))
+        };
+        Ok(match source {
+            Source::Keyring(k) => {
+                let loaded = k.load()?;
+                Signer {
+                    provider: keys(
+                        &loaded.access_key_id,
+                        &loaded.secret_access_key,
+                        None,
+                        "mfa-exec-keyring",
+                    ),
+                    name: format!(
+                        "access key {} from the OS keyring (profile {})",
+                        loaded.access_key_id, k.profile
+                    ),
+                }
+            }
+            Source::Keys { origin, keys: k } => Signer {
+                provider: keys(
+                    &k.access_key_id,
+                    &k.secret_access_key,
+                    k.session_token.clone(),
+                    "mfa-exec-source",
+                ),
+                name: format!("access key {} from {origin}", k.access_key_id),
+            },
+            Source::Provider { profile } => {
+                let conf = ProviderConfig::default().with_region(Some(region_or_fallback(region)));
+                Signer {
+                    provider: SharedCredentialsProvider::new(
+                        aws_config::profile::ProfileFileCredentialsProvider::builder()
+                            .profile_name(profile)
+                            .configure(&conf)
+                            .build(),
+                    ),
+                    name: format!("the credentials of profile {profile}"),
+                }
+            }
+            Source::Ec2InstanceMetadata => Signer {
+                provider: SharedCredentialsProvider::new(
+                    aws_config::imds::credentials::ImdsCredentialsProvider::builder().build(),
+                ),
+                name: "the EC2 instance's credentials".to_string(),
+            },
+            Source::EcsContainer => Signer {
+                provider: SharedCredentialsProvider::new(
+                    aws_config::ecs::EcsCredentialsProvider::builder().build(),
+                ),
+                name: "the container's credentials".to_string(),
+            },
+        })
+    }
+
+    /// An MFA session's temporary credentials.
+    pub(crate) fn session(session: &Credentials) -> Signer {
+        Signer {
+            provider: SharedCredentialsProvider::new(aws_sdk_sts::config::Credentials::new(
+                &session.access_key_id,
+                &session.secret_access_key,
+                Some(session.session_token.clone()),
+                None,
+                "mfa-exec-session",
+            )),
+            name: format!("the MFA session {}", session.access_key_id),
+        }
+    }
+}

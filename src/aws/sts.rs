@@ -1,0 +1,123 @@
+//! The two MFA calls to STS, GetSessionToken and AssumeRole, through aws-sdk-sts.
+
+use aws_sdk_sts::Client;
+
+use super::failure::{explain, AwsFailure, Call};
+use super::{sts_config, Signer, FALLBACK_REGION};
+use crate::credentials::types::{now, Credentials};
+use crate::settings::Settings;
+
+/// An STS client signing with one set of credentials.
+pub(crate) struct Sts {
+    client: Client,
+    /// Where requests go, for messages.
+    endpoint: String,
+    signer: Signer,
+}
+
+impl Sts {
+    /// A client that signs with the settings' source credentials.
+    pub(crate) fn for_source(settings: &Settings) -> anyhow::Result<Sts> {
+        let signer = Signer::source(&settings.source, settings.region.as_deref())?;
+        Ok(Sts::with(settings, signer))
+    }
+
+    /// A client that signs with temporary credentials (an MFA session).
+    pub(crate) fn for_session(settings: &Settings, session: &Credentials) -> Sts {
+        Sts::with(settings, Signer::session(session))
+    }
+
+    fn with(settings: &Settings, signer: Signer) -> Sts {
+        let config = sts_config(settings.region.as_deref(), settings.endpoint.as_deref())
+            .credentials_provider(signer.provider.clone())
+            .build();
+        Sts {
+            client: Client::from_conf(config),
+            endpoint: endpoint_name(settings),
+            signer,
+        }
+    }
+
+    fn call<'a>(&'a self, op: &'a str, serial: &'a str, role: &'a str) -> Call<'a> {
+        Call {
+            service: "STS",
+            op,
+            endpoint: &self.endpoint,
+            signer: &self.signer.name,
+            serial,
+            role,
+        }
+    }
+
+    pub(crate) async fn get_session_token(
+        &self,
+        serial: &str,
+        code: &str,
+        duration: Option<u64>,
+    ) -> Result<Credentials, AwsFailure> {
+        let out = self
+            .client
+            .get_session_token()
+            .serial_number(serial)
+            .token_code(code)
+            .set_duration_seconds(duration.map(|d| d as i32))
+            .send()
+            .await
+            .map_err(|e| explain(e, &self.call("GetSessionToken", serial, "")))?;
+        Credentials::from_sdk(out.credentials).ok_or_else(|| self.malformed("GetSessionToken"))
+    }
+
+    /// AssumeRole; `mfa` is `(serial, code)` for a direct call, None when signing with an MFA
+    /// session (which carries the MFA context, so the role's trust condition is met).
+    pub(crate) async fn assume_role(
+        &self,
+        settings: &Settings,
+        mfa: Option<(&str, &str)>,
+    ) -> Result<Credentials, AwsFailure> {
+        let role = settings
+            .role
+            .as_ref()
+            .expect("assume_role is only called for a role");
+        let session_name = role
+            .session_name
+            .clone()
+            .unwrap_or_else(default_session_name);
+        let out = self
+            .client
+            .assume_role()
+            .role_arn(&role.arn)
+            .role_session_name(session_name)
+            .set_external_id(role.external_id.clone())
+            .set_serial_number(mfa.map(|(s, _)| s.to_string()))
+            .set_token_code(mfa.map(|(_, c)| c.to_string()))
+            .set_duration_seconds(settings.duration.map(|d| d as i32))
+            .send()
+            .await
+            .map_err(|e| explain(e, &self.call("AssumeRole", &settings.serial, &role.arn)))?;
+        Credentials::from_sdk(out.credentials).ok_or_else(|| self.malformed("AssumeRole"))
+    }
+
+    fn malformed(&self, op: &str) -> AwsFailure {
+        AwsFailure::other(format!(
+            "STS at {} answered {op} without credentials; is the endpoint really STS?",
+            self.endpoint
+        ))
+    }
+}
+
+/// The STS endpoint requests go to, for messages.
+fn endpoint_name(settings: &Settings) -> String {
+    match &settings.endpoint {
+        Some(url) => url.clone(),
+        None => format!(
+            "https://sts.{}.amazonaws.com",
+            settings.region.as_deref().unwrap_or(FALLBACK_REGION)
+        ),
+    }
+}
+
+/// The RoleSessionName when none is configured: `mfa-exec-<unix seconds>`, which CloudTrail
+/// shows as who assumed the role.
+fn default_session_name() -> String {
+    format!("mfa-exec-{}", now())
+}

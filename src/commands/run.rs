@@ -1,0 +1,61 @@
+//! A run: credentials for the resolved settings, handed to the command by exec, printed as
+//! shell text (`--print-env`) or as a `credential_process` document, or served to the
+//! command from a local endpoint (`--server`).
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::print_stdout;
+use crate::cli::RunArgs;
+use crate::credentials::{self, cache::Cache, types::Credentials};
+use crate::output::{environment, exec, server, shell};
+use crate::settings::{env::Env, Output, Settings};
+use crate::terminal::say;
+
+pub(super) fn run(args: &RunArgs, env: &Env) -> Result<ExitCode> {
+    let output = Output::from_args(args)?;
+    let settings = Settings::resolve(args, env)?;
+    let cache = if settings.cache.enabled {
+        Cache::open(env)
+    } else {
+        None
+    };
+    if let Output::Server(argv) = &output {
+        // SDKs read the `default` profile's own credentials before the server's.
+        let files = env.profile_files()?;
+        let default_credentials = files.default_profile_credentials();
+        return server::run(&settings, cache, argv, default_credentials);
+    }
+    let (creds, obtained) = credentials::obtain(&settings, cache.as_ref())?;
+    let changes = environment::for_credentials(&creds, obtained, &settings);
+    match &output {
+        Output::Exec(argv) => Err(exec::exec(argv, &changes)),
+        Output::PrintEnv(kind) => {
+            if std::io::stdout().is_terminal() {
+                say("this prints shell code; to load it run: eval \"$(mfa-exec --print-env …)\" (fish: mfa-exec --print-env --shell fish | source)");
+            }
+            print_stdout(&shell::render(&changes, *kind))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Output::CredentialProcess => {
+            print_stdout(&credential_process_json(&creds))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Output::Server(_) => unreachable!("handled above"),
+    }
+}
+
+/// The document an SDK's `credential_process` reads. With `Expiration` the SDK calls us
+/// again before it is reached (and the cache answers); without it, it never refreshes.
+fn credential_process_json(creds: &Credentials) -> String {
+    let doc = serde_json::json!({
+        "Version": 1,
+        "AccessKeyId": creds.access_key_id,
+        "SecretAccessKey": creds.secret_access_key,
+        "SessionToken": creds.session_token,
+        "Expiration": creds.expiration_rfc3339(),
+    });
+    format!("{doc}\n")
+}

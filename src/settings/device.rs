@@ -1,0 +1,60 @@
+//! What `device add|list|remove` need, resolved once by the same rules as a run (the same
+//! profile checks, source keys, region and endpoints), but without requiring an `mfa_serial`:
+//! registering the first device is the point.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::endpoints::{region, service_endpoint};
+use super::env::Env;
+use super::source::{
+    check_named_profile, named_profile, section_name, source, source_chain, Source,
+};
+
+/// The profile's IAM user as `device` commands see it.
+pub(crate) struct DeviceSettings {
+    pub(crate) profile: String,
+    /// The keys that sign for the device's IAM user (for a role profile, its source's).
+    pub(crate) source: Source,
+    pub(crate) region: Option<String>,
+    pub(crate) sts_endpoint: Option<String>,
+    pub(crate) iam_endpoint: Option<String>,
+    /// The `mfa_serial` the profile uses now and the profile that holds it (itself or one of
+    /// its source profiles).
+    pub(crate) serial: Option<(String, String)>,
+    pub(crate) config_path: PathBuf,
+    /// `[profile NAME]` or `[default]`, for messages.
+    pub(crate) section: String,
+}
+
+impl DeviceSettings {
+    pub(crate) fn resolve(flag: Option<&str>, env: &Env) -> Result<DeviceSettings> {
+        let files = env.profile_files()?;
+        let named = named_profile(flag, env)?;
+        let explicit = named.is_some();
+        let profile_name = named.unwrap_or_else(|| "default".into());
+        let profile = files.profile(&profile_name);
+        if explicit {
+            check_named_profile(&files, profile, env)?;
+        }
+        // A device belongs to the user whose keys sign: the profile's source credentials, found
+        // exactly as for an MFA call (keys in the environment beat AWS_PROFILE, not `-p`).
+        let source = source(&files, profile, env, flag.is_some())?;
+        let chain = source_chain(&files, profile)?;
+        let serial = chain.iter().find_map(|p| {
+            p.get("mfa_serial")
+                .map(|s| (s.to_string(), p.name.to_string()))
+        });
+        Ok(DeviceSettings {
+            region: region(None, profile, env)?,
+            sts_endpoint: service_endpoint(&files, profile, env, "sts")?,
+            iam_endpoint: service_endpoint(&files, profile, env, "iam")?,
+            section: format!("[{}]", section_name(&profile_name)),
+            profile: profile_name,
+            source,
+            serial,
+            config_path: files.config_path.clone(),
+        })
+    }
+}

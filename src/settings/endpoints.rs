@@ -1,0 +1,79 @@
+//! Where requests go: the region they are signed for and the endpoints they are sent to, by
+//! the AWS SDKs' precedence. One copy, for runs and for every subcommand.
+
+use anyhow::{bail, Result};
+
+use super::env::Env;
+use super::validate::validate_region;
+use crate::profile::{Profile, ProfileFiles};
+
+/// The region requests are signed for: `--region` > AWS_REGION > AWS_DEFAULT_REGION > the
+/// profile's `region`, checked to be a region name. Inside a command that an outer mfa-exec
+/// started for another profile, AWS_REGION is that profile's region: it must not beat this
+/// profile's own `region` (it still beats having none).
+pub(crate) fn region(
+    flag: Option<&str>,
+    profile: Profile<'_>,
+    env: &Env,
+) -> Result<Option<String>> {
+    let env_region = env
+        .get("AWS_REGION")
+        .or_else(|| env.get("AWS_DEFAULT_REGION"));
+    let inherited = env
+        .get("MFA_EXEC_PROFILE")
+        .is_some_and(|outer| outer != profile.name);
+    let profile_region = profile.get("region");
+    let region = flag.or(if inherited {
+        profile_region.or(env_region)
+    } else {
+        env_region.or(profile_region)
+    });
+    if let Some(r) = region {
+        validate_region(r)?;
+    }
+    Ok(region.map(String::from))
+}
+
+/// A service's configured endpoint (`sts`, `iam`), as every AWS SDK picks it:
+/// AWS_ENDPOINT_URL_<SERVICE> > AWS_ENDPOINT_URL > `[services]` `<service>.endpoint_url` > the
+/// profile's `endpoint_url`; all off with AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true (or the
+/// profile's `ignore_configured_endpoint_urls`).
+pub(crate) fn service_endpoint(
+    files: &ProfileFiles,
+    profile: Profile<'_>,
+    env: &Env,
+    service: &str,
+) -> Result<Option<String>> {
+    let ignore = env
+        .get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .or_else(|| profile.get("ignore_configured_endpoint_urls"))
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if ignore {
+        return Ok(None);
+    }
+    let service_var = format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase());
+    let url = env
+        .get(&service_var)
+        .or_else(|| env.get("AWS_ENDPOINT_URL"))
+        .or_else(|| {
+            profile
+                .get("services")
+                .and_then(|s| files.service_property(s, service, "endpoint_url"))
+        })
+        .or_else(|| profile.get("endpoint_url"));
+    match url {
+        // A URL the HTTP client cannot use fails only at send time, in a message that
+        // prints the whole request: refuse it here, before any code is asked for.
+        Some(u)
+            if (u.starts_with("http://") || u.starts_with("https://"))
+                && u.parse::<http::Uri>().map_or(true, |uri| {
+                    uri.host().is_none() || (uri.port().is_some() && uri.port_u16().is_none())
+                }) =>
+        {
+            bail!("endpoint URL '{u}' is not a valid URL (check the host, port and brackets around an IPv6 address); fix AWS_ENDPOINT_URL(_STS) or the profile's endpoint_url")
+        }
+        Some(u) if u.starts_with("http://") || u.starts_with("https://") => Ok(Some(u.to_string())),
+        Some(u) => bail!("endpoint URL '{u}' must start with http:// or https://; fix AWS_ENDPOINT_URL(_{}) or the profile's endpoint_url", service.to_ascii_uppercase()),
+        None => Ok(None),
+    }
+}

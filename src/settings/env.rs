@@ -1,0 +1,96 @@
+//! The process environment, read once, and the paths it decides: the AWS profile files, the
+//! cache directory, the home directory. Every later step asks this snapshot, never
+//! `std::env`, so one run sees one environment.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::profile::ProfileFiles;
+
+/// The process environment, read once.
+pub(crate) struct Env {
+    vars: HashMap<String, String>,
+    /// Names of variables whose values are not UTF-8 (left out of `vars`).
+    not_text: Vec<String>,
+}
+
+impl Env {
+    pub(crate) fn from_process() -> Env {
+        let mut vars = HashMap::new();
+        let mut not_text = Vec::new();
+        for (k, v) in std::env::vars_os() {
+            match (k.into_string(), v.into_string()) {
+                (Ok(k), Ok(v)) => {
+                    vars.insert(k, v);
+                }
+                (Ok(k), Err(_)) => not_text.push(k),
+                _ => {}
+            }
+        }
+        Env { vars, not_text }
+    }
+
+    /// A non-empty variable.
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        self.vars
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// HOME, else the user's home directory from the password database (cron, some CI).
+    pub(crate) fn home(&self) -> Option<PathBuf> {
+        self.get("HOME").map(PathBuf::from).or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|u| u.dir)
+        })
+    }
+
+    fn aws_file(&self, var: &str, default: &str) -> PathBuf {
+        match self.get(var) {
+            Some(p) => expand_home(p, self.home()),
+            None => self
+                .home()
+                .unwrap_or_else(|| PathBuf::from("/"))
+                .join(".aws")
+                .join(default),
+        }
+    }
+
+    /// Whether the variable is set to something that is not UTF-8.
+    pub(crate) fn is_not_text(&self, key: &str) -> bool {
+        self.not_text.iter().any(|n| n == key)
+    }
+
+    /// The credential cache's directory, whether or not it exists: `$XDG_CACHE_HOME/mfa-exec`,
+    /// else `~/.cache/mfa-exec`.
+    pub(crate) fn cache_dir(&self) -> Option<PathBuf> {
+        // XDG says a relative XDG_CACHE_HOME is to be ignored.
+        let base = self
+            .get("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| self.home().map(|h| h.join(".cache")))?;
+        Some(base.join("mfa-exec"))
+    }
+
+    /// The AWS config and credentials files (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE, else
+    /// `~/.aws/config` and `~/.aws/credentials`), read and parsed.
+    pub(crate) fn profile_files(&self) -> Result<ProfileFiles> {
+        ProfileFiles::load(
+            self.aws_file("AWS_CONFIG_FILE", "config"),
+            self.aws_file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+        )
+    }
+}
+
+fn expand_home(path: &str, home: Option<PathBuf>) -> PathBuf {
+    match (path.strip_prefix("~/"), home) {
+        (Some(rest), Some(home)) => home.join(rest),
+        _ => PathBuf::from(path),
+    }
+}

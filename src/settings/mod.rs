@@ -1,0 +1,332 @@
+//! Resolved settings: flags, environment and profile files folded once into what a command
+//! does, and never changed afterwards. What a renewal, an MFA session for IAM or a device
+//! command needs is resolved by its own constructor from the same rules.
+//!
+//! Everything that can be checked without the network is checked here (code format, ARNs,
+//! durations, a missing serial, a profile without source credentials), so a mistake costs no
+//! STS call and, above all, no MFA code: STS accepts each code only once.
+//!
+//! - `env`: the process environment and the paths it decides;
+//! - `source`: which profile, and which keys sign the MFA call;
+//! - `endpoints`: region and endpoint precedence, for every command;
+//! - `duration`, `validate`: what users type, checked;
+//! - `device`: what `device add|list|remove` need.
+
+pub(crate) mod device;
+pub(crate) mod duration;
+pub(crate) mod endpoints;
+pub(crate) mod env;
+pub(crate) mod source;
+pub(crate) mod validate;
+
+use std::ffi::OsString;
+
+use anyhow::{anyhow, bail, Result};
+
+use crate::cli::{RunArgs, ShellKind};
+use crate::profile::Profile;
+use duration::{
+    check_range, human_duration, parse_duration, CHAINED_ROLE_MAX, DEFAULT_MIN_REMAINING,
+    DEFAULT_SESSION_DURATION, MAX_MIN_REMAINING, ROLE_DURATION_RANGE, SESSION_DURATION_RANGE,
+};
+use env::Env;
+use source::{check_named_profile, named_profile, section_name, source, source_chain, Source};
+use validate::{
+    validate_code, validate_external_id, validate_role_arn, validate_serial, validate_session_name,
+};
+
+#[derive(Clone, Debug)]
+pub(crate) struct RoleSettings {
+    pub(crate) arn: String,
+    /// Only a configured name: the generated default must not split the cache.
+    pub(crate) session_name: Option<String>,
+    pub(crate) external_id: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum TokenSource {
+    Given(String),
+    Command(String),
+    Prompt,
+    /// `--no-prompt` and no other source: a needed code is an error.
+    Unavailable,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct CachePolicy {
+    pub(crate) enabled: bool,
+    /// `--refresh`: the first fetch of the run ignores fresh entries.
+    pub(crate) refresh: bool,
+    pub(crate) min_remaining: u64,
+}
+
+/// What a run does with the credentials.
+#[derive(Clone, Debug)]
+pub(crate) enum Output {
+    Exec(Vec<OsString>),
+    PrintEnv(ShellKind),
+    CredentialProcess,
+    Server(Vec<OsString>),
+}
+
+impl Output {
+    pub(crate) fn from_args(args: &RunArgs) -> Result<Output> {
+        let command = args.command.clone();
+        if args.print_env || args.credential_process {
+            if !command.is_empty() {
+                bail!("--print-env and --credential-process print credentials and run no command; drop the command after --");
+            }
+            return Ok(if args.print_env {
+                Output::PrintEnv(args.shell.unwrap_or(ShellKind::Sh))
+            } else {
+                Output::CredentialProcess
+            });
+        }
+        if command.is_empty() {
+            bail!("no command to run: put it after --, e.g. `mfa-exec -- aws sts get-caller-identity`, or use --print-env");
+        }
+        Ok(if args.server {
+            Output::Server(command)
+        } else {
+            Output::Exec(command)
+        })
+    }
+}
+
+/// How to get the credentials of a run.
+#[derive(Clone)]
+pub(crate) struct Settings {
+    pub(crate) profile: String,
+    pub(crate) source: Source,
+    pub(crate) serial: String,
+    pub(crate) role: Option<RoleSettings>,
+    /// DurationSeconds of the credentials handed to the command, when chosen.
+    pub(crate) duration: Option<u64>,
+    /// DurationSeconds of the MFA session roles are assumed from.
+    pub(crate) session_duration: u64,
+    /// For a role: get an MFA session first and assume the role from it (one code, many roles).
+    pub(crate) via_session: bool,
+    pub(crate) region: Option<String>,
+    /// The STS endpoint, when one is configured.
+    pub(crate) endpoint: Option<String>,
+    /// Where the first code of the run comes from.
+    pub(crate) token: TokenSource,
+    /// Where codes come from after the first (a long-lived `--server` run's renewals): a code
+    /// given with -t is spent by then.
+    pub(crate) later_token: TokenSource,
+    pub(crate) cache: CachePolicy,
+}
+
+/// Whether the profile's role is part of what is resolved.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// A run: the role of the profile or of `--role-arn`.
+    AsConfigured,
+    /// The MFA session itself (what IAM wants when it demands MFA), whatever the profile's role.
+    Without,
+}
+
+impl Settings {
+    pub(crate) fn resolve(args: &RunArgs, env: &Env) -> Result<Settings> {
+        Settings::resolve_for(args, env, Role::AsConfigured)
+    }
+
+    /// An MFA session of the profile's source user with this device, resolved by the same rules
+    /// as `mfa-exec -p PROFILE --serial-number SERIAL [-t CODE]`, but without the profile's role:
+    /// IAM's self-manage policy wants the session itself (`device remove` deactivates with it).
+    pub(crate) fn mfa_session(
+        profile: Option<&str>,
+        serial: &str,
+        token_code: Option<&str>,
+        env: &Env,
+    ) -> Result<Settings> {
+        let args = RunArgs {
+            profile: profile.map(String::from),
+            serial_number: Some(serial.to_string()),
+            token_code: token_code.map(String::from),
+            ..RunArgs::default()
+        };
+        Settings::resolve_for(&args, env, Role::Without)
+    }
+
+    fn resolve_for(args: &RunArgs, env: &Env, with_role: Role) -> Result<Settings> {
+        let files = env.profile_files()?;
+
+        // `--profile` > AWS_PROFILE > AWS_DEFAULT_PROFILE > the profile an outer mfa-exec
+        // loaded (it removes AWS_PROFILE but leaves MFA_EXEC_PROFILE) > default.
+        let named = named_profile(args.profile.as_deref(), env)?;
+        let explicit = named.is_some();
+        let profile_name = named
+            .or_else(|| env.get("MFA_EXEC_PROFILE").map(String::from))
+            .unwrap_or_else(|| "default".into());
+        let profile = files.profile(&profile_name);
+        if explicit {
+            check_named_profile(&files, profile, env)?;
+        }
+
+        let role_arn = match with_role {
+            Role::AsConfigured => args
+                .role_arn
+                .clone()
+                .or_else(|| profile.get("role_arn").map(String::from)),
+            Role::Without => None,
+        };
+        let source = source(&files, profile, env, args.profile.is_some())?;
+        let chain = source_chain(&files, profile)?;
+
+        let serial = args
+            .serial_number
+            .clone()
+            .or_else(|| chain.iter().find_map(|p| p.get("mfa_serial")).map(String::from))
+            .ok_or_else(|| {
+                anyhow!(
+                    "no MFA device for profile '{profile_name}': add `mfa_serial = arn:aws:iam::<account>:mfa/<device>` \
+                     to [{}] in {}, or pass --serial-number",
+                    section_name(&profile_name),
+                    files.config_path.display()
+                )
+            })?;
+        validate_serial(&serial)?;
+
+        let role = role(args, profile, role_arn)?;
+        let duration = match with_role {
+            Role::AsConfigured => duration(args, profile, role.is_some())?,
+            Role::Without => None,
+        };
+        let session_duration = session_duration(args, &chain)?;
+
+        // STS caps roles assumed with session credentials at 1 h; a longer role session needs
+        // AssumeRole called directly with the MFA code, as in AWS's samples.
+        let via_session =
+            role.is_some() && !args.no_session && duration.is_none_or(|d| d <= CHAINED_ROLE_MAX);
+
+        let later_token = if let Some(cmd) = args.token_command.clone().or_else(|| {
+            chain
+                .iter()
+                .find_map(|p| p.get("mfa_process"))
+                .map(String::from)
+        }) {
+            TokenSource::Command(cmd)
+        } else if args.no_prompt {
+            TokenSource::Unavailable
+        } else {
+            TokenSource::Prompt
+        };
+        let token = match &args.token_code {
+            Some(code) => {
+                validate_code(code)?;
+                TokenSource::Given(code.clone())
+            }
+            None => later_token.clone(),
+        };
+
+        let region = endpoints::region(args.region.as_deref(), profile, env)?;
+        let cache = cache_policy(args, env)?;
+
+        Ok(Settings {
+            endpoint: endpoints::service_endpoint(&files, profile, env, "sts")?,
+            profile: profile_name.clone(),
+            source,
+            serial,
+            role,
+            duration,
+            session_duration,
+            via_session,
+            region,
+            token,
+            later_token,
+            cache,
+        })
+    }
+}
+
+fn role(args: &RunArgs, profile: Profile<'_>, arn: Option<String>) -> Result<Option<RoleSettings>> {
+    let Some(arn) = arn else {
+        if args.role_session_name.is_some() || args.external_id.is_some() {
+            bail!("--role-session-name and --external-id need a role: pass --role-arn or use a profile with role_arn");
+        }
+        return Ok(None);
+    };
+    validate_role_arn(&arn)?;
+    let session_name = args
+        .role_session_name
+        .clone()
+        .or_else(|| profile.get("role_session_name").map(String::from));
+    if let Some(name) = &session_name {
+        validate_session_name(name)?;
+    }
+    let external_id = args
+        .external_id
+        .clone()
+        .or_else(|| profile.get("external_id").map(String::from));
+    if let Some(id) = &external_id {
+        validate_external_id(id)?;
+    }
+    Ok(Some(RoleSettings {
+        arn,
+        session_name,
+        external_id,
+    }))
+}
+
+/// The lifetime of the credentials handed to the command, when chosen, checked against the
+/// operation's range.
+fn duration(args: &RunArgs, profile: Profile<'_>, is_role: bool) -> Result<Option<u64>> {
+    let duration = match (&args.duration, profile.get("duration_seconds")) {
+        (Some(d), _) => Some(parse_duration(d, "--duration")?),
+        (None, Some(d)) => Some(parse_duration(d, "duration_seconds")?),
+        (None, None) => None,
+    };
+    let (op, (lo, hi)) = if is_role {
+        ("AssumeRole", ROLE_DURATION_RANGE)
+    } else {
+        ("GetSessionToken", SESSION_DURATION_RANGE)
+    };
+    if let Some(d) = duration {
+        check_range(d, lo, hi, &format!("the duration for {op}"), "--duration")?;
+    }
+    Ok(duration)
+}
+
+/// The lifetime of the MFA session roles are assumed from (on the profile or a source).
+fn session_duration(args: &RunArgs, chain: &[Profile<'_>]) -> Result<u64> {
+    let session_duration = match (
+        &args.session_duration,
+        chain
+            .iter()
+            .find_map(|p| p.get("mfa_exec_session_duration")),
+    ) {
+        (Some(d), _) => parse_duration(d, "--session-duration")?,
+        (None, Some(d)) => parse_duration(d, "mfa_exec_session_duration")?,
+        (None, None) => DEFAULT_SESSION_DURATION,
+    };
+    let (lo, hi) = SESSION_DURATION_RANGE;
+    check_range(
+        session_duration,
+        lo,
+        hi,
+        "the MFA session duration",
+        "--session-duration",
+    )?;
+    Ok(session_duration)
+}
+
+fn cache_policy(args: &RunArgs, env: &Env) -> Result<CachePolicy> {
+    let min_remaining = match (&args.min_remaining, env.get("MFA_EXEC_MIN_REMAINING")) {
+        (Some(d), _) => parse_duration(d, "--min-remaining")?,
+        (None, Some(d)) => parse_duration(d, "MFA_EXEC_MIN_REMAINING")?,
+        (None, None) => DEFAULT_MIN_REMAINING,
+    };
+    if min_remaining > MAX_MIN_REMAINING {
+        bail!(
+            "the minimum remaining lifetime must be at most {} (no STS credentials live longer), not {}; fix --min-remaining or MFA_EXEC_MIN_REMAINING",
+            human_duration(MAX_MIN_REMAINING),
+            human_duration(min_remaining)
+        );
+    }
+    Ok(CachePolicy {
+        enabled: !args.no_cache,
+        refresh: args.refresh,
+        min_remaining,
+    })
+}
