@@ -629,7 +629,7 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 #[derive(Clone, Debug)]
 enum Caller {
     User(User),
-    Temp(String, Temp),
+    Temp(Temp),
 }
 
 impl Caller {
@@ -637,14 +637,14 @@ impl Caller {
     fn user_name(&self) -> &str {
         match self {
             Caller::User(u) => &u.name,
-            Caller::Temp(_, t) => &t.user,
+            Caller::Temp(t) => &t.user,
         }
     }
 
     fn arn(&self) -> String {
         match self {
             Caller::User(u) => u.arn(),
-            Caller::Temp(_, t) => match &t.role {
+            Caller::Temp(t) => match &t.role {
                 Some((role, session)) => assumed_role_arn(role, session),
                 None => user_arn(&t.user),
             },
@@ -654,7 +654,7 @@ impl Caller {
     fn user_id(&self) -> String {
         match self {
             Caller::User(u) => stable_id("AIDA", &u.name),
-            Caller::Temp(_, t) => match &t.role {
+            Caller::Temp(t) => match &t.role {
                 Some((role, session)) => format!("{}:{session}", stable_id("AROA", role)),
                 None => stable_id("AIDA", &t.user),
             },
@@ -664,7 +664,7 @@ impl Caller {
     fn temp(&self) -> Option<&Temp> {
         match self {
             Caller::User(_) => None,
-            Caller::Temp(_, t) => Some(t),
+            Caller::Temp(t) => Some(t),
         }
     }
 }
@@ -824,10 +824,7 @@ fn authenticate(state: &State, rq: &Incoming) -> Result<(Caller, String), StsErr
         if token != Some(temp.token.as_str()) {
             return Err(invalid_token());
         }
-        (
-            Caller::Temp(auth.access_key_id.clone(), temp.clone()),
-            temp.secret.clone(),
-        )
+        (Caller::Temp(temp.clone()), temp.secret.clone())
     } else {
         return Err(invalid_token());
     };
@@ -870,7 +867,7 @@ fn authenticate(state: &State, rq: &Incoming) -> Result<(Caller, String), StsErr
         )));
     }
 
-    if let Caller::Temp(_, temp) = &caller {
+    if let Caller::Temp(temp) = &caller {
         if temp.expires <= now {
             return Err(err(403, "ExpiredToken", msg::EXPIRED_TOKEN));
         }
@@ -1425,8 +1422,8 @@ fn request_id() -> String {
 fn iam_user<'a>(caller: &'a Caller, action: &str) -> Result<&'a str, StsError> {
     match caller {
         Caller::User(u) => Ok(&u.name),
-        Caller::Temp(_, t) if t.kind == Kind::Session && t.mfa => Ok(&t.user),
-        Caller::Temp(_, t) if t.kind == Kind::Session => Err(access_denied(format!(
+        Caller::Temp(t) if t.kind == Kind::Session && t.mfa => Ok(&t.user),
+        Caller::Temp(t) if t.kind == Kind::Session => Err(access_denied(format!(
             "User: {} is not authorized to perform: iam:{action} because no identity-based policy allows the iam:{action} action with session credentials obtained without MFA",
             user_arn(&t.user)
         ))),
