@@ -1,4 +1,5 @@
-//! `sts-standin`: the strict STS stand-in of the test suite, runnable on its own.
+//! `sts-standin`: the stand-in as a program, for scripts/demo and the benchmarks; mfa-exec's tests
+//! also run its `call` as a child that signs with the keys mfa-exec gives it.
 //!
 //! ```text
 //! sts-standin serve [--port N] [--lifetime SECS] [--verbose] [--reuse-codes] [--latency MS]
