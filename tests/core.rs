@@ -8,18 +8,6 @@ use std::path::PathBuf;
 
 use support::env::*;
 
-/// The stand-in's tiny signed client, built by `cargo test` next to the binary.
-fn standin_client() -> PathBuf {
-    let bin = PathBuf::from(TestEnv::bin());
-    let path = bin.parent().unwrap().join("examples").join("sts-standin");
-    assert!(
-        path.exists(),
-        "{} missing: run cargo test (it builds examples)",
-        path.display()
-    );
-    path
-}
-
 #[test]
 fn get_session_token_from_a_profile_puts_temporary_keys_in_the_childs_environment() {
     let env = TestEnv::new();
@@ -41,7 +29,7 @@ fn get_session_token_from_a_profile_puts_temporary_keys_in_the_childs_environmen
 #[test]
 fn the_child_can_call_aws_with_the_injected_keys() {
     let env = TestEnv::new();
-    let client = standin_client();
+    let client = standin_bin();
     let run = env.run([
         "-p".as_ref(),
         "s3-reader".as_ref(),
@@ -881,7 +869,7 @@ fn the_quick_start_demo_runs_offline_and_every_step_behaves_as_shown() {
         .parent()
         .unwrap()
         .to_path_buf();
-    standin_client();
+    standin_bin();
     let home = tempfile::tempdir().unwrap();
     let out = std::process::Command::new("bash")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo"))

@@ -8,12 +8,12 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use support::env::*;
-use support::phone::{
+use sts_standin::phone::{
     consecutive_codes, decode_png_qr, decode_terminal_qr, next_code, uri_label, uri_param,
 };
+use sts_standin::{Keys, Reply, CAROL_KEY, CAROL_SECRET};
+use support::env::*;
 use support::pty::OnTerminal;
-use support::sts::{Keys, Reply, CAROL_KEY, CAROL_SECRET};
 
 const CAROL_SERIAL: &str = "arn:aws:iam::123456789012:mfa/carol";
 
@@ -347,7 +347,7 @@ fn add_refuses_before_creating_anything() {
 
     // Keys of a role session cannot own a device: refused after GetCallerIdentity.
     let role = env.sts.call(
-        &support::sts::Keys::new(ALICE_KEY, ALICE_SECRET, None),
+        &sts_standin::Keys::new(ALICE_KEY, ALICE_SECRET, None),
         "AssumeRole",
         &[("RoleArn", &role_arn("open")), ("RoleSessionName", "demo")],
     );
@@ -374,7 +374,7 @@ fn a_taken_name_says_what_to_do() {
     let env = carol_env();
     // A device left over from an earlier attempt elsewhere, under carol's name.
     let reply = env.sts.call_iam(
-        &support::sts::Keys::new(CAROL_KEY, CAROL_SECRET, None),
+        &sts_standin::Keys::new(CAROL_KEY, CAROL_SECRET, None),
         "CreateVirtualMFADevice",
         &[("VirtualMFADeviceName", "carol")],
     );

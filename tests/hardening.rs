@@ -548,7 +548,7 @@ fn escape_sequences_in_outside_text_are_shown_escaped() {
 
 /// What a shell's `mfa-status` and `mfa_prompt_info` print for a hostile profile name.
 fn shell_helpers(env: &TestEnv, shell: &str, profile: &str, extra: &str) -> Run {
-    let expiry = support::sts::iso_format(std::time::SystemTime::now() + Duration::from_secs(3600));
+    let expiry = sts_standin::iso_format(std::time::SystemTime::now() + Duration::from_secs(3600));
     let script = match shell {
         "fish" => format!(
             "{} init fish | source; mfa-status; mfa_prompt_info; {extra}",

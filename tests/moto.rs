@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use sts_standin::phone::{consecutive_codes, decode_terminal_qr, uri_param};
+use sts_standin::{call_service, Keys, IAM_VERSION};
 use support::env::*;
-use support::phone::{consecutive_codes, decode_terminal_qr, uri_param};
 use support::pty::OnTerminal;
-use support::sts::{call_service, Keys, IAM_VERSION};
 
 struct Moto {
     child: Child,

@@ -285,7 +285,7 @@ fn just_issued(lifetime: u64) -> [String; 2] {
 }
 
 /// A signed STS client to run from inside the shell: the AWS CLI v1 when it is here, else the
-/// stand-in's own `call` (built by `cargo test` with the examples).
+/// stand-in's own `call` (crates/sts-standin, built by `cargo test --workspace`).
 fn client() -> Option<(PathBuf, &'static str)> {
     if let Some(aws) = aws_cli() {
         return Some((
@@ -293,15 +293,7 @@ fn client() -> Option<(PathBuf, &'static str)> {
             "sts get-caller-identity --region us-east-1 --output text --query Arn",
         ));
     }
-    let example = Path::new(TestEnv::bin())
-        .parent()?
-        .join("examples")
-        .join("sts-standin");
-    if example.is_file() {
-        return Some((example, "call GetCallerIdentity"));
-    }
-    skipped("the signed client call (no AWS CLI v1, no target/debug/examples/sts-standin)");
-    None
+    Some((standin_bin(), "call GetCallerIdentity"))
 }
 
 // ------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::sts::{Config, StandIn, ACCOUNT};
+use sts_standin::{Config, StandIn, ACCOUNT};
 
 pub const ALICE_SERIAL: &str = "arn:aws:iam::123456789012:mfa/alice";
 pub const BOB_SERIAL: &str = "arn:aws:iam::123456789012:mfa/bob";
@@ -334,4 +334,46 @@ pub fn aws_cli() -> Option<PathBuf> {
     }
     candidates.push(venv);
     require_tool("the AWS CLI v1 (pip install awscli)", &candidates)
+}
+
+/// The stand-in's binary (crates/sts-standin), next to the binary under test: a child that
+/// signs calls with the keys mfa-exec gives it (`sts-standin call …`), and what scripts/demo
+/// runs. `cargo test --workspace` (scripts/test) builds it; a `cargo test` of this package alone
+/// does not, so a missing or out-of-date binary stops the test, rather than testing old code.
+pub fn standin_bin() -> PathBuf {
+    let bin = Path::new(TestEnv::bin()).with_file_name("sts-standin");
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/sts-standin");
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified());
+    let Ok(built) = built else {
+        panic!(
+            "{} is missing: run `cargo test --workspace` (scripts/test), which builds it",
+            bin.display()
+        );
+    };
+    // What cargo compares too: the times of the sources (not of Cargo.toml).
+    let mut sources = Vec::new();
+    let mut dirs = vec![crate_dir.join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources.push(path);
+            }
+        }
+    }
+    for source in sources {
+        let changed = std::fs::metadata(&source)
+            .and_then(|m| m.modified())
+            .unwrap();
+        assert!(
+            changed <= built,
+            "{} is older than {}: `cargo test --workspace` (scripts/test) rebuilds it (with \
+             `--test NAME`, cargo builds no other package's binaries)",
+            bin.display(),
+            source.display()
+        );
+    }
+    bin
 }

@@ -1,8 +1,7 @@
-//! Shared test support: the strict STS stand-in and the test environment that runs the real
-//! binary. Each integration test file uses a different subset, hence the allow.
+//! Shared test support: the test environment that runs the real binary against the strict STS
+//! stand-in (the `sts-standin` crate). Each integration test file uses a different subset, hence
+//! the allow.
 #![allow(dead_code)]
 
 pub mod env;
-pub mod phone;
 pub mod pty;
-pub mod sts;

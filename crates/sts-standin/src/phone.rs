@@ -4,7 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::sts::totp_code;
+use crate::totp_code;
 
 /// The colours mfa-exec draws the QR code in (black on bright white); a line of the drawing
 /// starts with them.

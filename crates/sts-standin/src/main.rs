@@ -1,4 +1,5 @@
-//! `sts-standin`: the strict STS stand-in of the test suite, runnable on its own.
+//! `sts-standin`: the stand-in as a program, for scripts/demo and the benchmarks; mfa-exec's tests
+//! also run its `call` as a child that signs with the keys mfa-exec gives it.
 //!
 //! ```text
 //! sts-standin serve [--port N] [--lifetime SECS] [--verbose] [--reuse-codes] [--latency MS]
@@ -25,16 +26,12 @@
 //! accepts each once), so repeated cold runs can share one code; `calls` prints the stand-in's
 //! request counts per action as JSON (`GET /_standin/calls`), or with ACTION just that count.
 
-#[allow(dead_code)]
-mod phone;
-#[allow(dead_code)]
-mod sts;
-
 use std::io::Write;
-
-use nix::sys::signal::{SigSet, Signal};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use nix::sys::signal::{SigSet, Signal};
+use sts_standin::{self as sts, phone};
 
 const USAGE: &str = "usage:
   sts-standin serve [--port N] [--lifetime SECS] [--verbose] [--reuse-codes] [--latency MS]

@@ -1,0 +1,135 @@
+//! The account the stand-in plays: its IAM users (long-term keys, an MFA device's TOTP seed),
+//! its roles (the parts of a trust policy that matter to mfa-exec: who is trusted, whether MFA is
+//! required, an external id, the longest session) and the demo account every test and the demo
+//! start from.
+
+use crate::client::Keys;
+
+/// carol's keys: a demo user with no MFA device yet.
+pub const CAROL_KEY: &str = "AKIACAROLEXAMPLE7Q2Z";
+pub const CAROL_SECRET: &str = "Ca7oLbPxRfiCYzK7MDEN/wJalrXUtnEXAMPLEKEY";
+
+/// The account every demo principal lives in.
+pub const ACCOUNT: &str = "123456789012";
+
+/// An IAM user with long-term keys and (optionally) one virtual MFA device.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub name: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub mfa_serial: Option<String>,
+    pub totp_seed_base32: String,
+}
+
+impl User {
+    /// `arn:aws:iam::ACCOUNT:user/NAME`
+    pub fn arn(&self) -> String {
+        user_arn(&self.name)
+    }
+
+    /// The user's long-term keys, for signing.
+    pub fn keys(&self) -> Keys {
+        Keys::new(&self.access_key_id, &self.secret_access_key, None)
+    }
+}
+
+/// An IAM role and the parts of its trust policy the stand-in models.
+#[derive(Clone, Debug)]
+pub struct Role {
+    pub name: String,
+    pub arn: String,
+    pub require_mfa: bool,
+    pub max_session_duration: u64,
+    pub external_id: Option<String>,
+    /// User names the role trusts; empty trusts nobody.
+    pub trusted_users: Vec<String>,
+}
+
+/// What the stand-in serves: the account's users and roles, and optionally a fixed lifetime for
+/// the credentials it issues.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub users: Vec<User>,
+    pub roles: Vec<Role>,
+    /// If `Some(n)`: every issued credential expires `n` seconds after issue, whatever
+    /// `DurationSeconds` says (`Expiration` reflects it).
+    pub lifetime_override: Option<u64>,
+}
+
+impl Config {
+    /// The demo account: users alice and bob, each with a virtual MFA device, carol without
+    /// one, and the roles
+    /// `s3-reader`, `auditor`, `partner`, `open` and `locked`.
+    pub fn demo() -> Config {
+        let user = |name: &str, key: &str, secret: &str, seed: &str| User {
+            name: name.to_string(),
+            access_key_id: key.to_string(),
+            secret_access_key: secret.to_string(),
+            mfa_serial: Some(format!("arn:aws:iam::{ACCOUNT}:mfa/{name}")),
+            totp_seed_base32: seed.to_string(),
+        };
+        let role = |name: &str, require_mfa: bool, max: u64, external_id: Option<&str>| Role {
+            name: name.to_string(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:role/{name}"),
+            require_mfa,
+            max_session_duration: max,
+            external_id: external_id.map(str::to_string),
+            trusted_users: vec!["alice".to_string(), "bob".to_string()],
+        };
+        let mut locked = role("locked", false, 3600, None);
+        locked.trusted_users.clear();
+        Config {
+            users: vec![
+                user(
+                    "alice",
+                    "AKIAIOSFODNN7EXAMPLE",
+                    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                    "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+                ),
+                user(
+                    "bob",
+                    "AKIAI44QH8DHBEXAMPLE",
+                    "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
+                    "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU",
+                ),
+                // Where every new user starts: keys, no MFA device (`device add` registers one).
+                User {
+                    name: "carol".to_string(),
+                    access_key_id: CAROL_KEY.to_string(),
+                    secret_access_key: CAROL_SECRET.to_string(),
+                    mfa_serial: None,
+                    totp_seed_base32: String::new(),
+                },
+            ],
+            roles: vec![
+                role("s3-reader", true, 43200, None),
+                role("auditor", true, 3600, None),
+                role("partner", true, 3600, Some("partner-ext-id")),
+                role("open", false, 3600, None),
+                locked,
+            ],
+            lifetime_override: None,
+        }
+    }
+
+    /// The user called `name`.
+    pub fn user(&self, name: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.name == name)
+    }
+
+    /// The role called `name`.
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.roles.iter().find(|r| r.name == name)
+    }
+}
+
+/// `arn:aws:iam::ACCOUNT:user/NAME`
+pub(crate) fn user_arn(name: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT}:user/{name}")
+}
+
+/// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`, the ARN a role session acts as.
+pub(crate) fn assumed_role_arn(role: &str, session: &str) -> String {
+    format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{session}")
+}

@@ -1,0 +1,41 @@
+//! A strict local stand-in for AWS STS, the IAM calls of a user's own virtual MFA device and S3
+//! ListBuckets, so that mfa-exec can be tested, demonstrated and benchmarked without an AWS
+//! account: its integration tests start one in-process ([`StandIn::start`]), and the
+//! `sts-standin` binary serves one for scripts/demo and the benchmarks.
+//!
+//! Strict means it refuses what AWS refuses, with AWS's error codes, HTTP statuses and messages:
+//! a request must be signed with SigV4 by a known key (a temporary one with its session token)
+//! within 15 minutes of now; a TOTP code is good for the 30-second steps either side of now and
+//! only once per device; AssumeRole on a role whose trust policy requires MFA needs a code or
+//! credentials that carry MFA; a role session lasts at most the role's MaxSessionDuration, and one
+//! hour when assumed with temporary credentials (role chaining); parameters are checked against
+//! STS's and IAM's service models. Replies are the Query protocol's XML, as STS and IAM send it.
+//!
+//! The modules follow a request: [`server`](StandIn) takes it, `sigv4` says who signed it, and
+//! `sts`, `iam` or `s3` answers it from the `account` and its `state`. `client` is a small
+//! signed client for the tests and the binary; [`phone`] plays an authenticator app.
+
+mod account;
+mod client;
+mod errors;
+mod iam;
+mod ids;
+pub mod phone;
+mod s3;
+mod server;
+mod sigv4;
+mod state;
+mod sts;
+mod totp;
+mod xml;
+
+pub use account::{Config, Role, User, ACCOUNT, CAROL_KEY, CAROL_SECRET};
+pub use client::{
+    call, call_service, form_body, http_request, list_buckets, sign_post, sign_request,
+    signed_post, Keys, Reply, FORM_CONTENT_TYPE,
+};
+pub use iam::IAM_VERSION;
+pub use server::StandIn;
+pub use sts::{NAMESPACE, SERVICE, VERSION};
+pub use totp::totp_code;
+pub use xml::{esc, iso_format};

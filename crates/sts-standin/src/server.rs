@@ -1,0 +1,369 @@
+//! The running stand-in: a tiny_http server on 127.0.0.1 whose worker threads take each
+//! request, authenticate it (SigV4) and hand it to STS, IAM or S3 by the service it was signed
+//! for, under one lock on the account's state. [`StandIn`] is what tests hold: it reports the
+//! calls it has seen and the codes of its MFA devices, and stops when dropped.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use crate::account::Config;
+use crate::client::{call, call_service, Keys, Reply};
+use crate::errors::{err, StsError};
+use crate::iam::{self, IAM_VERSION};
+use crate::ids::request_id;
+use crate::sigv4::{authenticate, parse_authorization};
+use crate::state::{Device, Shared, State};
+use crate::totp::{totp_code, unix_now};
+use crate::xml::{error_xml, error_xml_in};
+use crate::{s3, sts};
+
+/// Worker threads taking requests off tiny_http's queue (connections have their own threads).
+const WORKERS: usize = 16;
+/// Largest request body read.
+const MAX_BODY: u64 = 1 << 20;
+
+/// A running stand-in. Serves on background threads until dropped.
+pub struct StandIn {
+    server: Arc<tiny_http::Server>,
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+    addr: SocketAddr,
+}
+
+impl StandIn {
+    /// Binds 127.0.0.1 on a free port and starts serving.
+    pub fn start(config: Config) -> io::Result<StandIn> {
+        Self::start_on(config, 0)
+    }
+
+    /// Like [`StandIn::start`] on a given port (0: any free port).
+    pub fn start_on(config: Config, port: u16) -> io::Result<StandIn> {
+        let server = tiny_http::Server::http(("127.0.0.1", port)).map_err(io::Error::other)?;
+        let addr = server
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| io::Error::other("stand-in is not listening on an IP address"))?;
+        let server = Arc::new(server);
+        let devices = config
+            .users
+            .iter()
+            .filter_map(|u| {
+                let serial = u.mfa_serial.clone()?;
+                let device = Device {
+                    seed_base32: u.totp_seed_base32.clone(),
+                    user: Some(u.name.clone()),
+                    creator: u.name.clone(),
+                    enabled_at: Some(SystemTime::now()),
+                };
+                Some((serial, device))
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                devices,
+                config,
+                temps: HashMap::new(),
+                used_codes: HashSet::new(),
+                reuse_codes: false,
+                latency: Duration::ZERO,
+                role_lifetime_override: None,
+                calls: BTreeMap::new(),
+                total: 0,
+            }),
+            stop: AtomicBool::new(false),
+            log: AtomicBool::new(false),
+        });
+        let mut workers = Vec::with_capacity(WORKERS);
+        for i in 0..WORKERS {
+            let server = Arc::clone(&server);
+            let shared = Arc::clone(&shared);
+            let worker = std::thread::Builder::new()
+                .name(format!("sts-standin-{i}"))
+                .spawn(move || loop {
+                    match server.recv() {
+                        Ok(request) => handle(&shared, request),
+                        Err(_) if shared.stop.load(Ordering::SeqCst) => break,
+                        Err(_) => continue,
+                    }
+                })?;
+            workers.push(worker);
+        }
+        Ok(StandIn {
+            server,
+            shared,
+            workers,
+            addr,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Requests received with this `Action`, whether they succeeded or not.
+    pub fn calls(&self, action: &str) -> usize {
+        self.shared.lock().calls.get(action).copied().unwrap_or(0)
+    }
+
+    /// All STS requests received (the `/_standin/` helper paths not included).
+    pub fn total_calls(&self) -> usize {
+        self.shared.lock().total
+    }
+
+    /// The TOTP code of the device `serial` for now + `step_offset` × 30 s.
+    ///
+    /// Panics if no user owns that device.
+    pub fn code(&self, serial: &str, step_offset: i64) -> String {
+        let seed = {
+            let state = self.shared.lock();
+            state
+                .devices
+                .get(serial)
+                .unwrap_or_else(|| panic!("no MFA device {serial}"))
+                .seed_base32
+                .clone()
+        };
+        let t = unix_now() as i64 + step_offset * 30;
+        totp_code(&seed, t.max(0) as u64)
+    }
+
+    /// The account's virtual MFA devices: (serial, the user it is enabled for).
+    pub fn devices(&self) -> Vec<(String, Option<String>)> {
+        let state = self.shared.lock();
+        state
+            .devices
+            .iter()
+            .map(|(serial, d)| (serial.clone(), d.user.clone()))
+            .collect()
+    }
+
+    /// Changes the lifetime of credentials issued from now on (see [`Config::lifetime_override`]).
+    pub fn set_lifetime_override(&self, secs: Option<u64>) {
+        self.shared.lock().config.lifetime_override = secs;
+    }
+
+    /// Benchmarks only: accept a TOTP code any number of times (STS accepts each once), so that
+    /// repeated cold runs can share one code.
+    pub fn set_reuse_codes(&self, on: bool) {
+        self.shared.lock().reuse_codes = on;
+    }
+
+    /// Role credentials issued from now on live `secs` (MFA sessions are not affected).
+    pub fn set_role_lifetime_override(&self, secs: Option<u64>) {
+        self.shared.lock().role_lifetime_override = secs;
+    }
+
+    /// Benchmarks only: delay every answer, to stand for a real STS round trip.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.lock().latency = latency;
+    }
+
+    /// Log one line per request to stderr.
+    pub fn set_log(&self, on: bool) {
+        self.shared.log.store(on, Ordering::SeqCst);
+    }
+
+    /// A copy of the configuration (with the current lifetime override).
+    pub fn config(&self) -> Config {
+        self.shared.lock().config.clone()
+    }
+
+    /// Signed call with `keys` (region us-east-1, now). Panics on transport errors.
+    pub fn call(&self, keys: &Keys, action: &str, params: &[(&str, &str)]) -> Reply {
+        call(&self.url(), keys, action, params).expect("transport to the stand-in")
+    }
+}
+
+impl StandIn {
+    /// Signed IAM call with `keys`. Panics on transport errors.
+    pub fn call_iam(&self, keys: &Keys, action: &str, params: &[(&str, &str)]) -> Reply {
+        call_service(&self.url(), keys, "iam", IAM_VERSION, action, params)
+            .expect("transport to the stand-in")
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        for _ in 0..self.workers.len() {
+            self.server.unblock();
+        }
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// What a received request looks like, independent of tiny_http.
+pub(crate) struct Incoming {
+    pub(crate) method: String,
+    pub(crate) url: String,
+    /// Header names lower-cased, in received order.
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Incoming {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn handle(shared: &Shared, mut request: tiny_http::Request) {
+    let latency = shared.lock().latency;
+    if !latency.is_zero() {
+        std::thread::sleep(latency);
+    }
+    let mut body = Vec::new();
+    let read = request.as_reader().take(MAX_BODY).read_to_end(&mut body);
+    let incoming = Incoming {
+        method: request.method().as_str().to_ascii_uppercase(),
+        url: request.url().to_string(),
+        headers: request
+            .headers()
+            .iter()
+            .map(|h| {
+                (
+                    h.field.as_str().as_str().to_ascii_lowercase(),
+                    h.value.as_str().to_string(),
+                )
+            })
+            .collect(),
+        body,
+    };
+    let (status, content_type, body, request_id) = if read.is_err() {
+        let id = request_id();
+        let e = err(400, "MalformedInput", "Could not read the request body");
+        (e.status, "text/xml", error_xml(&e, &id), id)
+    } else {
+        respond(shared, &incoming)
+    };
+    let mut response = tiny_http::Response::from_data(body.into_bytes())
+        .with_status_code(status)
+        .with_header(header("Content-Type", content_type));
+    if !request_id.is_empty() {
+        response = response.with_header(header("x-amzn-RequestId", &request_id));
+    }
+    let _ = request.respond(response);
+}
+
+fn header(name: &str, value: &str) -> tiny_http::Header {
+    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("valid header")
+}
+
+/// (status, content type, body, request id)
+fn respond(shared: &Shared, rq: &Incoming) -> (u16, &'static str, String, String) {
+    let path = rq.url.split('?').next().unwrap_or("");
+    if path == "/_standin/calls" {
+        let state = shared.lock();
+        let json = serde_json::to_string(&state.calls).expect("JSON of counts");
+        return (200, "application/json", json, String::new());
+    }
+
+    let id = request_id();
+    let params = params_of(rq);
+    // Which service the request was signed for decides the reply's shape (errors included).
+    let service = rq
+        .header("authorization")
+        .and_then(|a| parse_authorization(a).ok())
+        .map(|a| a.service)
+        .unwrap_or_else(|| sts::SERVICE.to_string());
+    let action = if service == "s3" {
+        format!("s3:{} {path}", rq.method)
+    } else {
+        param(&params, "Action").unwrap_or("").to_string()
+    };
+    let action = if action == "s3:GET /" {
+        "ListBuckets".to_string()
+    } else {
+        action
+    };
+
+    let mut state = shared.lock();
+    *state.calls.entry(action.clone()).or_insert(0) += 1;
+    state.total += 1;
+    let result = serve(&mut state, rq, &params, &action, &id);
+    drop(state);
+
+    if shared.log.load(Ordering::SeqCst) {
+        match &result {
+            Ok(_) => eprintln!("sts-standin: {action} 200"),
+            Err(e) => eprintln!(
+                "sts-standin: {action} {} {}: {}",
+                e.status, e.code, e.message
+            ),
+        }
+    }
+    match result {
+        Ok(xml) => (200, "text/xml", xml, id),
+        Err(e) if service == "s3" => (e.status, "application/xml", s3::error_xml(&e, &id), id),
+        Err(e) if service == "iam" => (
+            e.status,
+            "text/xml",
+            error_xml_in(&e, &id, iam::NAMESPACE),
+            id,
+        ),
+        Err(e) => (e.status, "text/xml", error_xml(&e, &id), id),
+    }
+}
+
+/// Query-string parameters, then (for a form-encoded POST) body parameters.
+fn params_of(rq: &Incoming) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> = Vec::new();
+    if let Some((_, query)) = rq.url.split_once('?') {
+        params.extend(form_urlencoded::parse(query.as_bytes()).into_owned());
+    }
+    if rq.method == "POST" && is_form(rq.header("content-type")) {
+        params.extend(form_urlencoded::parse(&rq.body).into_owned());
+    }
+    params
+}
+
+fn is_form(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// The value of parameter `name`.
+pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Authenticates a request and runs its action.
+fn serve(
+    state: &mut State,
+    rq: &Incoming,
+    params: &[(String, String)],
+    action: &str,
+    id: &str,
+) -> Result<String, StsError> {
+    if rq.method != "POST" && rq.method != "GET" {
+        return Err(err(
+            405,
+            "InvalidHttpRequest",
+            format!("The HTTP method {} is not supported", rq.method),
+        ));
+    }
+    let (caller, service) = authenticate(state, rq)?;
+    match service.as_str() {
+        "iam" => iam::action(state, &caller, params, action, id),
+        "s3" => s3::action(&caller, rq, action),
+        _ => sts::action(state, &caller, params, action, id),
+    }
+}

@@ -1,0 +1,305 @@
+//! STS: GetCallerIdentity, GetSessionToken and AssumeRole, with STS's parameter constraints,
+//! its MFA rules (a code is good for the steps either side of now, and only once per device) and
+//! its limits on durations (a role's MaxSessionDuration; one hour for role chaining).
+
+use std::time::{Duration, SystemTime};
+
+use crate::account::{assumed_role_arn, ACCOUNT};
+use crate::errors::{
+    access_denied, check_length, check_pattern, err, invalid_token, msg, null_error, validation,
+    StsError,
+};
+use crate::ids::{base64, random_bytes, random_string, stable_id, SECRET_CHARS, UPPER_ALNUM};
+use crate::server::param;
+use crate::sigv4::Caller;
+use crate::state::{Kind, State, Temp};
+use crate::totp::{totp_code, unix_now};
+use crate::xml::{esc, iso_format, reply_xml};
+
+/// XML namespace of every STS reply.
+pub const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+/// The only API version STS knows.
+pub const VERSION: &str = "2011-06-15";
+/// Signing service name STS requires in the credential scope.
+pub const SERVICE: &str = "sts";
+
+/// Runs STS action `action` (after authentication).
+pub(crate) fn action(
+    state: &mut State,
+    caller: &Caller,
+    params: &[(String, String)],
+    action: &str,
+    id: &str,
+) -> Result<String, StsError> {
+    let version = param(params, "Version");
+    if version != Some(VERSION)
+        || !matches!(
+            action,
+            "GetSessionToken" | "AssumeRole" | "GetCallerIdentity"
+        )
+    {
+        return Err(err(
+            400,
+            "InvalidAction",
+            format!(
+                "Could not find operation {action} for version {}",
+                version.unwrap_or("NO_VERSION_SPECIFIED")
+            ),
+        ));
+    }
+    match action {
+        "GetSessionToken" => get_session_token(state, caller, params, id),
+        "AssumeRole" => assume_role(state, caller, params, id),
+        _ => Ok(get_caller_identity(caller, id)),
+    }
+}
+
+fn get_caller_identity(caller: &Caller, id: &str) -> String {
+    let result = format!(
+        "<Arn>{}</Arn>\n    <UserId>{}</UserId>\n    <Account>{ACCOUNT}</Account>",
+        esc(&caller.arn()),
+        esc(&caller.user_id()),
+    );
+    reply_xml("GetCallerIdentity", &result, id)
+}
+
+fn get_session_token(
+    state: &mut State,
+    caller: &Caller,
+    params: &[(String, String)],
+    id: &str,
+) -> Result<String, StsError> {
+    let mut errors = Vec::new();
+    let duration = duration_param(params, 900, 129_600, &mut errors);
+    let serial = param(params, "SerialNumber");
+    let code = param(params, "TokenCode");
+    check_mfa_params(serial, code, &mut errors);
+    if !errors.is_empty() {
+        return Err(validation(&errors));
+    }
+    let duration = duration.unwrap_or(43_200);
+
+    let Caller::User(user) = caller else {
+        return Err(access_denied(msg::GST_WITH_SESSION));
+    };
+    let mfa = match (serial, code) {
+        (None, None) => None,
+        (serial, code) => Some(check_mfa(state, &user.name, serial, code)?),
+    };
+
+    if let Some(step) = &mfa {
+        state.used_codes.insert(step.clone());
+    }
+    let (akid, temp) = issue(
+        state,
+        duration,
+        Kind::Session,
+        mfa.is_some(),
+        &user.name,
+        None,
+    );
+    let result = credentials_xml(&akid, &temp);
+    Ok(reply_xml("GetSessionToken", &result, id))
+}
+
+fn assume_role(
+    state: &mut State,
+    caller: &Caller,
+    params: &[(String, String)],
+    id: &str,
+) -> Result<String, StsError> {
+    let mut errors = Vec::new();
+    let role_arn = param(params, "RoleArn");
+    let session = param(params, "RoleSessionName");
+    match role_arn {
+        None => errors.push(null_error("roleArn")),
+        Some(arn) => check_length("roleArn", arn, 20, 2048, &mut errors),
+    }
+    match session {
+        None => errors.push(null_error("roleSessionName")),
+        Some(s) => {
+            check_length("roleSessionName", s, 2, 64, &mut errors);
+            check_pattern("roleSessionName", s, r"[\w+=,.@-]*", "+=,.@-", &mut errors);
+        }
+    }
+    let external_id = param(params, "ExternalId");
+    if let Some(x) = external_id {
+        check_length("externalId", x, 2, 1224, &mut errors);
+        check_pattern("externalId", x, r"[\w+=,.@:\/-]*", "+=,.@:/-", &mut errors);
+    }
+    let duration = duration_param(params, 900, 43_200, &mut errors);
+    let serial = param(params, "SerialNumber");
+    let code = param(params, "TokenCode");
+    check_mfa_params(serial, code, &mut errors);
+    if !errors.is_empty() {
+        return Err(validation(&errors));
+    }
+    let role_arn = role_arn.unwrap_or_default();
+    let session = session.unwrap_or_default();
+
+    let not_authorized = || {
+        access_denied(format!(
+            "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+            caller.arn()
+        ))
+    };
+    let role = state
+        .config
+        .roles
+        .iter()
+        .find(|r| r.arn == role_arn)
+        .cloned()
+        .ok_or_else(not_authorized)?;
+    if !role.trusted_users.iter().any(|u| u == caller.user_name()) {
+        return Err(not_authorized());
+    }
+    if let Some(expected) = &role.external_id {
+        if external_id != Some(expected.as_str()) {
+            return Err(not_authorized());
+        }
+    }
+    let mfa = match (serial, code) {
+        (None, None) => None,
+        (serial, code) => Some(check_mfa(state, caller.user_name(), serial, code)?),
+    };
+    let mfa_present = mfa.is_some() || caller.temp().is_some_and(|t| t.mfa);
+    if role.require_mfa && !mfa_present {
+        return Err(not_authorized());
+    }
+
+    let duration = duration.unwrap_or(3600);
+    if duration > role.max_session_duration {
+        return Err(err(400, "ValidationError", msg::ROLE_MAX_DURATION));
+    }
+    if caller.temp().is_some() && duration > 3600 {
+        return Err(err(400, "ValidationError", msg::ROLE_CHAINING));
+    }
+
+    if let Some(step) = &mfa {
+        state.used_codes.insert(step.clone());
+    }
+    let user = caller.user_name().to_string();
+    let (akid, temp) = issue(
+        state,
+        duration,
+        Kind::Role,
+        mfa_present,
+        &user,
+        Some((role.name.clone(), session.to_string())),
+    );
+    let result = format!(
+        "<AssumedRoleUser>\n      <AssumedRoleId>{}:{}</AssumedRoleId>\n      <Arn>{}</Arn>\n    </AssumedRoleUser>\n    {}",
+        stable_id("AROA", &role.name),
+        esc(session),
+        esc(&assumed_role_arn(&role.name, session)),
+        credentials_xml(&akid, &temp),
+    );
+    Ok(reply_xml("AssumeRole", &result, id))
+}
+
+/// Parses `DurationSeconds` (None when absent or invalid; errors collected).
+fn duration_param(
+    params: &[(String, String)],
+    min: u64,
+    max: u64,
+    errors: &mut Vec<String>,
+) -> Option<u64> {
+    let raw = param(params, "DurationSeconds")?;
+    let Ok(n) = raw.trim().parse::<i64>() else {
+        errors.push(format!("Value '{raw}' at 'durationSeconds' failed to satisfy constraint: Member must be a number"));
+        return None;
+    };
+    if n < min as i64 {
+        errors.push(format!("Value '{n}' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to {min}"));
+        None
+    } else if n > max as i64 {
+        errors.push(format!("Value '{n}' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to {max}"));
+        None
+    } else {
+        Some(n as u64)
+    }
+}
+
+fn check_mfa_params(serial: Option<&str>, code: Option<&str>, errors: &mut Vec<String>) {
+    if let Some(serial) = serial {
+        check_length("serialNumber", serial, 9, 256, errors);
+        check_pattern("serialNumber", serial, r"[\w+=/:,.@-]*", "+=/:,.@-", errors);
+    }
+    if let Some(code) = code {
+        check_length("tokenCode", code, 6, 6, errors);
+        if !code.chars().all(|c| c.is_ascii_digit()) {
+            errors.push(format!("Value '{code}' at 'tokenCode' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\d]*"));
+        }
+    }
+}
+
+/// Checks `serial` + `code` for user `user`; returns the (serial, step) to consume on success.
+fn check_mfa(
+    state: &State,
+    user: &str,
+    serial: Option<&str>,
+    code: Option<&str>,
+) -> Result<(String, u64), StsError> {
+    let user = state.config.user(user).ok_or_else(invalid_token)?;
+    let Some(serial) = serial else {
+        return Err(access_denied(msg::MFA_BAD_SERIAL));
+    };
+    let Some(device) = state
+        .devices
+        .get(serial)
+        .filter(|d| d.user.as_deref() == Some(user.name.as_str()))
+    else {
+        return Err(access_denied(msg::MFA_BAD_SERIAL));
+    };
+    let Some(code) = code else {
+        return Err(access_denied(msg::MFA_BAD_CODE));
+    };
+    let now_step = unix_now() / 30;
+    let step = [now_step, now_step.saturating_sub(1), now_step + 1]
+        .into_iter()
+        .find(|step| totp_code(&device.seed_base32, step * 30) == code)
+        .ok_or_else(|| access_denied(msg::MFA_BAD_CODE))?;
+    let key = (serial.to_string(), step);
+    if !state.reuse_codes && state.used_codes.contains(&key) {
+        return Err(access_denied(msg::MFA_BAD_CODE));
+    }
+    Ok(key)
+}
+
+fn issue(
+    state: &mut State,
+    duration: u64,
+    kind: Kind,
+    mfa: bool,
+    user: &str,
+    role: Option<(String, String)>,
+) -> (String, Temp) {
+    let role_only = matches!(kind, Kind::Role)
+        .then_some(state.role_lifetime_override)
+        .flatten();
+    let lifetime = role_only
+        .or(state.config.lifetime_override)
+        .unwrap_or(duration);
+    let akid = format!("ASIA{}", random_string(UPPER_ALNUM, 16));
+    let temp = Temp {
+        secret: random_string(SECRET_CHARS, 40),
+        token: base64(&random_bytes(240)),
+        expires: SystemTime::now() + Duration::from_secs(lifetime),
+        kind,
+        mfa,
+        user: user.to_string(),
+        role,
+    };
+    state.temps.insert(akid.clone(), temp.clone());
+    (akid, temp)
+}
+
+fn credentials_xml(akid: &str, temp: &Temp) -> String {
+    format!(
+        "<Credentials>\n      <AccessKeyId>{}</AccessKeyId>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <SessionToken>{}</SessionToken>\n      <Expiration>{}</Expiration>\n    </Credentials>",
+        esc(akid),
+        esc(&temp.secret),
+        esc(&temp.token),
+        iso_format(temp.expires),
+    )
+}
