@@ -404,7 +404,7 @@ fn a_cache_owned_by_another_user_is_not_used() {
     let run = env.run(["-p", "alice", "-t", &env.alice_code(), "--", "true"]);
     run.success();
     assert!(names_the_owner(&run.stderr), "{}", run.stderr);
-    // The advice is one that can work: chmod cannot fix ownership (issue 10, item 10).
+    // The advice is one that can work: chmod cannot change who owns the directory.
     assert!(
         !run.stderr.contains("chmod"),
         "chmod cannot fix ownership: {}",

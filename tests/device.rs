@@ -1,6 +1,6 @@
-//! `mfa-exec device add|list|remove`: the seeds' setup scenario, told against the stand-in
-//! through a real pseudo-terminal. carol is where every new IAM user starts: access keys and
-//! no MFA device. A test "scans" the QR code mfa-exec draws (decoding it as a phone would),
+//! `mfa-exec device add|list|remove`: a new IAM user setting up MFA, told against the
+//! stand-in through a real pseudo-terminal. carol is where every new IAM user starts: access
+//! keys and no MFA device. A test "scans" the QR code mfa-exec draws (decoding it as a phone would),
 //! types two consecutive codes, and follows the device from registration to removal.
 
 mod support;
