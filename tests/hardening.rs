@@ -495,6 +495,7 @@ fn temporary_files_of_killed_writes_are_listed_and_cleaned() {
         .success();
     assert!(!leftover.exists(), "a write left an old temporary file");
     let run = env.run(["cache", "list"]);
+    run.success();
     assert!(!run.stderr.contains("temporary file"), "{}", run.stderr);
 }
 

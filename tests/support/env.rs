@@ -120,6 +120,7 @@ impl TestEnv {
     }
 
     /// A command for `program` with the test environment (HOME, PATH, endpoint…).
+    #[must_use = "run the command and check how it ended"]
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let mut cmd = Command::new(program);
         cmd.env_clear().current_dir(self.dir.path());
@@ -130,6 +131,7 @@ impl TestEnv {
     }
 
     /// `mfa-exec ARGS…` with the test environment and no stdin.
+    #[must_use = "run the command and check how it ended"]
     pub fn mfa_exec<I, S>(&self, args: I) -> Command
     where
         I: IntoIterator<Item = S>,
@@ -202,7 +204,9 @@ pub const AWS_WHOAMI: [&str; 8] = [
     "text",
 ];
 
-/// A finished run, with assertions that point at the test line.
+/// A finished run, with assertions that point at the test line. A run nobody checks proves
+/// nothing, so leaving one unchecked does not compile (`unused_must_use` is denied).
+#[must_use = "check the run: .success(), .fails(..) or .prints(..)"]
 pub struct Run {
     pub status: Option<i32>,
     pub stdout: String,

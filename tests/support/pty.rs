@@ -13,6 +13,7 @@ use super::env::{require_tool, TestEnv};
 
 /// mfa-exec running with a pseudo-terminal as its controlling terminal (stdin and stderr on
 /// the terminal, stdout captured separately).
+#[must_use = "finish the terminal's run and check how it ended"]
 pub struct OnTerminal {
     child: Child,
     master: File,
