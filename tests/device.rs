@@ -71,6 +71,12 @@ fn start_add(env: &TestEnv, args: &[&str]) -> Option<(OnTerminal, String)> {
     let mut all = vec!["device", "add"];
     all.extend_from_slice(args);
     let mut term = OnTerminal::start(env, &all)?;
+    let seed = scan_qr(&mut term);
+    Some((term, seed))
+}
+
+/// Reads the QR code `device add` draws, up to its first prompt, as a phone would: the seed.
+fn scan_qr(term: &mut OnTerminal) -> String {
     let screen = term.screen_until("Enter the first code: ");
     let uri = decode_terminal_qr(&screen)
         .unwrap_or_else(|| panic!("no readable QR code on the terminal:\n{screen}"));
@@ -78,8 +84,7 @@ fn start_add(env: &TestEnv, args: &[&str]) -> Option<(OnTerminal, String)> {
         uri_param(&uri, "issuer").as_deref(),
         Some("Amazon Web Services")
     );
-    let seed = uri_param(&uri, "secret").expect("the URI carries the seed");
-    Some((term, seed))
+    uri_param(&uri, "secret").expect("the URI carries the seed")
 }
 
 /// Types two codes at `device add`'s prompts (the first one is showing).
@@ -283,29 +288,35 @@ fn wrong_codes_leave_no_device_and_no_config_line() {
     drop(term);
 }
 
+/// Ctrl-C at the first-code prompt, with the device created in IAM but not enabled: the
+/// device is deleted again (an unenabled virtual device would keep its name taken), and then
+/// mfa-exec ends by the SIGINT it got, echo back on, as at a run's prompt.
 #[test]
-fn ctrl_c_at_a_prompt_deletes_the_device_just_created() {
+fn ctrl_c_at_a_prompt_deletes_the_device_just_created_and_ends_by_sigint() {
     let env = carol_env();
     let before = config_text(&env);
-    let Some((mut term, _seed)) = start_add(&env, &["-p", "carol"]) else {
+    let Some(mut term) = OnTerminal::start_in_script(&env, &["device", "add", "-p", "carol"])
+    else {
         return;
     };
+    scan_qr(&mut term);
     assert_eq!(carol_devices(&env).len(), 1, "created, not yet enabled");
-    term.press(b"\x03");
-    let (status, _, screen) = term.finish();
-    assert_eq!(status, Some(125), "{screen}");
-    let line = screen
+    term.press(b"\x03"); // the terminal's VINTR character
+    let saw = term.finish_script();
+    let line = saw
+        .screen
         .lines()
         .find(|l| l.starts_with("mfa-exec: "))
-        .unwrap_or_else(|| panic!("{screen}"));
+        .unwrap_or_else(|| panic!("{saw:#?}"));
     assert!(
         line.contains(&format!(
             "interrupted before the device was enabled; device {CAROL_SERIAL} was deleted again"
         )),
         "{line}"
     );
-    assert!(carol_devices(&env).is_empty());
+    assert!(carol_devices(&env).is_empty(), "{:?}", env.sts.devices());
     assert_eq!(config_text(&env), before);
+    saw.ended_by_sigint().terminal_restored();
 }
 
 #[test]
