@@ -594,3 +594,93 @@ fn a_role_profile_registers_its_source_users_device() {
         vec![(CAROL_SERIAL.to_string(), Some("carol".to_string()))]
     );
 }
+
+/// alice's profile in eu-west-1, bob's in us-west-2; the other demo profiles as they are.
+fn regional_config() -> String {
+    demo_config_file()
+        .replace(
+            &format!("[profile alice]\nmfa_serial = {ALICE_SERIAL}\n"),
+            &format!("[profile alice]\nmfa_serial = {ALICE_SERIAL}\nregion = eu-west-1\n"),
+        )
+        .replace(
+            &format!("[profile bob]\nmfa_serial = {BOB_SERIAL}\n"),
+            &format!("[profile bob]\nmfa_serial = {BOB_SERIAL}\nregion = us-west-2\n"),
+        )
+}
+
+/// Inside an mfa-exec run for alice, the child's AWS_REGION is alice's region. A `device`
+/// command for bob, whose profile names its own region, signs for bob's region, as a nested
+/// run does: an outer mfa-exec's region must not beat the profile's own. A region the user
+/// set (no outer mfa-exec) still beats the profile's, as in every AWS tool.
+#[test]
+fn inside_a_run_for_one_profile_device_list_for_another_signs_for_that_profiles_region() {
+    let mut env = TestEnv::new();
+    env.write_config(&regional_config());
+    let recorder = env.record_signing();
+    let run = env.run([
+        "-p",
+        "alice",
+        "-t",
+        &env.alice_code(),
+        "--",
+        TestEnv::bin(),
+        "device",
+        "list",
+        "-p",
+        "bob",
+    ]);
+    run.success().prints(BOB_SERIAL);
+    assert_eq!(recorder.regions_of("GetSessionToken"), ["eu-west-1"]);
+    let bobs: Vec<Signed> = recorder
+        .requests()
+        .into_iter()
+        .filter(|r| r.access_key_id == BOB_KEY)
+        .collect();
+    let signed_for = |action: &str| -> Vec<(String, String)> {
+        bobs.iter()
+            .filter(|r| r.action == action)
+            .map(|r| (r.service.clone(), r.region.clone()))
+            .collect()
+    };
+    // STS is regional: "who am I" goes to bob's region.
+    assert_eq!(
+        signed_for("GetCallerIdentity"),
+        [("sts".to_string(), "us-west-2".to_string())],
+        "{bobs:?}"
+    );
+    // IAM is global: in the aws partition it is signed for us-east-1, whatever the region.
+    assert_eq!(
+        signed_for("ListMFADevices"),
+        [("iam".to_string(), "us-east-1".to_string())],
+        "{bobs:?}"
+    );
+
+    env.set("AWS_REGION", "ap-south-1");
+    env.run(["device", "list", "-p", "bob"])
+        .success()
+        .prints(BOB_SERIAL);
+    assert_eq!(
+        recorder.regions_of("GetCallerIdentity"),
+        ["us-west-2", "ap-south-1"]
+    );
+}
+
+/// A region that is no region name is refused before any call, by runs and `device`
+/// commands alike: it would otherwise end up in the signature and in the endpoint's host.
+#[test]
+fn a_malformed_region_is_refused_before_any_call_by_runs_and_device_commands() {
+    let env = TestEnv::new();
+    env.write_config(&demo_config_file().replace(
+        &format!("[profile alice]\nmfa_serial = {ALICE_SERIAL}\n"),
+        &format!("[profile alice]\nmfa_serial = {ALICE_SERIAL}\nregion = not a region!\n"),
+    ));
+    let refused = ["region 'not a region!' is not a region name"];
+    env.run(["-p", "alice", "-t", "123456", "--", "true"])
+        .fails(125, &refused);
+    env.run(["device", "list", "-p", "alice"])
+        .fails(125, &refused);
+    env.run(["device", "remove", "-p", "alice", "-t", "123456"])
+        .fails(125, &refused);
+    assert_eq!(env.sts.total_calls(), 0, "no call at all");
+    assert!(env.sts.devices().iter().any(|(s, _)| s == ALICE_SERIAL));
+}
