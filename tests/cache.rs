@@ -146,6 +146,7 @@ fn an_expired_entry_is_a_miss() {
 fn refresh_calls_sts_and_rewrites_the_entry_and_no_cache_touches_nothing() {
     let env = TestEnv::new();
     let first = env.run(["-p", "alice", "-t", &env.alice_code(), "--", "env"]);
+    first.success();
     let refreshed = env.run([
         "-p",
         "alice",
@@ -158,6 +159,7 @@ fn refresh_calls_sts_and_rewrites_the_entry_and_no_cache_touches_nothing() {
     refreshed.success();
     assert_eq!(env.sts.calls("GetSessionToken"), 2);
     let cached = env.run(["-p", "alice", "--", "env"]);
+    cached.success();
     assert_eq!(
         cached.env_lines()["AWS_ACCESS_KEY_ID"],
         refreshed.env_lines()["AWS_ACCESS_KEY_ID"]
@@ -404,7 +406,7 @@ fn a_cache_owned_by_another_user_is_not_used() {
     let run = env.run(["-p", "alice", "-t", &env.alice_code(), "--", "true"]);
     run.success();
     assert!(names_the_owner(&run.stderr), "{}", run.stderr);
-    // The advice is one that can work: chmod cannot fix ownership (issue 10, item 10).
+    // The advice is one that can work: chmod cannot change who owns the directory.
     assert!(
         !run.stderr.contains("chmod"),
         "chmod cannot fix ownership: {}",
@@ -538,10 +540,11 @@ fn cache_list_shows_profiles_and_expiry_but_no_secret_and_clear_removes_them() {
     env.run(["cache", "clear", "--profile", "s3-reader"])
         .success();
     let list = env.run(["cache", "list"]);
+    list.success();
     assert!(!list.stdout.contains("s3-reader"), "{}", list.stdout);
     assert!(list.stdout.contains("alice"));
     env.run(["cache", "clear"]).success();
-    assert!(env.run(["cache", "list"]).stdout.is_empty());
+    assert!(env.run(["cache", "list"]).success().stdout.is_empty());
 }
 
 #[test]

@@ -673,6 +673,7 @@ fn inside_an_mfa_exec_shell_a_profiles_own_region_beats_the_outer_profiles() {
     ));
     env2.set("AWS_REGION", "ap-south-1");
     let run = env2.run(["-p", "west", "-t", &env2.alice_code(), "--", "env"]);
+    run.success();
     assert_eq!(run.env_lines()["AWS_REGION"], "ap-south-1");
 }
 

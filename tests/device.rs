@@ -1,6 +1,6 @@
-//! `mfa-exec device add|list|remove`: the seeds' setup scenario, told against the stand-in
-//! through a real pseudo-terminal. carol is where every new IAM user starts: access keys and
-//! no MFA device. A test "scans" the QR code mfa-exec draws (decoding it as a phone would),
+//! `mfa-exec device add|list|remove`: a new IAM user setting up MFA, told against the
+//! stand-in through a real pseudo-terminal. carol is where every new IAM user starts: access
+//! keys and no MFA device. A test "scans" the QR code mfa-exec draws (decoding it as a phone would),
 //! types two consecutive codes, and follows the device from registration to removal.
 
 mod support;
@@ -71,6 +71,12 @@ fn start_add(env: &TestEnv, args: &[&str]) -> Option<(OnTerminal, String)> {
     let mut all = vec!["device", "add"];
     all.extend_from_slice(args);
     let mut term = OnTerminal::start(env, &all)?;
+    let seed = scan_qr(&mut term);
+    Some((term, seed))
+}
+
+/// Reads the QR code `device add` draws, up to its first prompt, as a phone would: the seed.
+fn scan_qr(term: &mut OnTerminal) -> String {
     let screen = term.screen_until("Enter the first code: ");
     let uri = decode_terminal_qr(&screen)
         .unwrap_or_else(|| panic!("no readable QR code on the terminal:\n{screen}"));
@@ -78,8 +84,7 @@ fn start_add(env: &TestEnv, args: &[&str]) -> Option<(OnTerminal, String)> {
         uri_param(&uri, "issuer").as_deref(),
         Some("Amazon Web Services")
     );
-    let seed = uri_param(&uri, "secret").expect("the URI carries the seed");
-    Some((term, seed))
+    uri_param(&uri, "secret").expect("the URI carries the seed")
 }
 
 /// Types two codes at `device add`'s prompts (the first one is showing).
@@ -283,30 +288,35 @@ fn wrong_codes_leave_no_device_and_no_config_line() {
     drop(term);
 }
 
+/// Ctrl-C at the first-code prompt, with the device created in IAM but not enabled: the
+/// device is deleted again (an unenabled virtual device would keep its name taken), and then
+/// mfa-exec ends by the SIGINT it got, echo back on, as at a run's prompt.
 #[test]
-fn ctrl_c_at_a_prompt_deletes_the_device_just_created() {
+fn ctrl_c_at_a_prompt_deletes_the_device_just_created_and_ends_by_sigint() {
     let env = carol_env();
     let before = config_text(&env);
-    let Some((mut term, _seed)) = start_add(&env, &["-p", "carol"]) else {
+    let Some(mut term) = OnTerminal::start_in_script(&env, &["device", "add", "-p", "carol"])
+    else {
         return;
     };
+    scan_qr(&mut term);
     assert_eq!(carol_devices(&env).len(), 1, "created, not yet enabled");
-    term.press(b"\x03");
-    let (status, _, screen) = term.finish();
-    // Ended by the signal itself (a shell shows status 130), after the cleanup below.
-    assert_eq!(status, None, "killed by SIGINT, not an exit: {screen}");
-    let line = screen
+    term.press(b"\x03"); // the terminal's VINTR character
+    let saw = term.finish_script();
+    let line = saw
+        .screen
         .lines()
         .find(|l| l.starts_with("mfa-exec: "))
-        .unwrap_or_else(|| panic!("{screen}"));
+        .unwrap_or_else(|| panic!("{saw:#?}"));
     assert!(
         line.contains(&format!(
             "interrupted before the device was enabled; device {CAROL_SERIAL} was deleted again"
         )),
         "{line}"
     );
-    assert!(carol_devices(&env).is_empty());
+    assert!(carol_devices(&env).is_empty(), "{:?}", env.sts.devices());
     assert_eq!(config_text(&env), before);
+    saw.ended_by_sigint().terminal_restored();
 }
 
 #[test]
@@ -583,4 +593,94 @@ fn a_role_profile_registers_its_source_users_device() {
         carol_devices(&env),
         vec![(CAROL_SERIAL.to_string(), Some("carol".to_string()))]
     );
+}
+
+/// alice's profile in eu-west-1, bob's in us-west-2; the other demo profiles as they are.
+fn regional_config() -> String {
+    demo_config_file()
+        .replace(
+            &format!("[profile alice]\nmfa_serial = {ALICE_SERIAL}\n"),
+            &format!("[profile alice]\nmfa_serial = {ALICE_SERIAL}\nregion = eu-west-1\n"),
+        )
+        .replace(
+            &format!("[profile bob]\nmfa_serial = {BOB_SERIAL}\n"),
+            &format!("[profile bob]\nmfa_serial = {BOB_SERIAL}\nregion = us-west-2\n"),
+        )
+}
+
+/// Inside an mfa-exec run for alice, the child's AWS_REGION is alice's region. A `device`
+/// command for bob, whose profile names its own region, signs for bob's region, as a nested
+/// run does: an outer mfa-exec's region must not beat the profile's own. A region the user
+/// set (no outer mfa-exec) still beats the profile's, as in every AWS tool.
+#[test]
+fn inside_a_run_for_one_profile_device_list_for_another_signs_for_that_profiles_region() {
+    let mut env = TestEnv::new();
+    env.write_config(&regional_config());
+    let recorder = env.record_signing();
+    let run = env.run([
+        "-p",
+        "alice",
+        "-t",
+        &env.alice_code(),
+        "--",
+        TestEnv::bin(),
+        "device",
+        "list",
+        "-p",
+        "bob",
+    ]);
+    run.success().prints(BOB_SERIAL);
+    assert_eq!(recorder.regions_of("GetSessionToken"), ["eu-west-1"]);
+    let bobs: Vec<Signed> = recorder
+        .requests()
+        .into_iter()
+        .filter(|r| r.access_key_id == BOB_KEY)
+        .collect();
+    let signed_for = |action: &str| -> Vec<(String, String)> {
+        bobs.iter()
+            .filter(|r| r.action == action)
+            .map(|r| (r.service.clone(), r.region.clone()))
+            .collect()
+    };
+    // STS is regional: "who am I" goes to bob's region.
+    assert_eq!(
+        signed_for("GetCallerIdentity"),
+        [("sts".to_string(), "us-west-2".to_string())],
+        "{bobs:?}"
+    );
+    // IAM is global: in the aws partition it is signed for us-east-1, whatever the region.
+    assert_eq!(
+        signed_for("ListMFADevices"),
+        [("iam".to_string(), "us-east-1".to_string())],
+        "{bobs:?}"
+    );
+
+    env.set("AWS_REGION", "ap-south-1");
+    env.run(["device", "list", "-p", "bob"])
+        .success()
+        .prints(BOB_SERIAL);
+    assert_eq!(
+        recorder.regions_of("GetCallerIdentity"),
+        ["us-west-2", "ap-south-1"]
+    );
+}
+
+/// A region that is no region name is refused before any call, by runs and `device`
+/// commands alike: it would otherwise end up in the signature and in the endpoint's host.
+#[test]
+fn a_malformed_region_is_refused_before_any_call_by_runs_and_device_commands() {
+    let env = TestEnv::new();
+    env.write_config(&demo_config_file().replace(
+        &format!("[profile alice]\nmfa_serial = {ALICE_SERIAL}\n"),
+        &format!("[profile alice]\nmfa_serial = {ALICE_SERIAL}\nregion = not a region!\n"),
+    ));
+    let refused = ["region 'not a region!' is not a region name"];
+    env.run(["-p", "alice", "-t", "123456", "--", "true"])
+        .fails(125, &refused);
+    env.run(["device", "list", "-p", "alice"])
+        .fails(125, &refused);
+    env.run(["device", "remove", "-p", "alice", "-t", "123456"])
+        .fails(125, &refused);
+    assert_eq!(env.sts.total_calls(), 0, "no call at all");
+    assert!(env.sts.devices().iter().any(|(s, _)| s == ALICE_SERIAL));
 }

@@ -1,9 +1,9 @@
-//! mfa-exec against a hostile local user and a hostile environment: each story below is one of
-//! the attacks of issue 10, run against the real binary. The credential server is attacked
-//! with real sockets on 127.0.0.1 (a flood under a low file-descriptor limit, a 64 MB request
-//! head, 200 slow clients) while its child's own request must still be answered; the cache
-//! with FIFOs, huge files and leftovers of killed writes; the terminal with escape sequences
-//! in profile names; STS with broken endpoints and answers.
+//! mfa-exec against a hostile local user and a hostile environment, each story an attack run
+//! against the real binary. The credential server is attacked with real sockets on 127.0.0.1
+//! (a flood under a low file-descriptor limit, a 64 MB request head, 200 slow clients) while
+//! its child's own request must still be answered; the cache with FIFOs, huge files and
+//! leftovers of killed writes; the terminal with escape sequences in profile names; STS with
+//! broken endpoints and answers.
 
 mod support;
 
@@ -153,7 +153,7 @@ impl Drop for Served {
     }
 }
 
-// ---- 1–3: the credential server under attack ------------------------------------------------
+// ---- the credential server under attack ---------------------------------------------------------
 
 #[test]
 fn a_connection_flood_under_a_low_fd_limit_does_not_take_the_endpoint_away() {
@@ -297,7 +297,7 @@ fn two_hundred_slow_clients_neither_keep_the_child_waiting_nor_stay_connected() 
     served.finish();
 }
 
-// ---- 4 and 11: margins ------------------------------------------------------------------------
+// ---- margins: how fresh credentials must be -----------------------------------------------------
 
 #[test]
 fn a_huge_min_remaining_never_hands_out_expired_credentials() {
@@ -305,8 +305,9 @@ fn a_huge_min_remaining_never_hands_out_expired_credentials() {
     env.sts.set_lifetime_override(Some(2));
     env.run(["-p", "alice", "-t", &env.alice_code(), "--", "true"])
         .success();
-    std::thread::sleep(Duration::from_millis(2500)); // the cached session has expired
-                                                     // 2^63: wrapped through a signed cast, this once made every entry "fresh".
+    // The cached session has expired.
+    std::thread::sleep(Duration::from_millis(2500));
+    // 2^63: wrapped through a signed cast, this once made every entry "fresh".
     let mut env = env;
     env.set("MFA_EXEC_MIN_REMAINING", "9223372036854775808");
     env.run(["-p", "alice", "--no-prompt", "--", "true"])
@@ -340,7 +341,7 @@ fn credentials_shorter_than_the_margin_are_not_fetched_again_for_every_request()
     assert_eq!(env.sts.calls("AssumeRole"), 1);
 }
 
-// ---- 5: the token command ---------------------------------------------------------------------
+// ---- the token command --------------------------------------------------------------------------
 
 #[test]
 fn a_password_in_the_token_command_is_never_printed() {
@@ -375,7 +376,7 @@ fn a_token_command_that_never_stops_printing_is_cut_off() {
     assert_eq!(env.sts.total_calls(), 0);
 }
 
-// ---- 6: files that are not what they seem -------------------------------------------------------
+// ---- files that are not what they seem ----------------------------------------------------------
 
 /// Runs a command, failing the test (and killing the command) if it takes over 20 s.
 #[track_caller]
@@ -450,7 +451,7 @@ fn fifos_and_huge_files_in_the_cache_hang_nothing_and_are_not_read() {
     );
 }
 
-// ---- 7: leftovers of interrupted writes -----------------------------------------------------------
+// ---- leftovers of interrupted writes ------------------------------------------------------------
 
 /// A pid no process has now.
 fn dead_pid() -> u32 {
@@ -494,10 +495,11 @@ fn temporary_files_of_killed_writes_are_listed_and_cleaned() {
         .success();
     assert!(!leftover.exists(), "a write left an old temporary file");
     let run = env.run(["cache", "list"]);
+    run.success();
     assert!(!run.stderr.contains("temporary file"), "{}", run.stderr);
 }
 
-// ---- 8: escape sequences ----------------------------------------------------------------------------
+// ---- escape sequences in outside text -----------------------------------------------------------
 
 const CLEAR_SCREEN: &str = "x\u{1b}[2Jy";
 
@@ -615,7 +617,7 @@ fn zsh_prompt_text_escapes_percent() {
     assert!(no_control_characters(&run.stdout), "{:?}", run.stdout);
 }
 
-// ---- 9–10: STS failures ---------------------------------------------------------------------------
+// ---- STS failures -------------------------------------------------------------------------------
 // (The advice for a cache directory of another user is checked in tests/cache.rs,
 // `a_cache_owned_by_another_user_is_not_used`.)
 

@@ -143,6 +143,26 @@ impl SecretService {
         assert!(reply.contains("collection/login"), "lock reply: {reply}");
     }
 
+    /// The object paths of the items in the login collection: whatever anyone stored there.
+    fn items(&self, env: &TestEnv) -> Vec<String> {
+        let reply = self.dbus_send(
+            env,
+            &[
+                "--dest=org.freedesktop.secrets",
+                "/org/freedesktop/secrets/collection/login",
+                "org.freedesktop.DBus.Properties.Get",
+                "string:org.freedesktop.Secret.Collection",
+                "string:Items",
+            ],
+        );
+        assert!(reply.contains("variant"), "Items reply: {reply}");
+        reply
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("object path "))
+            .map(|p| p.trim_matches('"').to_string())
+            .collect()
+    }
+
     /// The bus socket's path, as it shows in strace's connect() lines.
     fn socket_path(&self) -> &str {
         self.address
@@ -392,7 +412,7 @@ fn a_cache_hit_opens_no_dbus_connection() {
 #[test]
 fn the_interactive_add_asks_on_the_terminal_without_echoing_the_secret() {
     let mut env = TestEnv::new();
-    let Some(_ss) = SecretService::start(&mut env) else {
+    let Some(ss) = SecretService::start(&mut env) else {
         return;
     };
     // alice's keys are nowhere on disk: only what is typed.
@@ -417,6 +437,7 @@ fn the_interactive_add_asks_on_the_terminal_without_echoing_the_secret() {
         "the secret was echoed: {screen:?}"
     );
     assert!(screen.contains("stored access key"), "{screen:?}");
+    assert_eq!(ss.items(&env).len(), 1, "one item in the keyring");
 
     env.run(["-p", "alice", "-t", &env.alice_code(), "--", "true"])
         .success();
@@ -440,6 +461,42 @@ fn a_temporary_or_malformed_key_typed_at_the_prompt_is_refused() {
     let list = env.run(["keys", "list"]);
     list.success();
     assert_eq!(list.stdout, "");
+}
+
+/// Ctrl-C at the secret's prompt, part of the secret typed: nothing is stored, not in the
+/// keyring and not in the record of profiles with keys there; echo is back on and
+/// mfa-exec ends by the SIGINT it got, as at a run's prompt.
+#[test]
+fn ctrl_c_at_the_secret_prompt_stores_nothing_and_ends_by_sigint() {
+    let mut env = TestEnv::new();
+    let Some(ss) = SecretService::start(&mut env) else {
+        return;
+    };
+    env.write_credentials("");
+    let Some(mut term) = OnTerminal::start_in_script(&env, &["keys", "add", "-p", "alice"]) else {
+        return;
+    };
+    term.expect("Enter Access Key ID: ");
+    term.type_line(ALICE_KEY);
+    term.expect("Enter Secret Access Key: ");
+    term.press(&ALICE_SECRET.as_bytes()[..12]);
+    term.press(b"\x03"); // the terminal's VINTR character
+    let saw = term.finish_script();
+    assert!(!saw.screen.contains(&ALICE_SECRET[..12]), "{saw:#?}");
+    saw.ended_by_sigint().terminal_restored();
+
+    assert_eq!(
+        ss.items(&env),
+        Vec::<String>::new(),
+        "the keyring holds nothing"
+    );
+    assert!(!env.home().join(".config/mfa-exec/keyring.json").exists());
+    let list = env.run(["keys", "list"]);
+    list.success();
+    assert_eq!(list.stdout, "");
+    env.run(["-p", "alice", "-t", "123456", "--", "true"])
+        .fails(125, &["no source credentials", "keys add -p alice"]);
+    assert_eq!(env.sts.total_calls(), 0);
 }
 
 #[test]

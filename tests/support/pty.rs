@@ -13,6 +13,7 @@ use super::env::{require_tool, TestEnv};
 
 /// mfa-exec running with a pseudo-terminal as its controlling terminal (stdin and stderr on
 /// the terminal, stdout captured separately).
+#[must_use = "finish the terminal's run and check how it ended"]
 pub struct OnTerminal {
     child: Child,
     master: File,
@@ -24,6 +25,28 @@ impl OnTerminal {
     /// mfa-exec ARGS on a new terminal.
     pub fn start(env: &TestEnv, args: &[&str]) -> Option<OnTerminal> {
         OnTerminal::start_program(env, TestEnv::bin().as_ref(), args)
+    }
+
+    /// `mfa-exec ARGS` as one line of a bash script on a new terminal, the way a user's script
+    /// (`for p in a b; do mfa-exec -p "$p" -- deploy; done`) runs it; see [`ScriptSaw`].
+    ///
+    /// `$?` is 130 both for a command killed by SIGINT and for one that exited with 130; what
+    /// tells them apart is the script: bash stops it when its command died of the Ctrl-C's
+    /// SIGINT, and goes on (here: prints `script-went-on`, then exits with the line's status)
+    /// when the command caught the signal and exited. The script runs under a `sh` that
+    /// outlives the Ctrl-C (it traps SIGINT; a trap, unlike an ignored signal, is not
+    /// inherited) and reports the script's status and the terminal's settings afterwards.
+    /// Non-interactive shells leave the terminal as they find it, so `stty -a` shows what
+    /// mfa-exec left.
+    pub fn start_in_script(env: &TestEnv, args: &[&str]) -> Option<OnTerminal> {
+        require_tool("bash", &["bash"])?;
+        const SCRIPT: &str = r#"trap : INT
+bash -c '"$@"; status=$?; echo script-went-on; exit $status' bash "$@"
+echo status=$?
+stty -a"#;
+        let mut all = vec!["-c", SCRIPT, "sh", TestEnv::bin()];
+        all.extend_from_slice(args);
+        OnTerminal::start_program(env, "sh".as_ref(), &all)
     }
 
     /// Any program on a new terminal, with the test environment.
@@ -124,6 +147,25 @@ impl OnTerminal {
             .unwrap();
     }
 
+    /// How the script of [`OnTerminal::start_in_script`] saw mfa-exec end.
+    pub fn finish_script(self) -> ScriptSaw {
+        let (_, stdout, screen) = self.finish();
+        ScriptSaw {
+            status: stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("status=")?.parse().ok()),
+            went_on: stdout.lines().any(|l| l == "script-went-on"),
+            stty: stdout
+                .lines()
+                .skip_while(|l| !l.starts_with("status="))
+                .skip(1)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            stdout,
+            screen,
+        }
+    }
+
     /// Exit status and captured stdout; the terminal's remaining text.
     pub fn finish(mut self) -> (Option<i32>, String, String) {
         let mut stdout = String::new();
@@ -139,5 +181,53 @@ impl OnTerminal {
             self.seen.push_str(&String::from_utf8_lossy(&bytes));
         }
         (status, stdout, self.seen)
+    }
+}
+
+/// What a bash script saw of the mfa-exec line it ran (see [`OnTerminal::start_in_script`]).
+#[derive(Debug)]
+pub struct ScriptSaw {
+    /// `$?` of the line, as the shell reports it: 128 + n for a command killed by signal n.
+    pub status: Option<i32>,
+    /// The script went on to its next line: mfa-exec exited rather than dying of a signal.
+    pub went_on: bool,
+    /// `stty -a` afterwards: the terminal's settings as mfa-exec left them.
+    pub stty: String,
+    /// Everything on stdout (mfa-exec's, the script's and stty's).
+    pub stdout: String,
+    /// What the terminal showed after the last `expect`.
+    pub screen: String,
+}
+
+impl ScriptSaw {
+    /// Ended by SIGINT, as a shell needs to see a Ctrl-C: status 130, and the script stopped
+    /// (a command that caught the signal and exited 130 would let it go on).
+    #[track_caller]
+    pub fn ended_by_sigint(&self) -> &Self {
+        assert_eq!(
+            self.status,
+            Some(130),
+            "the shell's status for the line: {self:#?}"
+        );
+        assert!(
+            !self.went_on,
+            "mfa-exec exited instead of ending by SIGINT, so the script went on: {self:#?}"
+        );
+        self
+    }
+
+    /// The terminal echoes typing again and is back in line mode with signal keys on
+    /// (`stty -a` shows `-echo` for a setting that is off).
+    #[track_caller]
+    pub fn terminal_restored(&self) -> &Self {
+        for setting in ["echo", "icanon", "isig"] {
+            assert!(
+                self.stty.split_whitespace().any(|w| w == setting),
+                "{setting} is off after mfa-exec ended:\n{}\nterminal: {:?}",
+                self.stty,
+                self.screen
+            );
+        }
+        self
     }
 }
