@@ -11,7 +11,7 @@ use std::path::Path;
 use sts_standin::phone::{
     consecutive_codes, decode_png_qr, decode_terminal_qr, next_code, uri_label, uri_param,
 };
-use sts_standin::{Keys, Reply, CAROL_KEY, CAROL_SECRET};
+use sts_standin::{Keys, Reply, Signed, CAROL_KEY, CAROL_SECRET};
 use support::env::*;
 use support::pty::OnTerminal;
 
@@ -616,7 +616,6 @@ fn regional_config() -> String {
 fn inside_a_run_for_one_profile_device_list_for_another_signs_for_that_profiles_region() {
     let mut env = TestEnv::new();
     env.write_config(&regional_config());
-    let recorder = env.record_signing();
     let run = env.run([
         "-p",
         "alice",
@@ -630,8 +629,9 @@ fn inside_a_run_for_one_profile_device_list_for_another_signs_for_that_profiles_
         "bob",
     ]);
     run.success().prints(BOB_SERIAL);
-    assert_eq!(recorder.regions_of("GetSessionToken"), ["eu-west-1"]);
-    let bobs: Vec<Signed> = recorder
+    assert_eq!(env.sts.regions_of("GetSessionToken"), ["eu-west-1"]);
+    let bobs: Vec<Signed> = env
+        .sts
         .requests()
         .into_iter()
         .filter(|r| r.access_key_id == BOB_KEY)
@@ -660,7 +660,7 @@ fn inside_a_run_for_one_profile_device_list_for_another_signs_for_that_profiles_
         .success()
         .prints(BOB_SERIAL);
     assert_eq!(
-        recorder.regions_of("GetCallerIdentity"),
+        env.sts.regions_of("GetCallerIdentity"),
         ["us-west-2", "ap-south-1"]
     );
 }

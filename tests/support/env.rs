@@ -6,11 +6,10 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sts_standin::{http_request, Config, StandIn, ACCOUNT};
+use sts_standin::{Config, StandIn, ACCOUNT};
 
 pub const ALICE_SERIAL: &str = "arn:aws:iam::123456789012:mfa/alice";
 pub const BOB_SERIAL: &str = "arn:aws:iam::123456789012:mfa/bob";
@@ -184,158 +183,6 @@ impl TestEnv {
     pub fn alice_code(&self) -> String {
         self.code(ALICE_SERIAL)
     }
-
-    /// Sends every run's AWS requests through a [`SigningRecorder`] in front of the stand-in,
-    /// so that the test can see what each request was signed for.
-    pub fn record_signing(&mut self) -> SigningRecorder {
-        let recorder = SigningRecorder::start(&self.sts.url());
-        self.set("AWS_ENDPOINT_URL", &recorder.url());
-        recorder
-    }
-}
-
-/// A request as it was signed: the SigV4 credential scope of its `Authorization` header
-/// (`KEY/DATE/REGION/SERVICE/aws4_request`) and its `Action`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Signed {
-    pub action: String,
-    pub access_key_id: String,
-    pub region: String,
-    pub service: String,
-}
-
-/// A relay in front of the stand-in that keeps the signing scope of every request it passes
-/// on. SigV4 signs for a region, and real STS refuses a scope naming another region than its
-/// endpoint's; the one local stand-in serves every region, verifies the signature for whatever
-/// region the scope names and keeps no record of it, so only a recorder on the way can tell
-/// which region a command signed for. Requests pass unchanged but for their framing (the
-/// `Host` header is signed, so it goes on as received); replies keep their status, body,
-/// content type and request id.
-pub struct SigningRecorder {
-    server: Arc<tiny_http::Server>,
-    seen: Arc<Mutex<Vec<Signed>>>,
-    relay: Option<JoinHandle<()>>,
-    url: String,
-}
-
-impl SigningRecorder {
-    fn start(upstream: &str) -> SigningRecorder {
-        let server =
-            Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("start the signing recorder"));
-        let url = format!(
-            "http://{}",
-            server.server_addr().to_ip().expect("an IP address")
-        );
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let relay = {
-            let (server, seen, upstream) =
-                (Arc::clone(&server), Arc::clone(&seen), upstream.to_string());
-            std::thread::spawn(move || {
-                for request in server.incoming_requests() {
-                    relay(request, &upstream, &seen);
-                }
-            })
-        };
-        SigningRecorder {
-            server,
-            seen,
-            relay: Some(relay),
-            url,
-        }
-    }
-
-    /// `http://127.0.0.1:PORT`
-    pub fn url(&self) -> String {
-        self.url.clone()
-    }
-
-    /// Every signed request passed on so far, in order.
-    pub fn requests(&self) -> Vec<Signed> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    /// The regions the requests with this `Action` were signed for, in order.
-    pub fn regions_of(&self, action: &str) -> Vec<String> {
-        self.requests()
-            .into_iter()
-            .filter(|s| s.action == action)
-            .map(|s| s.region)
-            .collect()
-    }
-}
-
-impl Drop for SigningRecorder {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(relay) = self.relay.take() {
-            let _ = relay.join();
-        }
-    }
-}
-
-/// Passes one request on to `upstream` and its reply back, noting how it was signed.
-fn relay(mut request: tiny_http::Request, upstream: &str, seen: &Mutex<Vec<Signed>>) {
-    let mut body = Vec::new();
-    if std::io::Read::read_to_end(request.as_reader(), &mut body).is_err() {
-        let _ = request.respond(tiny_http::Response::empty(400));
-        return;
-    }
-    // `http_request` frames the body itself and closes its connection.
-    let headers: Vec<(String, String)> = request
-        .headers()
-        .iter()
-        .map(|h| {
-            (
-                h.field.as_str().as_str().to_string(),
-                h.value.as_str().to_string(),
-            )
-        })
-        .filter(|(name, _)| {
-            !["content-length", "connection", "transfer-encoding"]
-                .iter()
-                .any(|framing| name.eq_ignore_ascii_case(framing))
-        })
-        .collect();
-    let scope = headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
-        .and_then(|(_, value)| value.split("Credential=").nth(1))
-        .and_then(|rest| rest.split([',', ' ']).next())
-        .map(|credential| credential.split('/').map(String::from).collect::<Vec<_>>());
-    if let Some([key, _date, region, service, _terminator]) = scope.as_deref() {
-        let query = request.url().split_once('?').map_or("", |(_, q)| q);
-        let action = form_urlencoded::parse(&body)
-            .chain(form_urlencoded::parse(query.as_bytes()))
-            .find(|(name, _)| name == "Action")
-            .map(|(_, value)| value.into_owned())
-            .unwrap_or_default();
-        seen.lock().unwrap().push(Signed {
-            action,
-            access_key_id: key.clone(),
-            region: region.clone(),
-            service: service.clone(),
-        });
-    }
-    let method = request.method().as_str().to_string();
-    let path = request.url().to_string();
-    let response = match http_request(upstream, &method, &path, &headers, &body) {
-        Ok(reply) => {
-            let mut response = tiny_http::Response::from_data(reply.body.into_bytes())
-                .with_status_code(reply.status);
-            for (name, value) in &reply.headers {
-                if ["content-type", "x-amzn-requestid"].contains(&name.as_str()) {
-                    if let Ok(header) =
-                        tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
-                    {
-                        response.add_header(header);
-                    }
-                }
-            }
-            response
-        }
-        Err(_) => tiny_http::Response::from_data(Vec::new()).with_status_code(502),
-    };
-    let _ = request.respond(response);
 }
 
 pub fn unix_now() -> u64 {

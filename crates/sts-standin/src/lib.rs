@@ -36,6 +36,7 @@ pub use client::{
 };
 pub use iam::IAM_VERSION;
 pub use server::StandIn;
+pub use state::Signed;
 pub use sts::{NAMESPACE, SERVICE, VERSION};
 pub use totp::totp_code;
 pub use xml::{esc, iso_format};

@@ -17,7 +17,7 @@ use crate::errors::{err, StsError};
 use crate::iam::{self, IAM_VERSION};
 use crate::ids::request_id;
 use crate::sigv4::{authenticate, parse_authorization};
-use crate::state::{Device, Shared, State};
+use crate::state::{Device, Shared, Signed, State};
 use crate::totp::{totp_code, unix_now};
 use crate::xml::{error_xml, error_xml_in};
 use crate::{s3, sts};
@@ -74,6 +74,7 @@ impl StandIn {
                 role_lifetime_override: None,
                 calls: BTreeMap::new(),
                 total: 0,
+                signed: Vec::new(),
             }),
             stop: AtomicBool::new(false),
             log: AtomicBool::new(false),
@@ -109,6 +110,20 @@ impl StandIn {
     /// Requests received with this `Action`, whether they succeeded or not.
     pub fn calls(&self, action: &str) -> usize {
         self.shared.lock().calls.get(action).copied().unwrap_or(0)
+    }
+
+    /// How every signed request so far was signed (action, key, region, service), in order.
+    pub fn requests(&self) -> Vec<Signed> {
+        self.shared.lock().signed.clone()
+    }
+
+    /// The regions the requests with this `Action` were signed for, in order.
+    pub fn regions_of(&self, action: &str) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .filter(|s| s.action == action)
+            .map(|s| s.region)
+            .collect()
     }
 
     /// All STS requests received (the `/_standin/` helper paths not included).
@@ -272,10 +287,12 @@ fn respond(shared: &Shared, rq: &Incoming) -> (u16, &'static str, String, String
     let id = request_id();
     let params = params_of(rq);
     // Which service the request was signed for decides the reply's shape (errors included).
-    let service = rq
+    let authorization = rq
         .header("authorization")
-        .and_then(|a| parse_authorization(a).ok())
-        .map(|a| a.service)
+        .and_then(|a| parse_authorization(a).ok());
+    let service = authorization
+        .as_ref()
+        .map(|a| a.service.clone())
         .unwrap_or_else(|| sts::SERVICE.to_string());
     let action = if service == "s3" {
         format!("s3:{} {path}", rq.method)
@@ -291,6 +308,14 @@ fn respond(shared: &Shared, rq: &Incoming) -> (u16, &'static str, String, String
     let mut state = shared.lock();
     *state.calls.entry(action.clone()).or_insert(0) += 1;
     state.total += 1;
+    if let Some(a) = authorization {
+        state.signed.push(Signed {
+            action: action.clone(),
+            access_key_id: a.access_key_id,
+            region: a.region,
+            service: a.service,
+        });
+    }
     let result = serve(&mut state, rq, &params, &action, &id);
     drop(state);
 

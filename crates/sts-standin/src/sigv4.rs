@@ -68,9 +68,9 @@ impl Caller {
 }
 
 pub(crate) struct Authorization {
-    access_key_id: String,
+    pub(crate) access_key_id: String,
     date: String,
-    region: String,
+    pub(crate) region: String,
     pub(crate) service: String,
     signed_headers: Vec<String>,
     signature: String,

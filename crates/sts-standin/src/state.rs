@@ -64,6 +64,20 @@ pub(crate) struct State {
     pub(crate) calls: BTreeMap<String, usize>,
     /// All requests but `/_standin/` ones.
     pub(crate) total: usize,
+    /// How each signed request was signed, in order.
+    pub(crate) signed: Vec<Signed>,
+}
+
+/// A request as it was signed: its `Action` and the SigV4 credential scope of its
+/// `Authorization` header (`KEY/DATE/REGION/SERVICE/aws4_request`). Real STS refuses a scope
+/// that names another region than its endpoint's; this one stand-in serves every region, so
+/// tests read here which region a command signed for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signed {
+    pub action: String,
+    pub access_key_id: String,
+    pub region: String,
+    pub service: String,
 }
 
 /// What the worker threads share: the state, and two flags read without its lock.
