@@ -16,7 +16,8 @@ use crate::terminal::say;
 
 pub(super) fn run(args: &RunArgs, env: &Env) -> Result<ExitCode> {
     let output = Output::from_args(args)?;
-    let settings = Settings::resolve(args, env)?;
+    let files = env.profile_files()?;
+    let settings = Settings::resolve(args, env, &files)?;
     let cache = if settings.cache.enabled {
         Cache::open(env)
     } else {
@@ -24,7 +25,6 @@ pub(super) fn run(args: &RunArgs, env: &Env) -> Result<ExitCode> {
     };
     if let Output::Server(argv) = &output {
         // SDKs read the `default` profile's own credentials before the server's.
-        let files = env.profile_files()?;
         let default_credentials = files.default_profile_credentials();
         return server::run(&settings, cache, argv, default_credentials);
     }

@@ -24,7 +24,7 @@ use std::ffi::OsString;
 use anyhow::{anyhow, bail, Result};
 
 use crate::cli::{RunArgs, ShellKind};
-use crate::profile::Profile;
+use crate::profile::{Profile, ProfileFiles};
 use duration::{
     check_range, human_duration, parse_duration, CHAINED_ROLE_MAX, DEFAULT_MIN_REMAINING,
     DEFAULT_SESSION_DURATION, MAX_MIN_REMAINING, ROLE_DURATION_RANGE, SESSION_DURATION_RANGE,
@@ -127,8 +127,9 @@ enum Role {
 }
 
 impl Settings {
-    pub(crate) fn resolve(args: &RunArgs, env: &Env) -> Result<Settings> {
-        Settings::resolve_for(args, env, Role::AsConfigured)
+    /// A run's settings, from its arguments, the environment and the profile files.
+    pub(crate) fn resolve(args: &RunArgs, env: &Env, files: &ProfileFiles) -> Result<Settings> {
+        Settings::resolve_for(args, env, files, Role::AsConfigured)
     }
 
     /// An MFA session of the profile's source user with this device, resolved by the same rules
@@ -146,11 +147,15 @@ impl Settings {
             token_code: token_code.map(String::from),
             ..RunArgs::default()
         };
-        Settings::resolve_for(&args, env, Role::Without)
+        Settings::resolve_for(&args, env, &env.profile_files()?, Role::Without)
     }
 
-    fn resolve_for(args: &RunArgs, env: &Env, with_role: Role) -> Result<Settings> {
-        let files = env.profile_files()?;
+    fn resolve_for(
+        args: &RunArgs,
+        env: &Env,
+        files: &ProfileFiles,
+        with_role: Role,
+    ) -> Result<Settings> {
 
         // `--profile` > AWS_PROFILE > AWS_DEFAULT_PROFILE > the profile an outer mfa-exec
         // loaded (it removes AWS_PROFILE but leaves MFA_EXEC_PROFILE) > default.
@@ -161,7 +166,7 @@ impl Settings {
             .unwrap_or_else(|| "default".into());
         let profile = files.profile(&profile_name);
         if explicit {
-            check_named_profile(&files, profile, env)?;
+            check_named_profile(files, profile, env)?;
         }
 
         let role_arn = match with_role {
@@ -171,8 +176,8 @@ impl Settings {
                 .or_else(|| profile.get("role_arn").map(String::from)),
             Role::Without => None,
         };
-        let source = source(&files, profile, env, args.profile.is_some())?;
-        let chain = source_chain(&files, profile)?;
+        let source = source(files, profile, env, args.profile.is_some())?;
+        let chain = source_chain(files, profile)?;
 
         let serial = args
             .serial_number
@@ -224,7 +229,7 @@ impl Settings {
         let cache = cache_policy(args, env)?;
 
         Ok(Settings {
-            endpoint: endpoints::service_endpoint(&files, profile, env, "sts")?,
+            endpoint: endpoints::service_endpoint(files, profile, env, "sts")?,
             profile: profile_name.clone(),
             source,
             serial,
