@@ -156,7 +156,6 @@ impl Settings {
         files: &ProfileFiles,
         with_role: Role,
     ) -> Result<Settings> {
-
         // `--profile` > AWS_PROFILE > AWS_DEFAULT_PROFILE > the profile an outer mfa-exec
         // loaded (it removes AWS_PROFILE but leaves MFA_EXEC_PROFILE) > default.
         let named = named_profile(args.profile.as_deref(), env)?;
