@@ -9,8 +9,11 @@ pub(crate) const FAILURE: u8 = 125;
 pub(crate) const CANNOT_INVOKE: u8 = 126;
 /// The command was not found.
 pub(crate) const NOT_FOUND: u8 = 127;
+/// stdout was a pipe nobody reads any more: 128 + SIGPIPE, the status a shell shows for `cat`
+/// killed by one, which `set -o pipefail` scripts know to expect.
+pub(crate) const BROKEN_PIPE: u8 = 141;
 
-/// An error that ends the run with a particular status.
+/// An error that ends the run with a particular status; an empty message prints nothing.
 #[derive(Debug)]
 pub(crate) struct Exit {
     pub(crate) status: u8,
@@ -29,6 +32,8 @@ impl std::error::Error for Exit {}
 pub(crate) fn report(err: &anyhow::Error) -> ExitCode {
     let status = err.downcast_ref::<Exit>().map_or(FAILURE, |e| e.status);
     let text = format!("{err:#}").replace(['\n', '\r'], " ");
-    crate::terminal::say(&text);
+    if !text.is_empty() {
+        crate::terminal::say(&text);
+    }
     ExitCode::from(status)
 }

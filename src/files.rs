@@ -8,15 +8,21 @@
 //!
 //! A refusal states what is wrong with the file; what to do about it is the caller's to add
 //! (remove a cache entry; point AWS_CONFIG_FILE elsewhere).
+//!
+//! Writes replace a file through a temporary file beside it and a rename, so a reader never
+//! sees half of one. [`locked`] edits the files a user owns (locked, through links, keeping
+//! owner and group).
 
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use nix::fcntl::OFlag;
+
+pub(crate) mod locked;
 
 /// Whether a symlink at the path itself may be followed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,24 +124,41 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
 
 /// Temp file in the same directory, fsync, rename over the target, fsync the directory. The
 /// file gets `mode`, or with None keeps the mode it had (0600 when new). A symlink at `path`
-/// itself is replaced, never written through (callers that edit a link's target resolve it
-/// first). Writes the profile files, the cache entries, `--qr-png` and the keyring record.
+/// itself is replaced, never written through: the cache entries and `--qr-png`. The files a
+/// user owns and edits (the profile files, the keyring record) go through [`locked::edit`],
+/// which follows links and keeps the owner.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = parent_dir(path);
     if !dir.exists() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        create_private_dir(&dir)?;
     }
     let mode = mode.unwrap_or_else(|| match fs::metadata(path) {
         Ok(meta) => meta.permissions().mode() & 0o7777,
         Err(_) => 0o600,
     });
+    replace(path, bytes, mode, None)
+}
+
+/// The directory a file is in (`.` for a bare name).
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A missing directory for a new file, and its missing parents: 0700.
+fn create_private_dir(dir: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {}", dir.display(), io_reason(&e)))
+}
+
+/// `.NAME.PID.RANDOM.tmp` beside `path`: the cache tells a dead writer's leftover by the pid,
+/// and [`locked::edit`] removes those of the file it edits.
+fn temporary_path(path: &Path) -> Result<PathBuf> {
     let name = path
         .file_name()
         .map_or_else(|| "profile".into(), |n| n.to_string_lossy().into_owned());
@@ -143,20 +166,43 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Resu
     getrandom::fill(&mut suffix)
         .map_err(|e| anyhow::anyhow!("no randomness for a temporary file name: {e}"))?;
     let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
-    // `.NAME.PID.RANDOM.tmp`: the cache tells a dead writer's leftover by the pid.
-    let tmp = dir.join(format!(".{name}.{}.{suffix}.tmp", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = fs::OpenOptions::new()
+    Ok(parent_dir(path).join(format!(".{name}.{}.{suffix}.tmp", std::process::id())))
+}
+
+/// Replaces `path` with a file holding `bytes`, with `mode` and, when given, this owner and
+/// group. The temporary file beside it is created with the final mode and given its owner and
+/// group while still empty, so at no moment does it let anyone read more than the final file
+/// will; it is removed on every error.
+fn replace(path: &Path, bytes: &[u8], mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
+    let tmp = temporary_path(path)?;
+    let dir = parent_dir(path);
+    let result = (|| -> Result<()> {
+        let cannot_write = |e: std::io::Error| {
+            anyhow::anyhow!("cannot write {}: {}", path.display(), io_reason(&e))
+        };
+        let f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        // The mode the file had (the umask must not widen or narrow it).
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(&dir) {
+            .mode(mode & 0o777)
+            .open(&tmp)
+            .map_err(cannot_write)?;
+        if let Some((uid, gid)) = owner {
+            keep_owner(&f, uid, gid).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot give the new {} its owner and group back (uid {uid}, gid {gid}): {}; edit it as its owner, or as root",
+                    path.display(),
+                    e.desc()
+                )
+            })?;
+        }
+        // Exactly the mode it is to have: the umask narrowed the one asked for above, and a
+        // change of owner clears set-id bits.
+        f.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(cannot_write)?;
+        (&f).write_all(bytes).map_err(cannot_write)?;
+        f.sync_all().map_err(cannot_write)?;
+        fs::rename(&tmp, path).map_err(cannot_write)?;
+        if let Ok(d) = File::open(&dir) {
             let _ = d.sync_all();
         }
         Ok(())
@@ -164,7 +210,20 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Resu
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result.with_context(|| format!("cannot write {}", path.display()))
+    result
+}
+
+/// Gives an open file this owner and group, when it does not have them already (root editing
+/// a user's file, through sudo; a user's file in one of their other groups).
+fn keep_owner(file: &File, uid: u32, gid: u32) -> Result<(), nix::errno::Errno> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata().map_err(|_| nix::errno::Errno::EIO)?;
+    let uid = (meta.uid() != uid).then(|| nix::unistd::Uid::from_raw(uid));
+    let gid = (meta.gid() != gid).then(|| nix::unistd::Gid::from_raw(gid));
+    if uid.is_none() && gid.is_none() {
+        return Ok(());
+    }
+    nix::unistd::fchown(file, uid, gid)
 }
 
 #[cfg(test)]

@@ -12,11 +12,13 @@
 //! - `output`: the environment a command gets, exec, shell text, the credential server.
 //!
 //! Leaves every step may use: `terminal` (the one `/dev/tty`, text made safe to show),
-//! `files` (bounded reads, atomic writes), `exit` (statuses).
+//! `files` (bounded reads, atomic writes, locked edits of a user's files), `exit` (statuses),
+//! `core_dumps` (none of mfa-exec, the user's limit for what it runs).
 
 mod aws;
 mod cli;
 mod commands;
+mod core_dumps;
 mod credentials;
 mod exit;
 mod files;
@@ -28,6 +30,8 @@ mod terminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before any secret is read, whatever the mode.
+    core_dumps::forbid();
     match commands::run() {
         Ok(code) => code,
         Err(err) => exit::report(&err),

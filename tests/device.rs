@@ -684,3 +684,203 @@ fn a_malformed_region_is_refused_before_any_call_by_runs_and_device_commands() {
     assert_eq!(env.sts.total_calls(), 0, "no call at all");
     assert!(env.sts.devices().iter().any(|(s, _)| s == ALICE_SERIAL));
 }
+
+// ------------------------------------------------------------------------------------------
+// Faults: the config written by two runs at once, one that cannot be written, one owned by
+// someone else.
+// ------------------------------------------------------------------------------------------
+
+/// The demo account with two more new users, dave and erin, each with keys and no device.
+fn dave_and_erin_env() -> TestEnv {
+    let mut config = sts_standin::Config::demo();
+    for (name, key) in [
+        ("dave", "AKIADAVEEXAMPLE7Q2Z1"),
+        ("erin", "AKIAERINEXAMPLE7Q2Z1"),
+    ] {
+        config.users.push(sts_standin::User {
+            name: name.into(),
+            access_key_id: key.into(),
+            secret_access_key: format!("{name}/secretK7MDENG/bPxRfiCYEXAMPLEKEY0"),
+            mfa_serial: None,
+            totp_seed_base32: String::new(),
+        });
+    }
+    let env = TestEnv::with_config(config);
+    env.write_config(&format!(
+        "{}[profile dave]\nregion = us-east-1\n\n[profile erin]\nregion = us-east-1\n",
+        demo_config_file()
+    ));
+    env.write_credentials(&format!(
+        "{}\n[dave]\naws_access_key_id = AKIADAVEEXAMPLE7Q2Z1\naws_secret_access_key = dave/secretK7MDENG/bPxRfiCYEXAMPLEKEY0\n\
+         \n[erin]\naws_access_key_id = AKIAERINEXAMPLE7Q2Z1\naws_secret_access_key = erin/secretK7MDENG/bPxRfiCYEXAMPLEKEY0\n",
+        demo_credentials_file()
+    ));
+    env
+}
+
+#[test]
+fn two_adds_finishing_at_once_both_keep_their_line() {
+    // Without a lock, each run read the config before the other's rename and wrote its own
+    // line into that copy: one line was lost in most rounds, with both runs saying it was
+    // written. 20 rounds, the second codes typed into both terminals back to back.
+    for round in 1..=20 {
+        let env = dave_and_erin_env();
+        let before = config_text(&env);
+        let Some((mut dave, dave_seed)) = start_add(&env, &["-p", "dave"]) else {
+            return;
+        };
+        let Some((mut erin, erin_seed)) = start_add(&env, &["-p", "erin"]) else {
+            return;
+        };
+        let (dave_first, dave_second) = consecutive_codes(&dave_seed);
+        let (erin_first, erin_second) = consecutive_codes(&erin_seed);
+        dave.type_line(&dave_first);
+        erin.type_line(&erin_first);
+        dave.expect("Enter the second code: ");
+        erin.expect("Enter the second code: ");
+        dave.type_line(&dave_second);
+        erin.type_line(&erin_second);
+        for (term, name) in [(dave, "dave"), (erin, "erin")] {
+            let (status, _, screen) = term.finish();
+            assert_eq!(status, Some(0), "round {round}, {name}: {screen}");
+        }
+        let expected = before
+            .replace(
+                "[profile dave]\nregion = us-east-1\n",
+                "[profile dave]\nregion = us-east-1\nmfa_serial = arn:aws:iam::123456789012:mfa/dave\n",
+            )
+            .replace(
+                "[profile erin]\nregion = us-east-1\n",
+                "[profile erin]\nregion = us-east-1\nmfa_serial = arn:aws:iam::123456789012:mfa/erin\n",
+            );
+        assert_eq!(config_text(&env), expected, "round {round}");
+    }
+}
+
+/// `device add -p carol` as uid 65534 when the tests run as root (root may write anywhere, so
+/// a read-only directory stops only another user); HOME is handed to that user first.
+fn add_as_a_user(env: &TestEnv) -> Option<Run> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some(env.run(["device", "add", "-p", "carol"]));
+    }
+    let setpriv = require_tool("setpriv (util-linux)", &["setpriv"])?;
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for path in [env.home(), env.home().join(".aws")]
+        .into_iter()
+        .chain(files_under(&env.home()))
+    {
+        std::os::unix::fs::lchown(&path, Some(65534), Some(65534)).unwrap();
+    }
+    let out = env
+        .command(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(TestEnv::bin())
+        .args(["device", "add", "-p", "carol"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    Some(Run::from(out))
+}
+
+#[test]
+fn a_config_that_cannot_be_written_is_refused_before_any_iam_call() {
+    // A dangling link (a dotfiles repository moved away): the device would be created and
+    // enabled, and the line then had nowhere to go.
+    let env = carol_env();
+    let config = env.home().join(".aws/config");
+    std::fs::remove_file(&config).unwrap();
+    std::os::unix::fs::symlink("../dotfiles/aws-config", &config).unwrap();
+    env.run(["device", "add", "-p", "carol"]).fails(
+        125,
+        &[
+            "config is a symbolic link to",
+            "dotfiles/aws-config, which does not exist: create that file, or remove the link",
+            "no MFA device was created",
+        ],
+    );
+    assert_eq!(env.sts.total_calls(), 0, "no IAM call at all");
+
+    // A read-only ~/.aws: the rename that replaces the config needs to create a file there.
+    let env = carol_env();
+    let aws = env.home().join(".aws");
+    std::fs::set_permissions(&aws, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let Some(run) = add_as_a_user(&env) else {
+        return;
+    };
+    run.fails(
+        125,
+        &[
+            ".aws does not let mfa-exec create files (Permission denied)",
+            "make the directory writable (chmod u+w",
+            "no MFA device was created",
+        ],
+    );
+    assert!(!run.stderr.contains("os error"), "{}", run.stderr);
+    assert_eq!(env.sts.total_calls(), 0, "no IAM call at all");
+
+    // A read-only config file in a writable directory.
+    let env = carol_env();
+    std::fs::set_permissions(config_path(&env), std::fs::Permissions::from_mode(0o444)).unwrap();
+    let Some(run) = add_as_a_user(&env) else {
+        return;
+    };
+    run.fails(
+        125,
+        &[
+            "config cannot be written (Permission denied): make it writable",
+            "no MFA device was created",
+        ],
+    );
+    assert_eq!(env.sts.total_calls(), 0, "no IAM call at all");
+}
+
+fn config_path(env: &TestEnv) -> std::path::PathBuf {
+    env.home().join(".aws/config")
+}
+
+#[test]
+fn an_edit_by_root_keeps_the_users_owner_group_mode_and_link() {
+    // `sudo -E mfa-exec device add`: the config stays the user's file, behind the user's
+    // dotfiles link, with its group and mode.
+    if !nix::unistd::geteuid().is_root() {
+        skipped("giving the config another owner and group needs root");
+        return;
+    }
+    let env = carol_env();
+    let dotfiles = env.home().join("dotfiles");
+    std::fs::create_dir(&dotfiles).unwrap();
+    let real = dotfiles.join("aws-config");
+    std::fs::rename(config_path(&env), &real).unwrap();
+    std::os::unix::fs::symlink("../dotfiles/aws-config", config_path(&env)).unwrap();
+    std::os::unix::fs::chown(&real, Some(1000), Some(100)).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let before = std::fs::read_to_string(&real).unwrap();
+
+    let Some((mut term, seed)) = start_add(&env, &["-p", "carol"]) else {
+        return;
+    };
+    type_codes(&mut term, consecutive_codes(&seed));
+    let (status, _, screen) = term.finish();
+    assert_eq!(status, Some(0), "{screen}");
+
+    use std::os::unix::fs::MetadataExt;
+    let link = std::fs::symlink_metadata(config_path(&env)).unwrap();
+    assert!(link.is_symlink(), "the link was replaced by a file");
+    let meta = std::fs::metadata(&real).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+        (1000, 100, 0o640)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&real).unwrap(),
+        before.replace(
+            "output = json\n",
+            &format!("output = json\nmfa_serial = {CAROL_SERIAL}\n")
+        )
+    );
+    let names: Vec<_> = std::fs::read_dir(&dotfiles)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["aws-config"], "nothing left beside the real file");
+}

@@ -650,3 +650,150 @@ fn a_fifo_as_the_keyring_record_is_refused_without_hanging() {
         .fails(125, &["keyring.json is not a regular file"]);
     assert_eq!(env.sts.total_calls(), 0);
 }
+
+// ------------------------------------------------------------------------------------------
+// Faults: two moves at once, a run killed at the rename, a record kept in dotfiles.
+// ------------------------------------------------------------------------------------------
+
+fn record_path(env: &TestEnv) -> PathBuf {
+    env.home().join(".config/mfa-exec/keyring.json")
+}
+
+/// The `.NAME.*.tmp` files in a directory.
+fn temporary_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') && n.ends_with(".tmp"))
+        .collect()
+}
+
+#[test]
+fn two_moves_out_of_one_credentials_file_at_once_keep_every_other_line() {
+    // alice's and bob's keys moved by two runs started together: without a lock, the second
+    // rename put back the keys the first run had just moved (and the record lost a profile).
+    let mut env = TestEnv::new();
+    let Some(_ss) = SecretService::start(&mut env) else {
+        return;
+    };
+    let expected = busy_credentials_file()
+        .replace(&format!("aws_access_key_id = {ALICE_KEY}\n"), "")
+        .replace(&format!("aws_secret_access_key = {ALICE_SECRET}\n"), "")
+        .replace(
+            &format!(
+                "[bob]\naws_access_key_id   =   {BOB_KEY}\naws_secret_access_key = {BOB_SECRET}\n\n"
+            ),
+            "",
+        );
+    for round in 1..=20 {
+        env.write_credentials(&busy_credentials_file());
+        let _ = std::fs::remove_file(record_path(&env));
+        let runs: Vec<Child> = ["alice", "bob"]
+            .into_iter()
+            .map(|p| {
+                env.mfa_exec(["keys", "add", "-p", p, "--from-credentials-file"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for run in runs {
+            Run::from(run.wait_with_output().unwrap()).success();
+        }
+        assert_eq!(read(&credentials_path(&env)), expected, "round {round}");
+        let record = read(&record_path(&env));
+        assert!(
+            record.contains(ALICE_KEY) && record.contains(BOB_KEY),
+            "round {round}: {record}"
+        );
+    }
+}
+
+#[test]
+fn a_run_killed_at_the_rename_leaves_no_temporary_file_after_the_next_edit() {
+    // strace kills the run as it renames its new credentials file into place (after the
+    // keyring took alice's keys): the temporary file beside it holds every other profile's
+    // long-term keys. The next edit of the file removes it.
+    let Some(strace) = require_tool("strace (Debian: strace)", &["strace"]) else {
+        return;
+    };
+    let mut env = TestEnv::new();
+    let Some(_ss) = SecretService::start(&mut env) else {
+        return;
+    };
+    let credentials = credentials_path(&env);
+    let renames = "rename,renameat,renameat2";
+    let out = env
+        .command(&strace)
+        .args(["-f", "-o"])
+        .arg(env.dir.path().join("killed.strace"))
+        .arg("-e")
+        .arg(format!("trace={renames}"))
+        .arg("-e")
+        // The second rename: the first puts the keyring record in place. (`-P` cannot pick
+        // the credentials file: strace 6.1 matches only a rename's first path.)
+        .arg(format!("inject={renames}:signal=SIGKILL:when=2"))
+        .arg(TestEnv::bin())
+        .args(["keys", "add", "-p", "alice", "--from-credentials-file"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run strace");
+    let killed = Run::from(out);
+    let aws = env.home().join(".aws");
+    let left = temporary_files(&aws);
+    assert_eq!(
+        left.len(),
+        1,
+        "the killed run left its temporary file: {left:?}\n{}\n{}",
+        killed.stderr,
+        read(&env.dir.path().join("killed.strace"))
+    );
+    assert!(left[0].starts_with(".credentials."), "{left:?}");
+    assert!(contains(
+        &std::fs::read(aws.join(&left[0])).unwrap(),
+        BOB_SECRET
+    ));
+    assert!(
+        read(&credentials).contains(ALICE_SECRET),
+        "not renamed into place"
+    );
+
+    env.run(["keys", "add", "-p", "bob", "--from-credentials-file"])
+        .success();
+    assert_eq!(temporary_files(&aws), Vec::<String>::new());
+    assert!(!read(&credentials).contains(BOB_SECRET));
+}
+
+#[test]
+fn a_symlinked_keyring_record_stays_a_link() {
+    // The record kept in a dotfiles repository, linked from ~/.config: edits change the file
+    // in the repository and leave the link.
+    let mut env = TestEnv::new();
+    let Some(_ss) = SecretService::start(&mut env) else {
+        return;
+    };
+    let dotfiles = env.home().join("dotfiles");
+    std::fs::create_dir_all(&dotfiles).unwrap();
+    std::fs::write(
+        dotfiles.join("keyring.json"),
+        "{\"version\":1,\"profiles\":{}}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(record_path(&env).parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink("../../dotfiles/keyring.json", record_path(&env)).unwrap();
+
+    env.run(["keys", "add", "-p", "alice", "--from-credentials-file"])
+        .success();
+    let is_link = |env: &TestEnv| {
+        std::fs::symlink_metadata(record_path(env))
+            .unwrap()
+            .is_symlink()
+    };
+    assert!(is_link(&env), "the record's link became a file");
+    assert!(read(&dotfiles.join("keyring.json")).contains(ALICE_KEY));
+    env.run(["keys", "remove", "-p", "alice"]).success();
+    assert!(is_link(&env), "the record's link became a file");
+    assert!(!read(&dotfiles.join("keyring.json")).contains(ALICE_KEY));
+    assert_eq!(temporary_files(&dotfiles), Vec::<String>::new());
+}

@@ -89,6 +89,10 @@ fn add(
     if let Some(path) = &qr_png {
         check_png_path(path)?;
     }
+    // mfa_serial is written once the device is enabled, and an enabled device stays: a config
+    // that cannot take the line must be found now (a read-only ~/.aws, a dangling link).
+    edit::check_writable(&dev.config_path)
+        .map_err(|e| anyhow!("{e:#}; no MFA device was created"))?;
     let tty = Tty::open().ok_or_else(|| {
         anyhow!("device add shows a QR code and asks for two codes on the terminal, and there is none: run it in a terminal")
     })?;

@@ -143,7 +143,10 @@ fn add(profile: &str, from_credentials_file: bool, env: &Env) -> Result<()> {
         access_key_id: id.to_string(),
         secret_access_key: secret.to_string(),
     };
-    // The file changes only once the keyring holds the keys.
+    // The file changes only once the keyring holds the keys, and the keys go there only when
+    // the file can then be changed.
+    edit::check_writable(&credentials_path)
+        .map_err(|e| anyhow!("{e:#}; nothing was stored in the OS keyring"))?;
     store(&keyring, env, profile, &stored)?;
     // An emptied [profile] section goes only when the config file still defines the profile,
     // so the name stays known to every AWS tool.
@@ -216,13 +219,14 @@ fn list(env: &Env, out: &mut impl Write) -> Result<usize> {
 /// `keys remove`: deletes the profile's item and its record.
 fn remove(profile: &str, env: &Env) -> Result<()> {
     check_profile_name(profile)?;
-    let mut record = Record::load(env)?;
+    let record = Record::load(env)?;
     let keyring = Keyring::new(env)?;
     let deleted = keyring.delete(profile)?;
-    let recorded = record.profiles.remove(profile).is_some();
-    if recorded {
-        record.save()?;
-    }
+    let mut recorded = false;
+    Record::update(&record.path, |profiles| {
+        recorded = profiles.remove(profile).is_some();
+        recorded
+    })?;
     match (deleted, recorded) {
         (false, false) => {
             bail!("profile '{profile}' has no keys in the OS keyring (see `mfa-exec keys list`)")

@@ -12,11 +12,11 @@ mod shell;
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Result};
 use clap::Parser;
 
 use crate::cli::{Cli, Sub};
-use crate::exit::{Exit, FAILURE};
+use crate::exit::{Exit, BROKEN_PIPE, FAILURE};
 use crate::settings::env::Env;
 
 pub(crate) fn run() -> Result<ExitCode> {
@@ -84,11 +84,47 @@ fn usage_error(err: clap::Error) -> Result<ExitCode> {
     .into())
 }
 
-/// Writes to stdout; a closed pipe is not worth a panic.
+/// Writes the product to stdout. When it does not get there the run fails, so that a caller
+/// (`eval "$(mfa-exec --print-env)"`, an SDK's credential_process) can tell: a closed stdout
+/// or a write error is one line and status 125; a pipe whose reader is gone ends silently with
+/// 141, as `cat` does.
 pub(crate) fn print_stdout(text: &str) -> Result<()> {
+    if text.is_empty() {
+        return Ok(());
+    }
+    check_stdout()?;
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("cannot write to stdout"),
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Exit {
+            status: BROKEN_PIPE,
+            message: String::new(),
+        }
+        .into()),
+        Err(e) => bail!(
+            "cannot write to stdout ({}): the output is missing or cut short",
+            crate::files::io_reason(&e)
+        ),
     }
+}
+
+/// Fails when stdout was closed (`>&-`): checked before the work too, so no MFA code is spent
+/// on output that cannot be delivered. Rust's runtime puts `/dev/null` on a standard descriptor
+/// that was closed at start, opened read-write, where writes vanish without an error; a
+/// shell's `>/dev/null` opens it write-only (and stays allowed: it asks for the output to go).
+pub(crate) fn check_stdout() -> Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use nix::sys::stat::{fstat, stat, SFlag};
+    let out = std::io::stdout();
+    let (Ok(mine), Ok(null)) = (fstat(&out), stat("/dev/null")) else {
+        return Ok(());
+    };
+    let is_null = SFlag::from_bits_truncate(mine.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR
+        && mine.st_rdev == null.st_rdev;
+    let read_write = fcntl(&out, FcntlArg::F_GETFL)
+        .is_ok_and(|flags| OFlag::from_bits_truncate(flags) & OFlag::O_ACCMODE == OFlag::O_RDWR);
+    if is_null && read_write {
+        bail!("stdout is closed, so the output would go nowhere: give it a pipe or a file (eval \"$(mfa-exec --print-env)\", > FILE)");
+    }
+    Ok(())
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::print_stdout;
+use super::{check_stdout, print_stdout};
 use crate::cli::RunArgs;
 use crate::credentials::{self, cache::Cache, types::Credentials};
 use crate::output::{environment, exec, server, shell};
@@ -16,6 +16,9 @@ use crate::terminal::say;
 
 pub(super) fn run(args: &RunArgs, env: &Env) -> Result<ExitCode> {
     let output = Output::from_args(args)?;
+    if matches!(output, Output::PrintEnv(_) | Output::CredentialProcess) {
+        check_stdout()?;
+    }
     let files = env.profile_files()?;
     let settings = Settings::resolve(args, env, &files)?;
     let cache = if settings.cache.enabled {

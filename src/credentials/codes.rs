@@ -69,13 +69,14 @@ fn program_name(cmd: &str) -> String {
 fn run_token_command(cmd: &str) -> Result<String> {
     let program = program_name(cmd);
     // stdin and stderr stay the user's: an OATH reader may ask for a touch or a password.
-    let mut child = Command::new("sh")
+    let mut command = Command::new("sh");
+    command
         .arg("-c")
         .arg(cmd)
         .stdin(Stdio::inherit())
         .stderr(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .spawn()
+        .stdout(Stdio::piped());
+    let mut child = crate::core_dumps::with_users_limit(|| command.spawn())
         .with_context(|| format!("cannot run the token command ({program} …)"))?;
     // A code is a line; a command that prints without end (`yes`) must not fill memory. What
     // is not read is dropped: the command gets SIGPIPE if it writes on.

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::ErrorKind;
 use std::os::unix::fs::DirBuilderExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -88,10 +88,10 @@ impl KeyringKeys {
         if stored.access_key_id != self.access_key_id {
             // Changed behind mfa-exec's back: sign with what the keyring holds, and record it
             // so that the next run's cache key names these keys.
-            if let Ok(mut record) = Record::at(self.record.clone()) {
-                record.set(&self.profile, &stored.access_key_id);
-                let _ = record.save();
-            }
+            let _ = Record::update(&self.record, |profiles| {
+                set(profiles, &self.profile, &stored.access_key_id);
+                true
+            });
         }
         Ok(StaticKeys {
             access_key_id: stored.access_key_id,
@@ -157,49 +157,69 @@ impl Record {
             None => None,
             Some((file, _)) => Some(files::read_bounded(file, &path, RECORD_MAX_SIZE)?),
         };
-        let profiles = match bytes {
-            None => BTreeMap::new(),
-            Some(bytes) => match serde_json::from_slice::<RecordFile>(&bytes) {
-                Ok(file) if file.version == RECORD_VERSION => file.profiles,
-                _ => bail!(
-                    "{} is damaged (it lists which profiles keep keys in the OS keyring); remove it and run `mfa-exec keys add -p PROFILE` again for each",
-                    path.display()
-                ),
-            },
-        };
+        let profiles = parse(&path, bytes.as_deref())?;
         Ok(Record { path, profiles })
     }
 
-    fn set(&mut self, profile: &str, access_key_id: &str) {
-        self.profiles.insert(
-            profile.to_string(),
-            RecordEntry {
-                access_key_id: access_key_id.to_string(),
-            },
-        );
-    }
-
-    /// Written 0600 in a 0700 directory, through a temporary file and a rename.
-    pub(crate) fn save(&self) -> Result<()> {
-        let dir = self.path.parent().expect("the record is in a directory");
+    /// Changes the record at `path` under its lock, from what it holds then (another run may
+    /// have changed it since it was read): `change` returns whether it changed anything.
+    /// Written 0600 in a 0700 directory; a link to it (dotfiles) stays a link.
+    pub(crate) fn update(
+        path: &Path,
+        mut change: impl FnMut(&mut BTreeMap<String, RecordEntry>) -> bool,
+    ) -> Result<()> {
+        let dir = path.parent().expect("the record is in a directory");
         if let Some(parent) = dir.parent() {
-            fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
+            fs::create_dir_all(parent).map_err(|e| {
+                anyhow!(
+                    "cannot create {}: {}",
+                    parent.display(),
+                    files::io_reason(&e)
+                )
+            })?;
         }
         match fs::DirBuilder::new().mode(0o700).create(dir) {
             Err(e) if e.kind() != ErrorKind::AlreadyExists => {
-                return Err(e).with_context(|| format!("cannot create {}", dir.display()))
+                bail!("cannot create {}: {}", dir.display(), files::io_reason(&e))
             }
             _ => {}
         }
-        let file = RecordFile {
-            version: RECORD_VERSION,
-            profiles: self.profiles.clone(),
-        };
-        let mut text = serde_json::to_vec_pretty(&file)?;
-        text.push(b'\n');
-        crate::files::write_atomic(&self.path, &text, Some(0o600))
+        files::locked::edit(path, RECORD_MAX_SIZE, Some(0o600), |bytes| {
+            let mut profiles = parse(path, bytes.as_deref())?;
+            if !change(&mut profiles) {
+                return Ok(None);
+            }
+            let file = RecordFile {
+                version: RECORD_VERSION,
+                profiles,
+            };
+            let mut text = serde_json::to_vec_pretty(&file)?;
+            text.push(b'\n');
+            Ok(Some(text))
+        })
     }
+}
+
+fn parse(path: &Path, bytes: Option<&[u8]>) -> Result<BTreeMap<String, RecordEntry>> {
+    match bytes {
+        None => Ok(BTreeMap::new()),
+        Some(bytes) => match serde_json::from_slice::<RecordFile>(bytes) {
+            Ok(file) if file.version == RECORD_VERSION => Ok(file.profiles),
+            _ => bail!(
+                "{} is damaged (it lists which profiles keep keys in the OS keyring); remove it and run `mfa-exec keys add -p PROFILE` again for each",
+                path.display()
+            ),
+        },
+    }
+}
+
+fn set(profiles: &mut BTreeMap<String, RecordEntry>, profile: &str, access_key_id: &str) {
+    profiles.insert(
+        profile.to_string(),
+        RecordEntry {
+            access_key_id: access_key_id.to_string(),
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -321,9 +341,10 @@ pub(crate) fn store(keyring: &Keyring, env: &Env, profile: &str, stored: &Stored
                 && back.secret_access_key == stored.secret_access_key => {}
         _ => bail!("the OS keyring did not keep the keys of profile '{profile}' (reading them back gave something else); nothing was changed on disk"),
     }
-    let mut record = Record::load(env)?;
-    record.set(profile, &stored.access_key_id);
-    record.save()
+    Record::update(&record_path(env)?, |profiles| {
+        set(profiles, profile, &stored.access_key_id);
+        true
+    })
 }
 
 #[cfg(test)]

@@ -24,8 +24,9 @@ pub(crate) fn exec(argv: &[OsString], changes: &EnvChanges) -> anyhow::Error {
     let mut cmd = Command::new(program);
     cmd.args(&argv[1..]);
     apply(&mut cmd, changes);
-    // Rust's runtime resets SIGPIPE to the default before exec, so `cmd | head` behaves.
-    cannot_run(program, &cmd.exec())
+    // Rust's runtime resets SIGPIPE to the default before exec, so `cmd | head` behaves; the
+    // core limit is the user's again (mfa-exec's own is 0, see core_dumps).
+    cannot_run(program, &crate::core_dumps::with_users_limit(|| cmd.exec()))
 }
 
 /// Why a command could not start, with env(1)'s status: 127 not found, 126 not runnable.

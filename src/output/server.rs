@@ -151,7 +151,8 @@ pub(crate) fn run(
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]);
     exec::apply(&mut cmd, &changes);
-    let mut child = cmd.spawn().map_err(|e| exec::cannot_run(&argv[0], &e))?;
+    let mut child = crate::core_dumps::with_users_limit(|| cmd.spawn())
+        .map_err(|e| exec::cannot_run(&argv[0], &e))?;
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let handle = signals.handle();
     let forwarder = std::thread::spawn(move || {

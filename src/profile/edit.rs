@@ -13,17 +13,17 @@
 //! over `[default]` when both exist. In the credentials file a profile is `[NAME]`. A section
 //! that appears twice is one profile (the SDKs merge them, later keys winning).
 //!
-//! Symlinks: `~/.aws/config` is often a link into a dotfiles repository. The edit follows the
-//! link and replaces the file it points to (temporary file next to the target, then rename),
-//! so the link stays a link and the dotfiles copy is the one that changes. The target's
-//! permission bits are kept; a new file is 0600 in a directory created 0700.
+//! Writing goes through [`files::locked::edit`]: an edit holds a lock from its read to its
+//! write (two `device add`s finishing at once both keep their line), follows a dotfiles link
+//! to the file it points to and replaces that one (the link stays a link), and keeps the mode,
+//! owner and group; a new file is 0600 in a directory created 0700.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use crate::files;
+use crate::profile::MAX_FILE_SIZE;
 
 /// The two AWS profile files name a profile's section differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,13 +62,18 @@ pub(crate) fn set_key(
             path.display()
         );
     }
-    let target = resolve(path)?;
-    let original = read(&target)?.unwrap_or_default();
-    let edited = with_key_set(&original, kind, profile, key, value);
-    if edited != original || !target.exists() {
-        files::write_atomic(&target, edited.as_bytes(), None)?;
-    }
-    Ok(())
+    files::locked::edit(path, MAX_FILE_SIZE, None, |bytes| {
+        let existed = bytes.is_some();
+        let original = text(path, bytes)?.unwrap_or_default();
+        let edited = with_key_set(&original, kind, profile, key, value);
+        Ok((edited != original || !existed).then(|| edited.into_bytes()))
+    })
+}
+
+/// Whether [`set_key`] and [`remove_keys`] could write `path` now (see
+/// [`files::locked::check_writable`]): asked before work that only the edit completes.
+pub(crate) fn check_writable(path: &Path) -> Result<()> {
+    files::locked::check_writable(path)
 }
 
 /// Removes the lines of these keys (and their continuation lines) from the profile's section.
@@ -83,14 +88,16 @@ pub(crate) fn remove_keys(
     drop_emptied_section: bool,
 ) -> Result<usize> {
     check_name("profile name", profile)?;
-    let target = resolve(path)?;
-    let Some(original) = read(&target)? else {
-        return Ok(0);
-    };
-    let (edited, removed) = with_keys_removed(&original, kind, profile, keys, drop_emptied_section);
-    if removed > 0 {
-        files::write_atomic(&target, edited.as_bytes(), None)?;
-    }
+    let mut removed = 0;
+    files::locked::edit(path, MAX_FILE_SIZE, None, |bytes| {
+        let Some(original) = text(path, bytes)? else {
+            removed = 0;
+            return Ok(None);
+        };
+        let (edited, n) = with_keys_removed(&original, kind, profile, keys, drop_emptied_section);
+        removed = n;
+        Ok((n > 0).then(|| edited.into_bytes()))
+    })?;
     Ok(removed)
 }
 
@@ -380,33 +387,21 @@ fn with_keys_removed(
     (join(&kept, ended_with_newline, eol), removed)
 }
 
-/// The file an edit replaces: the path itself, or what a symlink at it points to.
-fn resolve(path: &Path) -> Result<PathBuf> {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => fs::canonicalize(path).with_context(|| {
-            format!(
-                "{} is a symlink to a file that does not exist; fix or remove the link",
-                path.display()
-            )
-        }),
-        Ok(meta) if !meta.is_file() => bail!("{} is not a regular file", path.display()),
-        _ => Ok(path.to_path_buf()),
-    }
-}
-
-fn read(path: &Path) -> Result<Option<String>> {
-    match fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text; not editing it", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
+/// The file's text; it must be UTF-8 to be edited byte for byte.
+fn text(path: &Path, bytes: Option<Vec<u8>>) -> Result<Option<String>> {
+    bytes
+        .map(|b| {
+            String::from_utf8(b).map_err(|_| {
+                anyhow::anyhow!("{} is not UTF-8 text; not editing it", path.display())
+            })
+        })
+        .transpose()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
     const CONFIG: &str = "# my AWS config

@@ -45,18 +45,63 @@ pub(crate) fn safe(text: &str) -> Cow<'_, str> {
 
 /// Prints `mfa-exec: MESSAGE` on stderr, on one line and safe for the terminal.
 pub(crate) fn say(message: &str) {
-    eprintln!("mfa-exec: {}", safe(message));
+    eprintln!("mfa-exec: {}", safe(&without_error_numbers(message)));
 }
 
 /// Prints `mfa-exec: warning: MESSAGE` on stderr, on one line and safe for the terminal.
 pub(crate) fn warn(message: &str) {
-    eprintln!("mfa-exec: warning: {}", safe(message));
+    eprintln!(
+        "mfa-exec: warning: {}",
+        safe(&without_error_numbers(message))
+    );
+}
+
+/// The text without Rust's ` (os error 13)` after an OS reason: "Permission denied" is for
+/// the user, the number is not. (Every I/O error that reaches a message, whichever module
+/// it came through, is shown without it.)
+fn without_error_numbers(text: &str) -> Cow<'_, str> {
+    const MARK: &str = " (os error ";
+    if !text.contains(MARK) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(MARK) {
+        let after = &rest[at + MARK.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        out.push_str(&rest[..at]);
+        if digits > 0 && after[digits..].starts_with(')') {
+            rest = &after[digits + 1..];
+        } else {
+            out.push_str(MARK);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn os_error_numbers_are_left_out() {
+        assert_eq!(
+            without_error_numbers("cannot write x: Permission denied (os error 13); add it"),
+            "cannot write x: Permission denied; add it"
+        );
+        assert_eq!(
+            without_error_numbers("a (os error 2) b (os error 30)"),
+            "a b"
+        );
+        assert_eq!(
+            without_error_numbers("profile (os error x)"),
+            "profile (os error x)"
+        );
+        assert!(matches!(without_error_numbers("plain"), Cow::Borrowed(_)));
+    }
 
     #[test]
     fn escapes_are_shown_not_sent() {
