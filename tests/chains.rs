@@ -47,7 +47,8 @@ fn target_hub_keys_takes_one_code_that_then_serves_every_role_of_the_user() {
     // The same code's session serves bob's other roles and the hub itself: no code, no prompt.
     env.run(["-p", "bob-reader", "--no-prompt", "--", "true"])
         .success();
-    env.run(["-p", "hub", "--no-prompt", "--", "true"]).success();
+    env.run(["-p", "hub", "--no-prompt", "--", "true"])
+        .success();
     assert_eq!(env.sts.calls("GetSessionToken"), 1);
     assert_eq!(
         env.sts.signers_of("AssumeRole"),
@@ -277,7 +278,11 @@ fn an_instance_role_source_assumes_the_role_with_the_code_and_never_asks_for_a_s
     env.run(["-p", "ec2", "-t", &env.alice_code(), "--", "true"])
         .fails(
             125,
-            &["profile 'ec2' has no role to assume", "temporary", "role_arn"],
+            &[
+                "profile 'ec2' has no role to assume",
+                "temporary",
+                "role_arn",
+            ],
         );
     assert_eq!(env.sts.total_calls(), before);
 }
@@ -312,7 +317,10 @@ fn list_shows_every_profile_with_its_chain_device_and_cache_and_never_a_secret()
             .to_string()
     };
     let target = line("target");
-    assert!(target.contains("role target <- role hub <- keys of bob"), "{target}");
+    assert!(
+        target.contains("role target <- role hub <- keys of bob"),
+        "{target}"
+    );
     assert!(target.contains(BOB_SERIAL), "{target}");
     assert!(target.contains("left"), "cached credentials: {target}");
     assert!(line("bob-reader").contains("role bob-reader <- keys of bob"));
@@ -340,7 +348,10 @@ fn list_shows_every_profile_with_its_chain_device_and_cache_and_never_a_secret()
     assert_eq!(target["roles"], serde_json::json!(["target", "hub"]));
     assert_eq!(target["source"], "keys of bob");
     assert_eq!(target["mfa_serial"], BOB_SERIAL);
-    assert!(target["credentials_expire"].as_str().unwrap().ends_with('Z'));
+    assert!(target["credentials_expire"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
     assert!(target["session_expires"].as_str().unwrap().ends_with('Z'));
 
     // No profiles at all: a friendly line, success, nothing on stdout (`[]` for scripts).

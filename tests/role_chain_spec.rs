@@ -60,7 +60,9 @@ fn spec_serial(user: &str) -> String {
 /// The spec's error, as mfa-exec words the same cause.
 fn our_words(spec_error: &str) -> &'static str {
     match spec_error {
-        "profile must contain `source_profile`" => "has role_arn but no source_profile or credential_source",
+        "profile must contain `source_profile`" => {
+            "has role_arn but no source_profile or credential_source"
+        }
         "profile contained both source_profile and credential_source" => {
             "sets both source_profile and credential_source"
         }
@@ -175,7 +177,9 @@ fn config_file(case: &Value, token_file: &str, serial: &str) -> String {
         for (k, v) in props.as_object().unwrap() {
             let v = v.as_str().unwrap();
             let value = match k.as_str() {
-                "role_arn" if v.starts_with("arn:aws:iam::123456789:role/") => role_arn(&role_name(v)),
+                "role_arn" if v.starts_with("arn:aws:iam::123456789:role/") => {
+                    role_arn(&role_name(v))
+                }
                 "web_identity_token_file" => token_file.to_string(),
                 "aws_access_key_id" if v == "bug_if_returned" => BUG_KEY.to_string(),
                 "aws_secret_access_key" if v == "bug_if_returned" => "bug".repeat(10),
@@ -239,7 +243,10 @@ fn run_case(case: &Value, no_session: bool) -> Result<(), String> {
                 ));
             }
             if env.sts.total_calls() != 0 {
-                return Err(format!("{} STS calls before the refusal", env.sts.total_calls()));
+                return Err(format!(
+                    "{} STS calls before the refusal",
+                    env.sts.total_calls()
+                ));
             }
             return Ok(());
         }
@@ -250,12 +257,19 @@ fn run_case(case: &Value, no_session: bool) -> Result<(), String> {
         } => (base, roles, session_name),
     };
     if run.status != Some(0) {
-        return Err(format!("failed ({:?}): {}", run.status, run.stderr.trim_end()));
+        return Err(format!(
+            "failed ({:?}): {}",
+            run.status,
+            run.stderr.trim_end()
+        ));
     }
     // Who signed each AssumeRole: the base (or the MFA session of its user), then each role.
     let mut want_signers = Vec::new();
     let mut want_sessions = Vec::new();
-    let mut final_owner = roles.last().map(|r| format!("role/{r}")).unwrap_or_default();
+    let mut final_owner = roles
+        .last()
+        .map(|r| format!("role/{r}"))
+        .unwrap_or_default();
     if let Some(user) = base.strip_prefix("user/") {
         if no_session {
             want_signers.push(base.clone());
@@ -289,7 +303,9 @@ fn run_case(case: &Value, no_session: bool) -> Result<(), String> {
     let key = run.env_lines()["AWS_ACCESS_KEY_ID"].clone();
     let owner = env.sts.key_owner(&key);
     if owner.as_deref() != Some(final_owner.as_str()) {
-        return Err(format!("the command got keys of {owner:?}, not {final_owner}"));
+        return Err(format!(
+            "the command got keys of {owner:?}, not {final_owner}"
+        ));
     }
     if let Some(name) = session_name {
         let got = env.sts.role_session_of(&key);

@@ -59,7 +59,12 @@ pub(super) fn run(json: bool, env: &Env) -> Result<ExitCode> {
         ));
         return Ok(ExitCode::SUCCESS);
     }
-    let width = lines.iter().map(|l| l.profile.len()).max().unwrap_or(7).max(7);
+    let width = lines
+        .iter()
+        .map(|l| l.profile.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
     let mut out = format!(
         "{:<width$}  {:<40}  {:<38}  {:<11}  MFA SESSION\n",
         "PROFILE", "RESOLVES AS", "MFA DEVICE", "CREDENTIALS"
@@ -105,7 +110,12 @@ fn line(
             return line;
         }
     };
-    line.roles = walked.roles.iter().rev().map(|p| p.name.to_string()).collect();
+    line.roles = walked
+        .roles
+        .iter()
+        .rev()
+        .map(|p| p.name.to_string())
+        .collect();
     line.mfa_serial = walked
         .profiles
         .iter()
@@ -140,7 +150,10 @@ fn line(
 /// Time left until an expiration (unix seconds), `-` for none.
 fn left(expires: Option<u64>) -> String {
     match expires {
-        Some(at) => format!("{} left", human_duration(at.saturating_sub(now()) / 60 * 60)),
+        Some(at) => format!(
+            "{} left",
+            human_duration(at.saturating_sub(now()) / 60 * 60)
+        ),
         None => "-".into(),
     }
 }

@@ -73,8 +73,8 @@ fn usage_error(err: clap::Error) -> Result<ExitCode> {
         "'device'",
         "'list'",
     ]
-        .iter()
-        .any(|w| first.contains(w));
+    .iter()
+    .any(|w| first.contains(w));
     let hint = match err.kind() {
         ErrorKind::UnknownArgument if subcommand_late => {
             "; a subcommand comes first, with its own options after it: `mfa-exec cache list`, `mfa-exec cache clear --profile P`"

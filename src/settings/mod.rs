@@ -225,10 +225,12 @@ impl Settings {
                     ..
                 }
             );
-        let configured_serial = args
-            .serial_number
-            .clone()
-            .or_else(|| profiles.iter().find_map(|p| p.get("mfa_serial")).map(String::from));
+        let configured_serial = args.serial_number.clone().or_else(|| {
+            profiles
+                .iter()
+                .find_map(|p| p.get("mfa_serial"))
+                .map(String::from)
+        });
         let serial = match configured_serial {
             // Nothing takes a code: no serial either (an empty one says so to the fetcher).
             _ if !needs_code => String::new(),

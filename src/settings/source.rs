@@ -239,8 +239,8 @@ pub(crate) fn chain<'a>(
         if profiles.len() > 1 && static_keys(current).is_some() {
             break End::Profile(current);
         }
-        let is_role = current.get("role_arn").is_some()
-            && current.get("web_identity_token_file").is_none();
+        let is_role =
+            current.get("role_arn").is_some() && current.get("web_identity_token_file").is_none();
         if !is_role {
             break match current.get("credential_source") {
                 Some(value) => End::Named(current, value),

@@ -42,7 +42,8 @@ impl Imds {
         let shared = standin.shared();
         let role = role.to_string();
         let worker = {
-            let (server, stop, served) = (Arc::clone(&server), Arc::clone(&stop), Arc::clone(&served));
+            let (server, stop, served) =
+                (Arc::clone(&server), Arc::clone(&stop), Arc::clone(&served));
             std::thread::Builder::new()
                 .name("sts-standin-imds".into())
                 .spawn(move || loop {
@@ -93,8 +94,9 @@ fn answer(shared: &Shared, role: &str, served: &AtomicUsize, mut request: tiny_h
     };
     let method = request.method().as_str().to_ascii_uppercase();
     let url = request.url().to_string();
+    let ttl = header("x-aws-ec2-metadata-token-ttl-seconds");
     let (status, body) = if method == "PUT" && url == "/latest/api/token" {
-        match header("x-aws-ec2-metadata-token-ttl-seconds") {
+        match &ttl {
             Some(_) => (200, TOKEN.to_string()),
             None => (400, "Bad Request".to_string()),
         }
@@ -123,6 +125,15 @@ fn answer(shared: &Shared, role: &str, served: &AtomicUsize, mut request: tiny_h
     };
     let mut body_in = Vec::new();
     let _ = std::io::Read::read_to_end(request.as_reader(), &mut body_in);
-    let response = tiny_http::Response::from_string(body).with_status_code(status);
+    let mut response = tiny_http::Response::from_string(body).with_status_code(status);
+    // IMDSv2 answers a token with its lifetime, and the SDKs insist on it.
+    if let Some(ttl) = ttl.filter(|_| method == "PUT") {
+        if let Ok(h) = tiny_http::Header::from_bytes(
+            b"x-aws-ec2-metadata-token-ttl-seconds".as_slice(),
+            ttl.as_bytes(),
+        ) {
+            response = response.with_header(h);
+        }
+    }
     let _ = request.respond(response);
 }

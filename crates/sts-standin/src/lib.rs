@@ -34,12 +34,12 @@ pub use account::{
     Config, Role, User, ACCOUNT, CAROL_KEY, CAROL_SECRET, INSTANCE_ROLE, WEB_IDENTITY_ROLE,
     WEB_IDENTITY_TOKEN,
 };
-pub use imds::Imds;
 pub use client::{
     call, call_service, form_body, http_request, list_buckets, sign_post, sign_request,
     signed_post, Keys, Reply, FORM_CONTENT_TYPE,
 };
 pub use iam::IAM_VERSION;
+pub use imds::Imds;
 pub use server::StandIn;
 pub use state::Signed;
 pub use sts::{NAMESPACE, SERVICE, VERSION};

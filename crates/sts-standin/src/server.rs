@@ -149,7 +149,12 @@ impl StandIn {
     /// The session name of a role session's access key (`RoleSessionName`), if it is one.
     pub fn role_session_of(&self, access_key_id: &str) -> Option<String> {
         let state = self.shared.lock();
-        state.temps.get(access_key_id)?.role.as_ref().map(|r| r.1.clone())
+        state
+            .temps
+            .get(access_key_id)?
+            .role
+            .as_ref()
+            .map(|r| r.1.clone())
     }
 
     /// Who signed each request with this `Action`, in order (see [`StandIn::key_owner`]).

@@ -337,7 +337,14 @@ fn check_mfa(
     let owner = if user.is_empty() {
         None
     } else {
-        Some(state.config.user(user).ok_or_else(invalid_token)?.name.as_str())
+        Some(
+            state
+                .config
+                .user(user)
+                .ok_or_else(invalid_token)?
+                .name
+                .as_str(),
+        )
     };
     let Some(serial) = serial else {
         return Err(access_denied(msg::MFA_BAD_SERIAL));

@@ -598,14 +598,22 @@ fn a_role_trusted_by_a_role_is_assumed_only_from_that_roles_session() {
     let session = mfa_session(&standin, 0);
     // target trusts no user, only sessions of hub: not alice's MFA session, not her keys.
     let denied = assume(&standin, &session, "target", &[]);
-    assert_eq!(denied.error_code().as_deref(), Some("AccessDenied"), "{}", denied.body);
+    assert_eq!(
+        denied.error_code().as_deref(),
+        Some("AccessDenied"),
+        "{}",
+        denied.body
+    );
     let hub = assume(&standin, &session, "hub", &[]);
     assert!(hub.is_ok(), "{}", hub.body);
     let hub = hub.credentials().unwrap();
     let target = assume(&standin, &hub, "target", &[]);
     assert!(target.is_ok(), "{}", target.body);
     let target = target.credentials().unwrap();
-    assert_eq!(standin.key_owner(&target.access_key_id).as_deref(), Some("role/target"));
+    assert_eq!(
+        standin.key_owner(&target.access_key_id).as_deref(),
+        Some("role/target")
+    );
     // And a role's session may not call GetSessionToken either.
     let reply = standin.call(&hub, "GetSessionToken", &[]);
     assert_error(
@@ -645,11 +653,22 @@ fn assume_role_with_web_identity_is_unsigned_and_wants_the_roles_token() {
     let reply = call(WEB_IDENTITY_TOKEN);
     assert!(reply.is_ok(), "{}", reply.body);
     let keys = reply.credentials().unwrap();
-    assert_eq!(standin.key_owner(&keys.access_key_id).as_deref(), Some("role/ci"));
-    assert_eq!(standin.role_session_of(&keys.access_key_id).as_deref(), Some("ci-job"));
+    assert_eq!(
+        standin.key_owner(&keys.access_key_id).as_deref(),
+        Some("role/ci")
+    );
+    assert_eq!(
+        standin.role_session_of(&keys.access_key_id).as_deref(),
+        Some("ci-job")
+    );
     // The role's session carries no MFA: hub wants MFA, so without a code it is refused.
     let hub = assume(&standin, &keys, "hub", &[]);
-    assert_eq!(hub.error_code().as_deref(), Some("AccessDenied"), "{}", hub.body);
+    assert_eq!(
+        hub.error_code().as_deref(),
+        Some("AccessDenied"),
+        "{}",
+        hub.body
+    );
 }
 
 #[test]
