@@ -20,8 +20,8 @@ use crate::terminal::{safe, say};
 #[derive(Serialize)]
 struct Line {
     profile: String,
-    /// `role target <- role hub <- keys of bob`, or why it does not resolve.
-    resolves: String,
+    /// `role target <- role hub <- keys of bob`; None when it does not resolve (see `error`).
+    resolves: Option<String>,
     /// The profiles whose roles are assumed, the selected one first.
     roles: Vec<String>,
     /// Where the first credentials come from (`keys of bob`, `SSO of dev`).
@@ -71,10 +71,19 @@ pub(super) fn run(json: bool, env: &Env) -> Result<ExitCode> {
     );
     for l in &lines {
         // Names and ARNs come from files: shown, never replayed.
+        let Some(resolves) = &l.resolves else {
+            let error = l.error.as_deref().unwrap_or_default();
+            out.push_str(&format!(
+                "{:<width$}  error: {}\n",
+                safe(&l.profile),
+                safe(error)
+            ));
+            continue;
+        };
         out.push_str(&format!(
             "{:<width$}  {:<40}  {:<38}  {:<11}  {}\n",
             safe(&l.profile),
-            safe(&l.resolves),
+            safe(resolves),
             safe(l.mfa_serial.as_deref().unwrap_or("-")),
             left(l.credentials_at),
             left(l.session_at),
@@ -92,7 +101,7 @@ fn line(
 ) -> Line {
     let mut line = Line {
         profile: name.to_string(),
-        resolves: String::new(),
+        resolves: None,
         roles: Vec::new(),
         source: None,
         error: None,
@@ -105,7 +114,6 @@ fn line(
     let walked = match chain(files, files.profile(name), env, true) {
         Ok(walked) => walked,
         Err(e) => {
-            line.resolves = format!("error: {e:#}");
             line.error = Some(format!("{e:#}"));
             return line;
         }
@@ -124,7 +132,7 @@ fn line(
     let source = walked.source.describe_for(Some(name));
     let mut parts: Vec<String> = line.roles.iter().map(|r| format!("role {r}")).collect();
     parts.push(source.clone());
-    line.resolves = parts.join(" <- ");
+    line.resolves = Some(parts.join(" <- "));
     line.source = Some(source);
 
     // What a run of this profile would find in the cache: the same keys as a run computes.

@@ -223,6 +223,27 @@ pub(crate) fn chain<'a>(
     env: &Env,
     flag: bool,
 ) -> Result<Chain<'a>> {
+    let (profiles, roles, end) = walk(files, start, env)?;
+    let source = match end {
+        End::Named(profile, value) => named_source(profile.name, value, env)?,
+        End::Profile(profile) if roles.is_empty() => own_source(files, profile, env, flag)?,
+        End::Profile(profile) => profile_source(files, profile, env)?,
+    };
+    Ok(Chain {
+        profiles,
+        roles,
+        source,
+    })
+}
+
+/// The profiles visited (the selected one first), the role profiles in the order they are
+/// assumed, and where the walk ended; read from the files (and, for a source profile in no
+/// file, the OS keyring's record).
+fn walk<'a>(
+    files: &'a ProfileFiles,
+    start: Profile<'a>,
+    env: &Env,
+) -> Result<(Vec<Profile<'a>>, Vec<Profile<'a>>, End<'a>)> {
     let mut profiles: Vec<Profile<'a>> = Vec::new();
     let mut roles = Vec::new();
     let mut current = start;
@@ -276,16 +297,7 @@ pub(crate) fn chain<'a>(
         }
     };
     roles.reverse();
-    let source = match end {
-        End::Named(profile, value) => named_source(profile.name, value, env)?,
-        End::Profile(profile) if roles.is_empty() => own_source(files, profile, env, flag)?,
-        End::Profile(profile) => profile_source(files, profile, env)?,
-    };
-    Ok(Chain {
-        profiles,
-        roles,
-        source,
-    })
+    Ok((profiles, roles, end))
 }
 
 /// The profile and its `source_profile`s, nearest first, for keys that may sit on any of them
@@ -295,7 +307,7 @@ pub(crate) fn source_chain<'a>(
     start: Profile<'a>,
     env: &Env,
 ) -> Result<Vec<Profile<'a>>> {
-    Ok(chain(files, start, env, true)?.profiles)
+    Ok(walk(files, start, env)?.0)
 }
 
 fn static_keys(profile: Profile<'_>) -> Option<StaticKeys> {
