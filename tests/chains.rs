@@ -123,6 +123,7 @@ fn a_chain_whose_messages_name_the_real_cause_costs_no_call() {
          [profile ring-a]\nrole_arn = {role}\nsource_profile = ring-b\n\n\
          [profile ring-b]\nrole_arn = {role}\nsource_profile = ring-c\n\n\
          [profile ring-c]\nrole_arn = {role}\nsource_profile = ring-a\n\n\
+         [profile console]\nlogin_session = arn:aws:iam::123456789012:user/alice\nmfa_serial = {ALICE_SERIAL}\n\n\
          [profile alice]\nmfa_serial = {ALICE_SERIAL}\n"
     ));
     env.write_credentials(&format!(
@@ -144,6 +145,10 @@ fn a_chain_whose_messages_name_the_real_cause_costs_no_call() {
     env.run(["-p", "both", "-t", code, "--", "true"]).fails(
         125,
         &["profile 'both' sets both source_profile and credential_source"],
+    );
+    env.run(["-p", "console", "-t", code, "--", "true"]).fails(
+        125,
+        &["profile 'console' uses login_session", "credentials-login"],
     );
     env.run(["-p", "ring-b", "-t", code, "--", "true"]).fails(
         125,
