@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 AssumeRole for a role profile), caches them, and runs COMMAND with AWS_ACCESS_KEY_ID, \
 AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in its environment.",
     after_help = "Examples:\n  mfa-exec -- aws s3 ls\n  mfa-exec -p prod -- terraform plan\n  \
-eval \"$(mfa-exec --print-env)\"\n  mfa-exec cache list",
+eval \"$(mfa-exec --print-env)\"\n  mfa-exec list\n  mfa-exec cache list",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -47,6 +47,13 @@ pub(crate) enum Sub {
     /// Register, list or remove your own virtual MFA device
     #[command(subcommand)]
     Device(DeviceCmd),
+    /// List the profiles: how each resolves (its role chain and source), its MFA device and
+    /// what the cache holds for it (never a secret)
+    List {
+        /// One JSON array, for scripts
+        #[arg(long)]
+        json: bool,
+    },
     /// Print profile names from the AWS config files, one per line (for completion)
     #[command(hide = true)]
     Profiles,

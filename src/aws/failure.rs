@@ -86,20 +86,7 @@ where
     // The source credentials (credential_process, SSO, IMDS…) failing to load surfaces as
     // a dispatch or construction failure; say what it is, not "cannot reach STS".
     if let Some(cause) = credentials_error(&err) {
-        let mut text = error_chain(cause);
-        // A credential_process's stderr may carry anything, secrets included.
-        if let Some(cut) = text.find("Stderr:") {
-            text.truncate(cut);
-        }
-        let text = scrub(text.trim_end_matches([' ', '.', ':']));
-        let sso = if text.to_ascii_lowercase().contains("sso") {
-            " (for SSO: run `aws sso login` for that profile)"
-        } else {
-            ""
-        };
-        return other(format!(
-            "cannot get the source credentials ({signer}): {text}{sso}"
-        ));
+        return source_failure(cause, signer);
     }
     let (code, message) = match &err {
         SdkError::ServiceError(se) => {
@@ -217,6 +204,34 @@ where
         _ if message.is_empty() => other(format!("{service} {op} failed: {code}")),
         _ => other(format!("{service} {op} failed: {code}: {message}")),
     }
+}
+
+/// Source credentials that could not be had (a credential_process that failed, SSO without a
+/// login, no instance role), in one line that names the source and never its output.
+pub(crate) fn source_failure(
+    cause: &aws_credential_types::provider::error::CredentialsError,
+    signer: &str,
+) -> AwsFailure {
+    let mut text = error_chain(cause);
+    // A credential_process's stderr may carry anything, secrets included; only an inner
+    // mfa-exec's own line about a loop is passed on (it names profiles and a file).
+    if let Some(cut) = text.find("Stderr:") {
+        let stderr = text[cut + "Stderr:".len()..].trim_start();
+        if let Some(inner) = stderr.strip_prefix("mfa-exec: credential_process loop") {
+            let line = inner.lines().next().unwrap_or_default().trim_end();
+            return AwsFailure::other(format!("credential_process loop{line}"));
+        }
+        text.truncate(cut);
+    }
+    let text = scrub(text.trim_end_matches([' ', '.', ':']));
+    let sso = if text.to_ascii_lowercase().contains("sso") {
+        " (for SSO: run `aws sso login` for that profile)"
+    } else {
+        ""
+    };
+    AwsFailure::other(format!(
+        "cannot get the source credentials ({signer}): {text}{sso}"
+    ))
 }
 
 /// An HTTP status without an AWS error code, in words.

@@ -21,6 +21,8 @@ use tokio::runtime::Runtime;
 
 use crate::credentials::types::Credentials;
 use crate::settings::source::Source;
+use crate::settings::RESOLVING_VAR;
+use failure::{source_failure, AwsFailure};
 
 /// STS's global endpoint region, used when no region is configured (as the AWS CLI does).
 const FALLBACK_REGION: &str = "us-east-1";
@@ -108,7 +110,21 @@ impl Signer {
                 ),
                 name: format!("access key {} from {origin}", k.access_key_id),
             },
-            Source::Provider { profile } => {
+            Source::Process {
+                profile,
+                command,
+                marker,
+            } => Signer {
+                // The marker lets an mfa-exec that this command runs see the loop (see
+                // settings::RESOLVING_VAR); profile names hold no quote to escape.
+                provider: SharedCredentialsProvider::new(
+                    aws_config::credential_process::CredentialProcessProvider::new(format!(
+                        "export {RESOLVING_VAR}='{marker}'; {command}"
+                    )),
+                ),
+                name: format!("the credential_process of profile {profile}"),
+            },
+            Source::Provider { profile, .. } => {
                 let conf = ProviderConfig::default().with_region(Some(region_or_fallback(region)));
                 Signer {
                     provider: SharedCredentialsProvider::new(
@@ -133,6 +149,61 @@ impl Signer {
                 name: "the container's credentials".to_string(),
             },
         })
+    }
+
+    /// Loads the credentials once (a credential_process runs, SSO's token is read, the instance
+    /// is asked), before any code is asked for: every call then signs with the same keys, and
+    /// whether they are an IAM user's long-term keys is known. Returns that signer and whether
+    /// they are long-term (no session token).
+    pub(crate) async fn load(&self) -> Result<(Signer, bool), AwsFailure> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let creds = self
+            .provider
+            .provide_credentials()
+            .await
+            .map_err(|e| source_failure(&e, &self.name))?;
+        let long_term = creds.session_token().is_none();
+        let signer = Signer {
+            provider: SharedCredentialsProvider::new(creds),
+            name: self.name.clone(),
+        };
+        Ok((signer, long_term))
+    }
+
+    /// The credentials themselves, as the command gets them (a web identity profile's role).
+    pub(crate) async fn credentials(&self) -> Result<Credentials, AwsFailure> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let creds = self
+            .provider
+            .provide_credentials()
+            .await
+            .map_err(|e| source_failure(&e, &self.name))?;
+        let now = crate::credentials::types::now();
+        let expiration = creds
+            .expiry()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(now + 3600, |d| d.as_secs());
+        Ok(Credentials {
+            access_key_id: creds.access_key_id().to_string(),
+            secret_access_key: creds.secret_access_key().to_string(),
+            session_token: creds.session_token().unwrap_or_default().to_string(),
+            expiration,
+            issued: now,
+        })
+    }
+
+    /// A role session's credentials (the previous step of a chain).
+    pub(crate) fn role(creds: &Credentials, arn: &str) -> Signer {
+        Signer {
+            provider: SharedCredentialsProvider::new(aws_sdk_sts::config::Credentials::new(
+                &creds.access_key_id,
+                &creds.secret_access_key,
+                Some(creds.session_token.clone()),
+                None,
+                "mfa-exec-role",
+            )),
+            name: format!("the session of role {arn}"),
+        }
     }
 
     /// An MFA session's temporary credentials.

@@ -1,11 +1,12 @@
-//! The two MFA calls to STS, GetSessionToken and AssumeRole, through aws-sdk-sts.
+//! The MFA calls to STS, GetSessionToken and AssumeRole (of every role of a chain), through
+//! aws-sdk-sts.
 
 use aws_sdk_sts::Client;
 
 use super::failure::{explain, AwsFailure, Call};
 use super::{sts_config, Signer, FALLBACK_REGION};
 use crate::credentials::types::{now, Credentials};
-use crate::settings::Settings;
+use crate::settings::{RoleSettings, Settings};
 
 /// An STS client signing with one set of credentials.
 pub(crate) struct Sts {
@@ -13,27 +14,20 @@ pub(crate) struct Sts {
     /// Where requests go, for messages.
     endpoint: String,
     signer: Signer,
+    /// The MFA device of the run, for messages.
+    serial: String,
 }
 
 impl Sts {
-    /// A client that signs with the settings' source credentials.
-    pub(crate) fn for_source(settings: &Settings) -> anyhow::Result<Sts> {
-        let signer = Signer::source(&settings.source, settings.region.as_deref())?;
-        Ok(Sts::with(settings, signer))
-    }
-
-    /// A client that signs with temporary credentials (an MFA session).
-    pub(crate) fn for_session(settings: &Settings, session: &Credentials) -> Sts {
-        Sts::with(settings, Signer::session(session))
-    }
-
-    fn with(settings: &Settings, signer: Signer) -> Sts {
+    /// A client of the settings' endpoint and region that signs with `signer`.
+    pub(crate) fn with(settings: &Settings, signer: Signer) -> Sts {
         let config = sts_config(settings.region.as_deref(), settings.endpoint.as_deref())
             .credentials_provider(signer.provider.clone())
             .build();
         Sts {
             client: Client::from_conf(config),
             endpoint: endpoint_name(settings),
+            serial: settings.serial.clone(),
             signer,
         }
     }
@@ -68,16 +62,14 @@ impl Sts {
     }
 
     /// AssumeRole; `mfa` is `(serial, code)` for a direct call, None when signing with an MFA
-    /// session (which carries the MFA context, so the role's trust condition is met).
+    /// session or a role session that carries MFA (so the role's trust condition is met).
     pub(crate) async fn assume_role(
         &self,
-        settings: &Settings,
+        role: &RoleSettings,
+        duration: Option<u64>,
         mfa: Option<(&str, &str)>,
     ) -> Result<Credentials, AwsFailure> {
-        let role = settings
-            .role
-            .as_ref()
-            .expect("assume_role is only called for a role");
+        let serial = mfa.map_or(self.serial.as_str(), |(s, _)| s);
         let session_name = role
             .session_name
             .clone()
@@ -90,10 +82,10 @@ impl Sts {
             .set_external_id(role.external_id.clone())
             .set_serial_number(mfa.map(|(s, _)| s.to_string()))
             .set_token_code(mfa.map(|(_, c)| c.to_string()))
-            .set_duration_seconds(settings.duration.map(|d| d as i32))
+            .set_duration_seconds(duration.map(|d| d as i32))
             .send()
             .await
-            .map_err(|e| explain(e, &self.call("AssumeRole", &settings.serial, &role.arn)))?;
+            .map_err(|e| explain(e, &self.call("AssumeRole", serial, &role.arn)))?;
         Credentials::from_sdk(out.credentials).ok_or_else(|| self.malformed("AssumeRole"))
     }
 

@@ -1,11 +1,12 @@
 //! What each invocation does, from parsed arguments to output: one file per subcommand
-//! (`cache`, `keys`, `device`, and `shell` for `init`, `completions` and the profile names
+//! (`cache`, `keys`, `device`, `list`, and `shell` for `init`, `completions` and the profile names
 //! completion asks for) and one for runs (exec, `--print-env`, `--credential-process`,
 //! `--server`). Each owns its output; stdout carries only what a caller evaluates or parses.
 
 mod cache;
 mod device;
 mod keys;
+mod list;
 mod run;
 mod shell;
 
@@ -31,6 +32,7 @@ pub(crate) fn run() -> Result<ExitCode> {
         Some(Sub::Device(cmd)) => device::run(cmd, &env),
         Some(Sub::Init { shell }) => shell::init(shell),
         Some(Sub::Completions { shell }) => shell::completions(shell),
+        Some(Sub::List { json }) => list::run(json, &env),
         Some(Sub::Profiles) => shell::profile_names(&env),
         None => run::run(&cli.run, &env),
     }
@@ -63,9 +65,16 @@ fn usage_error(err: clap::Error) -> Result<ExitCode> {
         .join(" ")
         .trim_start_matches("error: ")
         .replace(" tip: ", "; ");
-    let subcommand_late = ["'cache'", "'init'", "'completions'", "'keys'", "'device'"]
-        .iter()
-        .any(|w| first.contains(w));
+    let subcommand_late = [
+        "'cache'",
+        "'init'",
+        "'completions'",
+        "'keys'",
+        "'device'",
+        "'list'",
+    ]
+    .iter()
+    .any(|w| first.contains(w));
     let hint = match err.kind() {
         ErrorKind::UnknownArgument if subcommand_late => {
             "; a subcommand comes first, with its own options after it: `mfa-exec cache list`, `mfa-exec cache clear --profile P`"

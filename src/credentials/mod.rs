@@ -3,9 +3,12 @@
 //! The shapes, in aws-vault's terms: a *session* provider (GetSessionToken with the MFA code),
 //! a *role* provider that assumes the role with that session's keys and no second code, and a
 //! caching decorator around each, keyed by what decides the credentials. One code then serves
-//! every role with the same source and device for the session's lifetime. A role asked for
-//! longer than STS's 1-hour cap on chained roles (or with `--no-session`) is assumed directly
-//! with the code, as in AWS's samples.
+//! every role with the same source and device for the session's lifetime, chains of roles
+//! (`target -> hub -> keys`) included. A role asked for longer than STS's 1-hour cap on chained
+//! roles (or with `--no-session`) is assumed directly with the code, as in AWS's samples. A
+//! source that is not an IAM user's long-term keys (the instance, SSO, web identity…) cannot
+//! call GetSessionToken: its chain is assumed step by step, the code going with the role whose
+//! profile has `mfa_serial`, as the AWS SDKs do.
 
 pub(crate) mod cache;
 pub(crate) mod codes;
@@ -16,9 +19,10 @@ use anyhow::{bail, Result};
 use tokio::runtime::Runtime;
 
 use crate::aws::failure::{AwsFailure, FailureKind};
-use crate::aws::new_runtime;
 use crate::aws::sts::Sts;
-use crate::settings::{Settings, TokenSource};
+use crate::aws::{new_runtime, Signer};
+use crate::settings::duration::{human_duration, CHAINED_ROLE_MAX};
+use crate::settings::{RoleSettings, Settings, TokenSource};
 use cache::{Cache, EntryKey, Kind, Label};
 use codes::{CodeSource, PROMPT_TRIES};
 use types::{Credentials, Obtained};
@@ -50,9 +54,16 @@ fn obtain_with(
         cache,
         codes: CodeSource::new(token, &settings.serial),
         rt: None,
+        base: None,
     };
     let policy = Policy::of(settings, token, refresh);
     match &settings.role {
+        // A web identity profile on its own: the SDK's AssumeRoleWithWebIdentity, no code.
+        None if settings.serial.is_empty() => {
+            let key = base_key(settings);
+            let creds = cached(cache, policy, &key, || fetcher.base_credentials())?;
+            Ok((creds, Obtained::Role))
+        }
         None => {
             let duration = settings.duration.unwrap_or(settings.session_duration);
             let key = session_key(settings, duration);
@@ -61,13 +72,27 @@ fn obtain_with(
         }
         Some(_) => {
             let key = role_key(settings);
-            let creds = if settings.via_session {
-                cached(cache, policy, &key, || fetcher.role_via_session(policy))?
-            } else {
-                cached(cache, policy, &key, || fetcher.role_direct())?
-            };
+            let creds = cached(cache, policy, &key, || fetcher.roles(policy))?;
             Ok((creds, Obtained::Role))
         }
+    }
+}
+
+/// What the cache holds for a run with these settings, for `list`: the expiration of the
+/// credentials the command would get, and of the MFA session its roles would be assumed from.
+/// Reads entries only: never writes, never a secret out.
+pub(crate) fn cached_expirations(settings: &Settings, cache: &Cache) -> (Option<u64>, Option<u64>) {
+    let expiration = |key: &EntryKey| cache.read(key).map(|c| c.expiration);
+    match &settings.role {
+        None if settings.serial.is_empty() => (expiration(&base_key(settings)), None),
+        None => {
+            let duration = settings.duration.unwrap_or(settings.session_duration);
+            (expiration(&session_key(settings, duration)), None)
+        }
+        Some(_) => (
+            expiration(&role_key(settings)),
+            expiration(&session_key(settings, settings.session_duration)),
+        ),
     }
 }
 
@@ -93,9 +118,26 @@ fn session_key(settings: &Settings, duration: u64) -> EntryKey {
     )
 }
 
-/// Role credentials. A generated session name is not part of the key; a configured one is.
+/// Role credentials. A generated session name is not part of the key; a configured one is,
+/// and so is every role of a chain (a profile reached another way is other credentials).
 fn role_key(settings: &Settings) -> EntryKey {
     let role = settings.role.as_ref().expect("a role");
+    let mut parts = vec![
+        "role".to_string(),
+        settings.source.identity(),
+        settings.serial.clone(),
+        role.arn.clone(),
+        role.external_id.clone().unwrap_or_default(),
+        role.session_name.clone().unwrap_or_default(),
+        settings.duration.map(|d| d.to_string()).unwrap_or_default(),
+    ];
+    for hop in &settings.chain {
+        parts.push("via".into());
+        parts.push(hop.role.arn.clone());
+        parts.push(hop.role.external_id.clone().unwrap_or_default());
+        parts.push(hop.role.session_name.clone().unwrap_or_default());
+    }
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     EntryKey::new(
         Kind::Role,
         Label {
@@ -103,15 +145,20 @@ fn role_key(settings: &Settings) -> EntryKey {
             source_profile: settings.source.profile().map(String::from),
             role_arn: Some(role.arn.clone()),
         },
-        &[
-            "role",
-            &settings.source.identity(),
-            &settings.serial,
-            &role.arn,
-            role.external_id.as_deref().unwrap_or(""),
-            role.session_name.as_deref().unwrap_or(""),
-            &settings.duration.map(|d| d.to_string()).unwrap_or_default(),
-        ],
+        &parts,
+    )
+}
+
+/// The credentials of a source taken as they are (a web identity profile's role).
+fn base_key(settings: &Settings) -> EntryKey {
+    EntryKey::new(
+        Kind::Role,
+        Label {
+            profile: settings.profile.clone(),
+            source_profile: settings.source.profile().map(String::from),
+            role_arn: None,
+        },
+        &["source", &settings.source.identity()],
     )
 }
 
@@ -172,6 +219,14 @@ struct Fetcher<'a> {
     cache: Option<&'a Cache>,
     codes: CodeSource,
     rt: Option<Runtime>,
+    /// The source's credentials once loaded, and whether they are long-term keys.
+    base: Option<(Signer, bool)>,
+}
+
+/// A step of a chain that failed: which one (0 = the first role), and why.
+struct HopFailure {
+    hop: usize,
+    error: anyhow::Error,
 }
 
 impl Fetcher<'_> {
@@ -182,46 +237,130 @@ impl Fetcher<'_> {
         Ok(self.rt.as_ref().expect("just built"))
     }
 
-    /// GetSessionToken with an MFA code.
+    /// The source's credentials, loaded once and before any code is asked for: a
+    /// credential_process, SSO or the instance that fails costs no code.
+    fn base(&mut self) -> Result<(Signer, bool)> {
+        if let Some(base) = &self.base {
+            return Ok(base.clone());
+        }
+        let signer = Signer::source(&self.settings.source, self.settings.region.as_deref())?;
+        let loaded = self.runtime()?.block_on(signer.load())?;
+        self.base = Some(loaded.clone());
+        Ok(loaded)
+    }
+
+    /// The source's credentials as they are (a web identity profile's role).
+    fn base_credentials(&mut self) -> Result<Credentials> {
+        let (signer, _) = self.base()?;
+        Ok(self.runtime()?.block_on(signer.credentials())?)
+    }
+
+    /// GetSessionToken with an MFA code, signed by an IAM user's long-term keys (STS refuses
+    /// any other, so other keys are refused here, before a code is spent).
     fn session(&mut self, duration: u64) -> Result<Credentials> {
-        let sts = Sts::for_source(self.settings)?;
+        let (signer, long_term) = self.base()?;
+        if !long_term {
+            bail!(
+                "the source credentials of profile '{}' ({}) are temporary, and GetSessionToken takes only an IAM user's long-term keys: add `role_arn` (a role to assume with the code) to the profile, or use keys as its source",
+                self.settings.profile,
+                self.settings.source.describe()
+            );
+        }
+        let sts = Sts::with(self.settings, signer);
         let serial = self.settings.serial.clone();
         self.with_code(|rt, code| rt.block_on(sts.get_session_token(&serial, code, Some(duration))))
     }
 
-    /// AssumeRole with SerialNumber + TokenCode, signed with the source keys.
-    fn role_direct(&mut self) -> Result<Credentials> {
-        let sts = Sts::for_source(self.settings)?;
+    /// The roles of the profile, in order. From an IAM user's long-term keys: one MFA session
+    /// (cached, shared by every role and chain of that user) and every role assumed from it,
+    /// without a code. From any other source: no GetSessionToken (STS refuses it to temporary
+    /// keys); each AssumeRole is signed by the step before, and the code goes with the role
+    /// whose profile has `mfa_serial`.
+    fn roles(&mut self, policy: Policy) -> Result<Credentials> {
         let settings = self.settings;
-        self.with_code(|rt, code| {
-            rt.block_on(sts.assume_role(settings, Some((&settings.serial, code))))
-        })
-    }
-
-    /// AssumeRole signed with the (cached or new) MFA session: no second code.
-    fn role_via_session(&mut self, role_policy: Policy) -> Result<Credentials> {
-        let settings = self.settings;
-        let key = session_key(settings, settings.session_duration);
-        let mut policy = role_policy;
+        let session_key = session_key(settings, settings.session_duration);
+        let long_term = match settings.source.long_term() {
+            Some(known) => known,
+            // Only running it tells; a cached MFA session of it says it gave long-term keys.
+            None => {
+                (settings.via_session
+                    && !policy.refresh
+                    && self.cache.is_some_and(|c| {
+                        c.read(&session_key)
+                            .is_some_and(|s| s.fresh_for(policy.min_remaining))
+                    }))
+                    || self.base()?.1
+            }
+        };
+        if !(settings.via_session && long_term) {
+            let (signer, long_term) = self.base()?;
+            return self
+                .assume_all(signer, !long_term, Some(settings.code_hop))
+                .map_err(|f| f.error);
+        }
+        let mut policy = policy;
         loop {
-            let session = cached(self.cache, policy, &key, || {
+            let session = cached(self.cache, policy, &session_key, || {
                 self.session(settings.session_duration)
             })?;
-            let sts = Sts::for_session(settings, &session);
-            match self.runtime()?.block_on(sts.assume_role(settings, None)) {
+            match self.assume_all(Signer::session(&session), true, None) {
                 // A cached session STS no longer accepts (revoked, or its keys damaged on
                 // disk): get a new one, once.
                 Err(f)
-                    if f.kind == FailureKind::BadSigner
+                    if f.hop == 0
+                        && f.error
+                            .downcast_ref::<AwsFailure>()
+                            .is_some_and(|e| e.kind == FailureKind::BadSigner)
                         && self.cache.is_some()
                         && !policy.refresh =>
                 {
                     crate::terminal::say("STS refused the cached MFA session; getting a new one");
                     policy.refresh = true;
                 }
-                result => return Ok(result?),
+                result => return result.map_err(|f| f.error),
             }
         }
+    }
+
+    /// Assumes every role of the chain in order, the first signed by `signer` (`temporary`:
+    /// its keys are temporary, so STS caps the role at 1 h), each next by the one before;
+    /// `code_hop`: the role whose AssumeRole carries the MFA code.
+    fn assume_all(
+        &mut self,
+        signer: Signer,
+        temporary: bool,
+        code_hop: Option<usize>,
+    ) -> Result<Credentials, HopFailure> {
+        let settings = self.settings;
+        let role = settings.role.as_ref().expect("a role");
+        let hops: Vec<(&RoleSettings, Option<u64>)> = settings
+            .chain
+            .iter()
+            .map(|h| (&h.role, None))
+            .chain([(role, settings.duration)])
+            .collect();
+        let (mut signer, mut temporary) = (signer, temporary);
+        let mut last = None;
+        for (i, (role, asked)) in hops.into_iter().enumerate() {
+            let failed = |error| HopFailure { hop: i, error };
+            let duration = chained_duration(role, asked, temporary);
+            let sts = Sts::with(settings, signer);
+            let creds = if code_hop == Some(i) {
+                let serial = settings.serial.clone();
+                self.with_code(|rt, code| {
+                    rt.block_on(sts.assume_role(role, duration, Some((&serial, code))))
+                })
+                .map_err(failed)?
+            } else {
+                let rt = self.runtime().map_err(failed)?;
+                rt.block_on(sts.assume_role(role, duration, None))
+                    .map_err(|e| failed(e.into()))?
+            };
+            signer = Signer::role(&creds, &role.arn);
+            temporary = true;
+            last = Some(creds);
+        }
+        Ok(last.expect("a chain has a role"))
     }
 
     /// Runs an MFA call with a code, asking for the next code when STS refuses one and a
@@ -277,5 +416,23 @@ impl Fetcher<'_> {
             }
         }
         bail!("STS refused {PROMPT_TRIES} MFA codes in a row; check the device's clock and that mfa_serial is this device")
+    }
+}
+
+/// STS caps a role assumed with temporary credentials (role chaining) at 1 hour and refuses
+/// more: a longer duration is asked down to the hour, with one warning, instead of failing.
+fn chained_duration(role: &RoleSettings, asked: Option<u64>, temporary: bool) -> Option<u64> {
+    match asked {
+        Some(d) if temporary && d > CHAINED_ROLE_MAX => {
+            crate::terminal::warn(&format!(
+                "{} is assumed with temporary credentials (role chaining), which STS limits to {}: asking for {} instead of {}",
+                role.arn,
+                human_duration(CHAINED_ROLE_MAX),
+                human_duration(CHAINED_ROLE_MAX),
+                human_duration(d)
+            ));
+            Some(CHAINED_ROLE_MAX)
+        }
+        other => other,
     }
 }

@@ -41,7 +41,7 @@ impl DeviceSettings {
         // A device belongs to the user whose keys sign: the profile's source credentials, found
         // exactly as for an MFA call (keys in the environment beat AWS_PROFILE, not `-p`).
         let source = source(&files, profile, env, flag.is_some())?;
-        let chain = source_chain(&files, profile)?;
+        let chain = source_chain(&files, profile, env)?;
         let serial = chain.iter().find_map(|p| {
             p.get("mfa_serial")
                 .map(|s| (s.to_string(), p.name.to_string()))

@@ -21,16 +21,17 @@ pub(crate) mod validate;
 
 use std::ffi::OsString;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::cli::{RunArgs, ShellKind};
+use crate::exit::{Exit, FAILURE};
 use crate::profile::{Profile, ProfileFiles};
 use duration::{
     check_range, human_duration, parse_duration, CHAINED_ROLE_MAX, DEFAULT_MIN_REMAINING,
     DEFAULT_SESSION_DURATION, MAX_MIN_REMAINING, ROLE_DURATION_RANGE, SESSION_DURATION_RANGE,
 };
 use env::Env;
-use source::{check_named_profile, named_profile, section_name, source, source_chain, Source};
+use source::{chain, check_named_profile, named_profile, section_name, ProviderKind, Source};
 use validate::{
     validate_code, validate_external_id, validate_role_arn, validate_serial, validate_session_name,
 };
@@ -42,6 +43,19 @@ pub(crate) struct RoleSettings {
     pub(crate) session_name: Option<String>,
     pub(crate) external_id: Option<String>,
 }
+
+/// A role assumed on the way to the selected profile's (role chaining): `target -> hub -> keys`
+/// assumes `hub` first, with no code when an MFA session signs.
+#[derive(Clone, Debug)]
+pub(crate) struct Hop {
+    pub(crate) profile: String,
+    pub(crate) role: RoleSettings,
+}
+
+/// The marker mfa-exec gives the credential_process it runs: the profiles whose
+/// credential_process is running, outermost first. An mfa-exec that finds its own source among
+/// them would run it again, and so on without end.
+pub(crate) const RESOLVING_VAR: &str = "MFA_EXEC_RESOLVING";
 
 #[derive(Clone, Debug)]
 pub(crate) enum TokenSource {
@@ -98,13 +112,23 @@ impl Output {
 pub(crate) struct Settings {
     pub(crate) profile: String,
     pub(crate) source: Source,
+    /// The MFA device; empty when nothing takes a code (a web identity profile on its own).
     pub(crate) serial: String,
+    /// The selected profile's role (or `--role-arn`): the credentials the command gets.
     pub(crate) role: Option<RoleSettings>,
+    /// The roles assumed before `role`, nearest the source first (empty without chaining).
+    pub(crate) chain: Vec<Hop>,
+    /// Without an MFA session: the role whose AssumeRole carries the code (an index into
+    /// `chain`, `chain.len()` for `role`), the one whose profile has `mfa_serial`, as the
+    /// SDKs send it; the first when none has.
+    pub(crate) code_hop: usize,
     /// DurationSeconds of the credentials handed to the command, when chosen.
     pub(crate) duration: Option<u64>,
     /// DurationSeconds of the MFA session roles are assumed from.
     pub(crate) session_duration: u64,
-    /// For a role: get an MFA session first and assume the role from it (one code, many roles).
+    /// For a role whose source is an IAM user's long-term keys: get an MFA session first and
+    /// assume the roles from it (one code, many roles). Any other source signs the first
+    /// AssumeRole itself, whatever this says.
     pub(crate) via_session: bool,
     pub(crate) region: Option<String>,
     /// The STS endpoint, when one is configured.
@@ -168,44 +192,98 @@ impl Settings {
             check_named_profile(files, profile, env)?;
         }
 
-        let role_arn = match with_role {
-            Role::AsConfigured => args
-                .role_arn
-                .clone()
-                .or_else(|| profile.get("role_arn").map(String::from)),
-            Role::Without => None,
-        };
-        let source = source(files, profile, env, args.profile.is_some())?;
-        let chain = source_chain(files, profile)?;
+        let walked = chain(files, profile, env, args.profile.is_some())?;
+        check_resolving(&walked.source, &profile_name, files, env)?;
+        let source = walked.source.clone();
+        let profiles = &walked.profiles;
 
-        let serial = args
-            .serial_number
-            .clone()
-            .or_else(|| chain.iter().find_map(|p| p.get("mfa_serial")).map(String::from))
-            .ok_or_else(|| {
-                anyhow!(
-                    "no MFA device for profile '{profile_name}': add `mfa_serial = arn:aws:iam::<account>:mfa/<device>` \
-                     to [{}] in {}, or pass --serial-number",
-                    section_name(&profile_name),
-                    files.config_path.display()
-                )
-            })?;
-        validate_serial(&serial)?;
-
+        // The roles on the way: each profile's own role_arn, session name and external id.
+        let mut inner: Vec<Hop> = Vec::new();
+        let mut role_arn = None;
+        if with_role == Role::AsConfigured {
+            for p in &walked.roles {
+                if p.name == profile.name {
+                    role_arn = p.get("role_arn").map(String::from);
+                } else {
+                    let role = profile_role(*p)
+                        .with_context(|| format!("in the chain of profile '{profile_name}'"))?;
+                    inner.push(Hop {
+                        profile: p.name.to_string(),
+                        role,
+                    });
+                }
+            }
+            // `--role-arn` replaces the profile's role, or adds one to a profile without.
+            if args.role_arn.is_some() {
+                role_arn = args.role_arn.clone();
+            }
+        }
         let role = role(args, profile, role_arn)?;
+
+        // A web identity profile on its own: AssumeRoleWithWebIdentity takes no MFA code.
+        let needs_code = role.is_some()
+            || !matches!(
+                source,
+                Source::Provider {
+                    kind: ProviderKind::WebIdentity,
+                    ..
+                }
+            );
+        let configured_serial = args.serial_number.clone().or_else(|| {
+            profiles
+                .iter()
+                .find_map(|p| p.get("mfa_serial"))
+                .map(String::from)
+        });
+        let serial = match configured_serial {
+            // Nothing takes a code: no serial either (an empty one says so to the fetcher).
+            _ if !needs_code => String::new(),
+            Some(serial) => serial,
+            None => bail!(
+                "no MFA device for profile '{profile_name}': add `mfa_serial = arn:aws:iam::<account>:mfa/<device>` \
+                 to [{}] in {}, or pass --serial-number",
+                section_name(&profile_name),
+                files.config_path.display()
+            ),
+        };
+        if needs_code {
+            validate_serial(&serial)?;
+        }
+        if role.is_none() && needs_code && source.long_term() == Some(false) {
+            bail!(
+                "profile '{profile_name}' has no role to assume, and its credentials ({}) are temporary: GetSessionToken, the MFA call without a role, takes only an IAM user's long-term keys; add `role_arn` (a role to assume with the code) to [{}]",
+                source.describe(),
+                section_name(&profile_name)
+            );
+        }
+
+        // The code goes with the role of the profile that has mfa_serial (nearest the
+        // selected one), as the SDKs send it; else with the first.
+        let hop_profiles: Vec<&str> = inner
+            .iter()
+            .map(|h| h.profile.as_str())
+            .chain(role.as_ref().map(|_| profile.name))
+            .collect();
+        let code_hop = hop_profiles
+            .iter()
+            .rposition(|name| files.profile(name).get("mfa_serial").is_some())
+            .unwrap_or(0);
+
         let duration = match with_role {
             Role::AsConfigured => duration(args, profile, role.is_some())?,
             Role::Without => None,
         };
-        let session_duration = session_duration(args, &chain)?;
+        let session_duration = session_duration(args, profiles)?;
 
         // STS caps roles assumed with session credentials at 1 h; a longer role session needs
-        // AssumeRole called directly with the MFA code, as in AWS's samples.
-        let via_session =
-            role.is_some() && !args.no_session && duration.is_none_or(|d| d <= CHAINED_ROLE_MAX);
+        // AssumeRole called directly with the MFA code, as in AWS's samples. A chain's last
+        // role is assumed with a role's credentials whichever way, so it takes the session.
+        let via_session = role.is_some()
+            && !args.no_session
+            && (!inner.is_empty() || duration.is_none_or(|d| d <= CHAINED_ROLE_MAX));
 
         let later_token = if let Some(cmd) = args.token_command.clone().or_else(|| {
-            chain
+            profiles
                 .iter()
                 .find_map(|p| p.get("mfa_process"))
                 .map(String::from)
@@ -233,6 +311,8 @@ impl Settings {
             source,
             serial,
             role,
+            chain: inner,
+            code_hop,
             duration,
             session_duration,
             via_session,
@@ -242,6 +322,49 @@ impl Settings {
             cache,
         })
     }
+}
+
+/// An mfa-exec that a credential_process runs, for a profile whose credentials come from that
+/// same credential_process, would run it again, and so on without end: stop at once.
+fn check_resolving(source: &Source, selected: &str, files: &ProfileFiles, env: &Env) -> Result<()> {
+    let Source::Process { profile, .. } = source else {
+        return Ok(());
+    };
+    let running: Vec<&str> = env
+        .get(RESOLVING_VAR)
+        .map(|v| v.split(',').collect())
+        .unwrap_or_default();
+    if !running.contains(&profile.as_str()) {
+        return Ok(());
+    }
+    Err(Exit {
+        status: FAILURE,
+        message: format!(
+            "credential_process loop: profile '{selected}' gets its credentials from the credential_process of '{profile}', which runs mfa-exec for '{selected}' again; fix `credential_process` in [{}] of {}: it must not call mfa-exec for a profile whose credentials come from it",
+            section_name(profile),
+            files.config_path.display()
+        ),
+    }
+    .into())
+}
+
+/// A role on the way to the selected profile's, as its own profile configures it.
+fn profile_role(profile: Profile<'_>) -> Result<RoleSettings> {
+    let arn = profile.get("role_arn").unwrap_or_default().to_string();
+    validate_role_arn(&arn)?;
+    let session_name = profile.get("role_session_name").map(String::from);
+    if let Some(name) = &session_name {
+        validate_session_name(name)?;
+    }
+    let external_id = profile.get("external_id").map(String::from);
+    if let Some(id) = &external_id {
+        validate_external_id(id)?;
+    }
+    Ok(RoleSettings {
+        arn,
+        session_name,
+        external_id,
+    })
 }
 
 fn role(args: &RunArgs, profile: Profile<'_>, arn: Option<String>) -> Result<Option<RoleSettings>> {

@@ -1,11 +1,13 @@
 //! Which profile a command is about, and where the keys that sign its MFA call come from:
 //! keys in the environment, a profile's keys, keys in the OS keyring, a profile whose
-//! credentials the SDK resolves (credential_process, SSO), or the instance or container.
+//! credentials the SDK resolves (credential_process, SSO, web identity), or the instance or
+//! container, and the roles assumed from it (a chain of any length, as the AWS SDKs walk it).
 //! Found exactly once per command, typed, and never parsed back out of a string.
 
 use anyhow::{anyhow, bail, Result};
 
 use super::env::Env;
+use super::RESOLVING_VAR;
 use crate::credentials::keyring::KeyringKeys;
 use crate::credentials::types::StaticKeys;
 use crate::profile::{Profile, ProfileFiles};
@@ -18,8 +20,16 @@ pub(crate) enum Source {
     /// A profile's long-term keys in the OS keyring (`mfa-exec keys add`), read only when
     /// an STS call needs them.
     Keyring(KeyringKeys),
-    /// A profile whose credentials aws-config resolves (credential_process, SSO, a role).
-    Provider { profile: String },
+    /// A profile's `credential_process`, run through aws-config's provider; whether its keys
+    /// are an IAM user's long-term ones is known once it has run. `marker`: the value of
+    /// [`RESOLVING_VAR`] it runs with (the outer runs' profiles and this one).
+    Process {
+        profile: String,
+        command: String,
+        marker: String,
+    },
+    /// A profile whose temporary credentials aws-config resolves (SSO, web identity).
+    Provider { profile: String, kind: ProviderKind },
     /// `credential_source = Ec2InstanceMetadata`.
     Ec2InstanceMetadata,
     /// `credential_source = EcsContainer`.
@@ -34,7 +44,9 @@ impl Source {
             Source::Keys { keys, .. } => keys.access_key_id.clone(),
             // The same id as when the keys were in the file: moving them keeps the cache.
             Source::Keyring(k) => k.access_key_id.clone(),
-            Source::Provider { profile } => format!("profile:{profile}"),
+            Source::Process { profile, .. } | Source::Provider { profile, .. } => {
+                format!("profile:{profile}")
+            }
             Source::Ec2InstanceMetadata => "ec2-instance-metadata".into(),
             Source::EcsContainer => "ecs-container".into(),
         }
@@ -45,10 +57,70 @@ impl Source {
         match self {
             Source::Keys { origin, .. } => origin.strip_prefix("profile "),
             Source::Keyring(k) => Some(&k.profile),
-            Source::Provider { profile } => Some(profile),
+            Source::Process { profile, .. } | Source::Provider { profile, .. } => Some(profile),
             _ => None,
         }
     }
+
+    /// Whether the source gives an IAM user's long-term keys, which alone may call
+    /// GetSessionToken; None when only running it tells (credential_process).
+    pub(crate) fn long_term(&self) -> Option<bool> {
+        match self {
+            Source::Keys { keys, .. } => Some(keys.session_token.is_none()),
+            Source::Keyring(_) => Some(true),
+            Source::Process { .. } => None,
+            Source::Provider { .. } | Source::Ec2InstanceMetadata | Source::EcsContainer => {
+                Some(false)
+            }
+        }
+    }
+
+    /// How `list` and messages name it: `keys of bob`, `SSO of dev`, `the EC2 instance's role`.
+    pub(crate) fn describe(&self) -> String {
+        self.describe_for(None)
+    }
+
+    /// Like [`Source::describe`], without naming `own` when the source is that profile's own
+    /// (`keys`, not `keys of bob`, on bob's line of `list`).
+    pub(crate) fn describe_for(&self, own: Option<&str>) -> String {
+        let of = |what: &str, profile: &str| {
+            if own == Some(profile) {
+                what.to_string()
+            } else {
+                format!("{what} of {profile}")
+            }
+        };
+        match self {
+            Source::Keys { origin, keys } => {
+                let what = if keys.session_token.is_some() {
+                    "temporary keys"
+                } else {
+                    "keys"
+                };
+                match origin.strip_prefix("profile ") {
+                    Some(p) => of(what, p),
+                    None => format!("{what} from the {origin}"),
+                }
+            }
+            Source::Keyring(k) => format!("{} (OS keyring)", of("keys", &k.profile)),
+            Source::Process { profile, .. } => of("credential_process", profile),
+            Source::Provider { profile, kind } => match kind {
+                ProviderKind::Sso => of("SSO", profile),
+                ProviderKind::WebIdentity => of("web identity", profile),
+            },
+            Source::Ec2InstanceMetadata => "the EC2 instance's role".into(),
+            Source::EcsContainer => "the container's role".into(),
+        }
+    }
+}
+
+/// The temporary credentials aws-config's profile provider resolves for a profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ProviderKind {
+    /// `sso_session` or `sso_start_url`.
+    Sso,
+    /// `web_identity_token_file` with `role_arn`: AssumeRoleWithWebIdentity.
+    WebIdentity,
 }
 
 /// The profile a command names: `--profile`, else AWS_PROFILE, else AWS_DEFAULT_PROFILE; `None`
@@ -116,38 +188,126 @@ fn list_hint(files: &ProfileFiles) -> String {
     }
 }
 
-/// The profile and its `source_profile`s, nearest first, for keys that may sit on either
-/// (`mfa_serial`, `mfa_process`). A loop is an error, as in the AWS CLI.
+/// A profile's chain as the AWS SDKs read it (aws-config's `resolve_chain`; its specification,
+/// `assume-role-tests.json`, runs as a test): the roles to assume, and where the credentials
+/// that start them come from.
+pub(crate) struct Chain<'a> {
+    /// Every profile visited, the selected one first: where `mfa_serial`, `mfa_process` and
+    /// `mfa_exec_session_duration` are looked for, nearest first.
+    pub(crate) profiles: Vec<Profile<'a>>,
+    /// The profiles whose `role_arn` is assumed, in the order they are assumed: the one nearest
+    /// the source first, the selected profile (when it has a role) last.
+    pub(crate) roles: Vec<Profile<'a>>,
+    /// Where the first credentials come from.
+    pub(crate) source: Source,
+}
+
+/// Where a chain's walk ended, before the environment and the keyring are consulted.
+enum End<'a> {
+    /// A profile's own credentials: keys, the keyring, credential_process, SSO, web identity.
+    Profile(Profile<'a>),
+    /// `credential_source` (of a role profile, or of a base profile, as the SDKs allow).
+    Named(Profile<'a>, &'a str),
+}
+
+/// Walks from `start` along `source_profile` as the SDKs do: a profile with `role_arn` (and no
+/// `web_identity_token_file`) is assumed from its `source_profile` or `credential_source`;
+/// after the first profile, complete static keys end the chain even beside a `role_arn`; a
+/// profile that names itself is assumed from its own keys; a loop is an error.
+///
+/// `flag`: the profile was named with `--profile`. As in botocore, environment keys beat
+/// AWS_PROFILE but not an explicit `--profile` (for a selected profile without a role).
+pub(crate) fn chain<'a>(
+    files: &'a ProfileFiles,
+    start: Profile<'a>,
+    env: &Env,
+    flag: bool,
+) -> Result<Chain<'a>> {
+    let (profiles, roles, end) = walk(files, start, env)?;
+    let source = match end {
+        End::Named(profile, value) => named_source(profile.name, value, env)?,
+        End::Profile(profile) if roles.is_empty() => own_source(files, profile, env, flag)?,
+        End::Profile(profile) => profile_source(files, profile, env)?,
+    };
+    Ok(Chain {
+        profiles,
+        roles,
+        source,
+    })
+}
+
+/// The profiles visited (the selected one first), the role profiles in the order they are
+/// assumed, and where the walk ended; read from the files (and, for a source profile in no
+/// file, the OS keyring's record).
+fn walk<'a>(
+    files: &'a ProfileFiles,
+    start: Profile<'a>,
+    env: &Env,
+) -> Result<(Vec<Profile<'a>>, Vec<Profile<'a>>, End<'a>)> {
+    let mut profiles: Vec<Profile<'a>> = Vec::new();
+    let mut roles = Vec::new();
+    let mut current = start;
+    let end = loop {
+        if profiles.iter().any(|p| p.name == current.name) {
+            let path: Vec<&str> = profiles.iter().map(|p| p.name).collect();
+            bail!(
+                "source_profile loop: {} -> {}; end the chain at a profile that holds credentials (keys, credential_process, SSO) or a credential_source",
+                path.join(" -> "),
+                current.name
+            );
+        }
+        profiles.push(current);
+        if profiles.len() > 1 && static_keys(current).is_some() {
+            break End::Profile(current);
+        }
+        let is_role =
+            current.get("role_arn").is_some() && current.get("web_identity_token_file").is_none();
+        if !is_role {
+            break match current.get("credential_source") {
+                Some(value) => End::Named(current, value),
+                None => End::Profile(current),
+            };
+        }
+        roles.push(current);
+        let name = current.name;
+        match (
+            current.get("source_profile"),
+            current.get("credential_source"),
+        ) {
+            (Some(_), Some(_)) => bail!(
+                "profile '{name}' sets both source_profile and credential_source; keep one (the AWS SDKs refuse both)"
+            ),
+            (None, None) => bail!(
+                "profile '{name}' has role_arn but no source_profile or credential_source; add `source_profile = <profile with keys>`"
+            ),
+            (Some(src), None) if src == name => break End::Profile(current),
+            (Some(src), None) => {
+                let next = files.profile(src);
+                if !next.exists() && KeyringKeys::recorded(env, src)?.is_none() {
+                    bail!(
+                        "source_profile '{src}' (referenced from '{name}') does not exist: {} has no [profile {src}] and {} no [{src}]; add it, or fix source_profile in [{}]",
+                        files.config_path.display(),
+                        files.credentials_path.display(),
+                        section_name(name)
+                    );
+                }
+                current = next;
+            }
+            (None, Some(value)) => break End::Named(current, value),
+        }
+    };
+    roles.reverse();
+    Ok((profiles, roles, end))
+}
+
+/// The profile and its `source_profile`s, nearest first, for keys that may sit on any of them
+/// (`mfa_serial`, `mfa_process`).
 pub(crate) fn source_chain<'a>(
     files: &'a ProfileFiles,
     start: Profile<'a>,
+    env: &Env,
 ) -> Result<Vec<Profile<'a>>> {
-    let mut chain = vec![start];
-    let mut current = start;
-    while let Some(next) = current.get("source_profile") {
-        if next == current.name {
-            break; // a profile may name itself when it holds static keys
-        }
-        if chain.iter().any(|p| p.name == next) {
-            let names: Vec<&str> = chain.iter().map(|p| p.name).collect();
-            bail!(
-                "source_profile loop: {} -> {next}; make one profile hold keys",
-                names.join(" -> ")
-            );
-        }
-        let p = files.profile(next);
-        if !p.exists() {
-            bail!(
-                "profile '{}' names source_profile '{next}', which is not in {} or {}",
-                current.name,
-                files.config_path.display(),
-                files.credentials_path.display()
-            );
-        }
-        chain.push(p);
-        current = p;
-    }
-    Ok(chain)
+    Ok(walk(files, start, env)?.0)
 }
 
 fn static_keys(profile: Profile<'_>) -> Option<StaticKeys> {
@@ -171,59 +331,38 @@ fn env_keys(env: &Env) -> Option<StaticKeys> {
     })
 }
 
-/// `flag`: the profile was named with `--profile`. As in botocore, environment keys beat
-/// AWS_PROFILE but not an explicit `--profile`.
+/// The source credentials of the profile's chain (see [`chain`]).
 pub(crate) fn source(
     files: &ProfileFiles,
     profile: Profile<'_>,
     env: &Env,
     flag: bool,
 ) -> Result<Source> {
-    let name = profile.name;
-    if profile.get("role_arn").is_some() {
-        match (
-            profile.get("source_profile"),
-            profile.get("credential_source"),
-        ) {
-            (Some(_), Some(_)) => bail!(
-                "profile '{name}' sets both source_profile and credential_source; keep one"
-            ),
-            (Some(src), None) if src == name => {
-                if let Some(keys) = static_keys(profile) {
-                    return Ok(Source::Keys {
-                        origin: format!("profile {name}"),
-                        keys,
-                    });
-                }
-                return KeyringKeys::recorded(env, name)?
-                    .map(Source::Keyring)
-                    .ok_or_else(|| {
-                        anyhow!("profile '{name}' is its own source_profile but has no aws_access_key_id/aws_secret_access_key (nor keys in the OS keyring)")
-                    });
-            }
-            (Some(src), None) => return profile_source(files, files.profile(src), env),
-            (None, Some("Environment")) => {
-                return env_keys(env)
-                    .map(|keys| Source::Keys {
-                        origin: "environment".into(),
-                        keys,
-                    })
-                    .ok_or_else(|| {
-                        anyhow!("profile '{name}' has credential_source = Environment but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")
-                    })
-            }
-            (None, Some("Ec2InstanceMetadata")) => return Ok(Source::Ec2InstanceMetadata),
-            (None, Some("EcsContainer")) => return Ok(Source::EcsContainer),
-            (None, Some(other)) => bail!(
-                "profile '{name}' has credential_source = {other}; use Environment, Ec2InstanceMetadata or EcsContainer"
-            ),
-            (None, None) => bail!(
-                "profile '{name}' has role_arn but no source_profile or credential_source; add `source_profile = <profile with keys>`"
-            ),
-        }
+    Ok(chain(files, profile, env, flag)?.source)
+}
+
+/// `credential_source = …`.
+fn named_source(profile: &str, value: &str, env: &Env) -> Result<Source> {
+    match value {
+        "Environment" => env_keys(env)
+            .map(|keys| Source::Keys {
+                origin: "environment".into(),
+                keys,
+            })
+            .ok_or_else(|| {
+                anyhow!("profile '{profile}' has credential_source = Environment but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")
+            }),
+        "Ec2InstanceMetadata" => Ok(Source::Ec2InstanceMetadata),
+        "EcsContainer" => Ok(Source::EcsContainer),
+        other => bail!(
+            "profile '{profile}' has credential_source = {other}; use Environment, Ec2InstanceMetadata or EcsContainer"
+        ),
     }
-    // No role in the profile: the environment's keys (as for any AWS tool) unless a profile
-    // was named with --profile, then the profile's own credentials.
+}
+
+/// The selected profile's own credentials (it has no role): the environment's keys (as for
+/// any AWS tool) unless it was named with --profile, then the profile's.
+fn own_source(files: &ProfileFiles, profile: Profile<'_>, env: &Env, flag: bool) -> Result<Source> {
     if !flag {
         if let Some(keys) = env_keys(env) {
             return Ok(Source::Keys {
@@ -245,49 +384,83 @@ pub(crate) fn source(
     })
 }
 
+/// A profile's own credentials, in the AWS SDKs' order: web identity, SSO, `aws login`,
+/// credential_process, static keys; then (mfa-exec's own) keys in the OS keyring.
 fn profile_source(files: &ProfileFiles, profile: Profile<'_>, env: &Env) -> Result<Source> {
+    let name = profile.name;
+    let provider = |kind| Source::Provider {
+        profile: name.to_string(),
+        kind,
+    };
+    if profile.get("web_identity_token_file").is_some() {
+        if profile.get("role_arn").is_none() {
+            bail!("profile '{name}' has web_identity_token_file but no role_arn; add `role_arn = <the role the token may assume>` (the AWS SDKs refuse it too)");
+        }
+        return Ok(provider(ProviderKind::WebIdentity));
+    }
+    if profile.get("sso_session").is_some() || profile.get("sso_start_url").is_some() {
+        return Ok(provider(ProviderKind::Sso));
+    }
+    if profile.get("login_session").is_some() {
+        bail!(
+            "profile '{name}' uses login_session (`aws login`), which mfa-exec cannot read (aws-config's credentials-login feature is not built in); use keys, SSO or credential_process = aws configure export-credentials --profile {name} --format process"
+        );
+    }
+    if let Some(command) = profile.get("credential_process") {
+        // Profile names only (the SDKs' characters): nothing to quote in the shell.
+        let marker: Vec<&str> = env
+            .get(RESOLVING_VAR)
+            .unwrap_or_default()
+            .split(',')
+            .filter(|p| {
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_-/.%@:+".contains(c))
+            })
+            .chain([name])
+            .collect();
+        let marker = marker.join(",");
+        return Ok(Source::Process {
+            profile: name.to_string(),
+            command: command.to_string(),
+            marker,
+        });
+    }
     if let Some(keys) = static_keys(profile) {
         return Ok(Source::Keys {
-            origin: format!("profile {}", profile.name),
+            origin: format!("profile {name}"),
             keys,
         });
     }
-    let has_provider = [
-        "credential_process",
-        "sso_session",
-        "sso_start_url",
-        "role_arn",
-    ]
-    .iter()
-    .any(|k| profile.get(k).is_some());
-    if has_provider {
-        return Ok(Source::Provider {
-            profile: profile.name.to_string(),
-        });
+    let half = |key: &str| profile.get(key).is_some();
+    if half("aws_access_key_id") || half("aws_secret_access_key") || half("aws_session_token") {
+        let missing = if half("aws_access_key_id") {
+            "aws_secret_access_key"
+        } else {
+            "aws_access_key_id"
+        };
+        bail!(
+            "profile '{name}' is missing {missing} (a key needs aws_access_key_id and aws_secret_access_key); add it to [{name}] in {}, or move the keys to the OS keyring with `mfa-exec keys add -p {name}`",
+            files.credentials_path.display()
+        );
     }
     // Last: keys kept in the OS keyring. Only the local record is read here; the keyring is
     // opened on a cache miss, when the STS call needs the secret.
-    if let Some(keys) = KeyringKeys::recorded(env, profile.name)? {
+    if let Some(keys) = KeyringKeys::recorded(env, name)? {
         return Ok(Source::Keyring(keys));
     }
     if !files.any_file_exists() {
         // A first run on this machine: say so rather than list sections of missing files.
         bail!(
-            "no source credentials for profile '{}': neither {} nor {} exists (nothing is set up yet); add your access keys with `aws configure --profile {}`",
-            profile.name,
+            "no source credentials for profile '{name}': neither {} nor {} exists (nothing is set up yet); add your access keys with `aws configure --profile {name}`",
             files.credentials_path.display(),
             files.config_path.display(),
-            profile.name
         );
     }
     bail!(
-        "no source credentials for profile '{}': looked for aws_access_key_id in [{}] of {} and [{}] of {}, for credential_process or SSO, and in the OS keyring; add keys with `mfa-exec keys add -p {}` (or `aws configure --profile {}`)",
-        profile.name,
-        profile.name,
+        "no source credentials for profile '{name}': looked for aws_access_key_id in [{name}] of {} and [{}] of {}, for credential_process or SSO, and in the OS keyring; add keys with `mfa-exec keys add -p {name}` (or `aws configure --profile {name}`)",
         files.credentials_path.display(),
-        section_name(profile.name),
+        section_name(name),
         files.config_path.display(),
-        profile.name,
-        profile.name
     )
 }

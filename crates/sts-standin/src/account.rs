@@ -9,6 +9,13 @@ use crate::client::Keys;
 pub const CAROL_KEY: &str = "AKIACAROLEXAMPLE7Q2Z";
 pub const CAROL_SECRET: &str = "Ca7oLbPxRfiCYzK7MDEN/wJalrXUtnEXAMPLEKEY";
 
+/// The role whose credentials the instance metadata stand-in ([`crate::Imds`]) hands out.
+pub const INSTANCE_ROLE: &str = "instance";
+/// The role AssumeRoleWithWebIdentity assumes with [`WEB_IDENTITY_TOKEN`].
+pub const WEB_IDENTITY_ROLE: &str = "ci";
+/// The only web identity token the demo account's `ci` role trusts.
+pub const WEB_IDENTITY_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.standin-ci-job.c2lnbmF0dXJl";
+
 /// The account every demo principal lives in.
 pub const ACCOUNT: &str = "123456789012";
 
@@ -42,8 +49,15 @@ pub struct Role {
     pub require_mfa: bool,
     pub max_session_duration: u64,
     pub external_id: Option<String>,
-    /// User names the role trusts; empty trusts nobody.
+    /// User names the role trusts (their keys and every session they started); empty trusts
+    /// no user.
     pub trusted_users: Vec<String>,
+    /// Role names whose sessions the role trusts, whoever started them: the hub of a
+    /// multi-account chain, an instance's role.
+    pub trusted_roles: Vec<String>,
+    /// The web identity token the role trusts for AssumeRoleWithWebIdentity (the stand-in's
+    /// stand-in for an OIDC provider and the trust policy's conditions).
+    pub web_identity_token: Option<String>,
 }
 
 /// What the stand-in serves: the account's users and roles, and optionally a fixed lifetime for
@@ -59,8 +73,9 @@ pub struct Config {
 
 impl Config {
     /// The demo account: users alice and bob, each with a virtual MFA device, carol without
-    /// one, and the roles
-    /// `s3-reader`, `auditor`, `partner`, `open` and `locked`.
+    /// one, and the roles `s3-reader`, `auditor`, `partner`, `open`, `locked`, `hub`, `target`
+    /// (trusts only `hub`), `instance` (the instance metadata stand-in's) and `ci` (web
+    /// identity).
     pub fn demo() -> Config {
         let user = |name: &str, key: &str, secret: &str, seed: &str| User {
             name: name.to_string(),
@@ -76,9 +91,24 @@ impl Config {
             max_session_duration: max,
             external_id: external_id.map(str::to_string),
             trusted_users: vec!["alice".to_string(), "bob".to_string()],
+            trusted_roles: Vec::new(),
+            web_identity_token: None,
         };
         let mut locked = role("locked", false, 3600, None);
         locked.trusted_users.clear();
+        // A multi-account chain: `hub` trusts the users (and the instance's and the web
+        // identity's roles), `target` trusts only sessions of `hub`; both want MFA.
+        let mut hub = role("hub", true, 43200, None);
+        hub.trusted_roles = vec![INSTANCE_ROLE.to_string(), WEB_IDENTITY_ROLE.to_string()];
+        let mut target = role("target", true, 43200, None);
+        target.trusted_users.clear();
+        target.trusted_roles = vec!["hub".to_string()];
+        // What an EC2 instance's profile and a CI job's OIDC token get (no MFA, no user).
+        let mut instance = role(INSTANCE_ROLE, false, 3600, None);
+        instance.trusted_users.clear();
+        let mut web = role(WEB_IDENTITY_ROLE, false, 3600, None);
+        web.trusted_users.clear();
+        web.web_identity_token = Some(WEB_IDENTITY_TOKEN.to_string());
         Config {
             users: vec![
                 user(
@@ -108,6 +138,10 @@ impl Config {
                 role("partner", true, 3600, Some("partner-ext-id")),
                 role("open", false, 3600, None),
                 locked,
+                hub,
+                target,
+                instance,
+                web,
             ],
             lifetime_override: None,
         }

@@ -20,6 +20,7 @@ mod client;
 mod errors;
 mod iam;
 mod ids;
+mod imds;
 pub mod phone;
 mod s3;
 mod server;
@@ -29,12 +30,16 @@ mod sts;
 mod totp;
 mod xml;
 
-pub use account::{Config, Role, User, ACCOUNT, CAROL_KEY, CAROL_SECRET};
+pub use account::{
+    Config, Role, User, ACCOUNT, CAROL_KEY, CAROL_SECRET, INSTANCE_ROLE, WEB_IDENTITY_ROLE,
+    WEB_IDENTITY_TOKEN,
+};
 pub use client::{
     call, call_service, form_body, http_request, list_buckets, sign_post, sign_request,
     signed_post, Keys, Reply, FORM_CONTENT_TYPE,
 };
 pub use iam::IAM_VERSION;
+pub use imds::Imds;
 pub use server::StandIn;
 pub use state::Signed;
 pub use sts::{NAMESPACE, SERVICE, VERSION};

@@ -126,6 +126,53 @@ impl StandIn {
             .collect()
     }
 
+    /// Who an access key belongs to, for tests that assert which key signed a call:
+    /// `user/NAME` for long-term keys, `session/NAME` for an MFA session (GetSessionToken),
+    /// `role/NAME` for a role session; None for a key the stand-in does not know.
+    pub fn key_owner(&self, access_key_id: &str) -> Option<String> {
+        let state = self.shared.lock();
+        if let Some(u) = state
+            .config
+            .users
+            .iter()
+            .find(|u| u.access_key_id == access_key_id)
+        {
+            return Some(format!("user/{}", u.name));
+        }
+        let temp = state.temps.get(access_key_id)?;
+        Some(match &temp.role {
+            Some((role, _)) => format!("role/{role}"),
+            None => format!("session/{}", temp.user),
+        })
+    }
+
+    /// The session name of a role session's access key (`RoleSessionName`), if it is one.
+    pub fn role_session_of(&self, access_key_id: &str) -> Option<String> {
+        let state = self.shared.lock();
+        state
+            .temps
+            .get(access_key_id)?
+            .role
+            .as_ref()
+            .map(|r| r.1.clone())
+    }
+
+    /// Who signed each request with this `Action`, in order (see [`StandIn::key_owner`]).
+    pub fn signers_of(&self, action: &str) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .filter(|s| s.action == action)
+            .map(|s| {
+                self.key_owner(&s.access_key_id)
+                    .unwrap_or_else(|| format!("unknown/{}", s.access_key_id))
+            })
+            .collect()
+    }
+
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
+    }
+
     /// All STS requests received (the `/_standin/` helper paths not included).
     pub fn total_calls(&self) -> usize {
         self.shared.lock().total
@@ -384,6 +431,10 @@ fn serve(
             "InvalidHttpRequest",
             format!("The HTTP method {} is not supported", rq.method),
         ));
+    }
+    // The one STS call that is not signed: the web identity token is the credential.
+    if action == "AssumeRoleWithWebIdentity" && rq.header("authorization").is_none() {
+        return sts::assume_role_with_web_identity(state, params, id);
     }
     let (caller, service) = authenticate(state, rq)?;
     match service.as_str() {

@@ -1,4 +1,5 @@
-//! STS: GetCallerIdentity, GetSessionToken and AssumeRole, with STS's parameter constraints,
+//! STS: GetCallerIdentity, GetSessionToken, AssumeRole and (unsigned)
+//! AssumeRoleWithWebIdentity, with STS's parameter constraints,
 //! its MFA rules (a code is good for the steps either side of now, and only once per device) and
 //! its limits on durations (a role's MaxSessionDuration; one hour for role chaining).
 
@@ -35,7 +36,7 @@ pub(crate) fn action(
     if version != Some(VERSION)
         || !matches!(
             action,
-            "GetSessionToken" | "AssumeRole" | "GetCallerIdentity"
+            "GetSessionToken" | "AssumeRole" | "GetCallerIdentity" | "AssumeRoleWithWebIdentity"
         )
     {
         return Err(err(
@@ -50,8 +51,95 @@ pub(crate) fn action(
     match action {
         "GetSessionToken" => get_session_token(state, caller, params, id),
         "AssumeRole" => assume_role(state, caller, params, id),
+        // Signed: STS takes the token, not the signature, but a signed call is not refused.
+        "AssumeRoleWithWebIdentity" => assume_role_with_web_identity(state, params, id),
         _ => Ok(get_caller_identity(caller, id)),
     }
+}
+
+/// AssumeRoleWithWebIdentity: unsigned; the token is the credential. The role must trust the
+/// token ([`crate::Role::web_identity_token`]); the session carries no MFA and no user.
+pub(crate) fn assume_role_with_web_identity(
+    state: &mut State,
+    params: &[(String, String)],
+    id: &str,
+) -> Result<String, StsError> {
+    if param(params, "Version") != Some(VERSION) {
+        return Err(err(
+            400,
+            "InvalidAction",
+            "Could not find operation AssumeRoleWithWebIdentity for version NO_VERSION_SPECIFIED",
+        ));
+    }
+    let mut errors = Vec::new();
+    let role_arn = param(params, "RoleArn");
+    let session = param(params, "RoleSessionName");
+    let token = param(params, "WebIdentityToken");
+    match role_arn {
+        None => errors.push(null_error("roleArn")),
+        Some(arn) => check_length("roleArn", arn, 20, 2048, &mut errors),
+    }
+    match session {
+        None => errors.push(null_error("roleSessionName")),
+        Some(s) => {
+            check_length("roleSessionName", s, 2, 64, &mut errors);
+            check_pattern("roleSessionName", s, r"[\w+=,.@-]*", "+=,.@-", &mut errors);
+        }
+    }
+    match token {
+        None => errors.push(null_error("webIdentityToken")),
+        Some(t) => check_length("webIdentityToken", t, 4, 20_000, &mut errors),
+    }
+    let duration = duration_param(params, 900, 43_200, &mut errors);
+    if !errors.is_empty() {
+        return Err(validation(&errors));
+    }
+    let (role_arn, session) = (role_arn.unwrap_or_default(), session.unwrap_or_default());
+    let role = state
+        .config
+        .roles
+        .iter()
+        .find(|r| r.arn == role_arn && r.web_identity_token.as_deref() == token)
+        .cloned()
+        .ok_or_else(|| access_denied("Not authorized to perform sts:AssumeRoleWithWebIdentity"))?;
+    let duration = duration.unwrap_or(3600);
+    if duration > role.max_session_duration {
+        return Err(err(400, "ValidationError", msg::ROLE_MAX_DURATION));
+    }
+    let (akid, temp) = issue(
+        state,
+        duration,
+        Kind::Role,
+        false,
+        "",
+        Some((role.name.clone(), session.to_string())),
+    );
+    let result = format!(
+        "<SubjectFromWebIdentityToken>standin-ci-job</SubjectFromWebIdentityToken>\n    <AssumedRoleUser>\n      <AssumedRoleId>{}:{}</AssumedRoleId>\n      <Arn>{}</Arn>\n    </AssumedRoleUser>\n    {}",
+        stable_id("AROA", &role.name),
+        esc(session),
+        esc(&assumed_role_arn(&role.name, session)),
+        credentials_xml(&akid, &temp),
+    );
+    Ok(reply_xml("AssumeRoleWithWebIdentity", &result, id))
+}
+
+/// Credentials of a role session no user started, as an instance's metadata service hands
+/// them out: (access key id, secret, session token, expiration).
+pub(crate) fn role_credentials(
+    state: &mut State,
+    role: &str,
+    lifetime: u64,
+) -> (String, String, String, SystemTime) {
+    let (akid, temp) = issue(
+        state,
+        lifetime,
+        Kind::Role,
+        false,
+        "",
+        Some((role.to_string(), "i-0standin".to_string())),
+    );
+    (akid, temp.secret, temp.token, temp.expires)
 }
 
 fn get_caller_identity(caller: &Caller, id: &str) -> String {
@@ -150,7 +238,11 @@ fn assume_role(
         .find(|r| r.arn == role_arn)
         .cloned()
         .ok_or_else(not_authorized)?;
-    if !role.trusted_users.iter().any(|u| u == caller.user_name()) {
+    // Trusted: the user who started the chain, or the role whose session signs (a hub).
+    let signing_role = caller.temp().and_then(|t| t.role.as_ref()).map(|r| &r.0);
+    let trusted = role.trusted_users.iter().any(|u| u == caller.user_name())
+        || signing_role.is_some_and(|r| role.trusted_roles.contains(r));
+    if !trusted {
         return Err(not_authorized());
     }
     if let Some(expected) = &role.external_id {
@@ -240,14 +332,27 @@ fn check_mfa(
     serial: Option<&str>,
     code: Option<&str>,
 ) -> Result<(String, u64), StsError> {
-    let user = state.config.user(user).ok_or_else(invalid_token)?;
+    // A role session no user started (an instance's, a web identity's) has no device of its
+    // own: the stand-in takes any enabled device for it, as the SDKs send mfa_serial as given.
+    let owner = if user.is_empty() {
+        None
+    } else {
+        Some(
+            state
+                .config
+                .user(user)
+                .ok_or_else(invalid_token)?
+                .name
+                .as_str(),
+        )
+    };
     let Some(serial) = serial else {
         return Err(access_denied(msg::MFA_BAD_SERIAL));
     };
     let Some(device) = state
         .devices
         .get(serial)
-        .filter(|d| d.user.as_deref() == Some(user.name.as_str()))
+        .filter(|d| d.user.is_some() && owner.is_none_or(|o| d.user.as_deref() == Some(o)))
     else {
         return Err(access_denied(msg::MFA_BAD_SERIAL));
     };

@@ -592,6 +592,86 @@ fn session_credentials_cannot_get_another_session_token() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+fn a_role_trusted_by_a_role_is_assumed_only_from_that_roles_session() {
+    away_from_step_boundary();
+    let standin = start();
+    let session = mfa_session(&standin, 0);
+    // target trusts no user, only sessions of hub: not alice's MFA session, not her keys.
+    let denied = assume(&standin, &session, "target", &[]);
+    assert_eq!(
+        denied.error_code().as_deref(),
+        Some("AccessDenied"),
+        "{}",
+        denied.body
+    );
+    let hub = assume(&standin, &session, "hub", &[]);
+    assert!(hub.is_ok(), "{}", hub.body);
+    let hub = hub.credentials().unwrap();
+    let target = assume(&standin, &hub, "target", &[]);
+    assert!(target.is_ok(), "{}", target.body);
+    let target = target.credentials().unwrap();
+    assert_eq!(
+        standin.key_owner(&target.access_key_id).as_deref(),
+        Some("role/target")
+    );
+    // And a role's session may not call GetSessionToken either.
+    let reply = standin.call(&hub, "GetSessionToken", &[]);
+    assert_error(
+        &reply,
+        403,
+        "AccessDenied",
+        "Cannot call GetSessionToken with session credentials",
+    );
+}
+
+#[test]
+fn assume_role_with_web_identity_is_unsigned_and_wants_the_roles_token() {
+    let standin = start();
+    let call = |token: &str| {
+        let arn = role(WEB_IDENTITY_ROLE);
+        let body = form_body(&[
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", VERSION),
+            ("RoleArn", &arn),
+            ("RoleSessionName", "ci-job"),
+            ("WebIdentityToken", token),
+        ]);
+        let host = standin.url().trim_start_matches("http://").to_string();
+        let headers = vec![
+            ("host".to_string(), host),
+            ("content-type".to_string(), FORM_CONTENT_TYPE.to_string()),
+        ];
+        http_request(&standin.url(), "POST", "/", &headers, body.as_bytes()).unwrap()
+    };
+    let refused = call("not-the-token");
+    assert_error(
+        &refused,
+        403,
+        "AccessDenied",
+        "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+    );
+    let reply = call(WEB_IDENTITY_TOKEN);
+    assert!(reply.is_ok(), "{}", reply.body);
+    let keys = reply.credentials().unwrap();
+    assert_eq!(
+        standin.key_owner(&keys.access_key_id).as_deref(),
+        Some("role/ci")
+    );
+    assert_eq!(
+        standin.role_session_of(&keys.access_key_id).as_deref(),
+        Some("ci-job")
+    );
+    // The role's session carries no MFA: hub wants MFA, so without a code it is refused.
+    let hub = assume(&standin, &keys, "hub", &[]);
+    assert_eq!(
+        hub.error_code().as_deref(),
+        Some("AccessDenied"),
+        "{}",
+        hub.body
+    );
+}
+
+#[test]
 fn assume_role_on_s3_reader_is_denied_without_mfa_and_allowed_with_it() {
     let standin = start();
     let denied = assume(&standin, &alice(), "s3-reader", &[]);

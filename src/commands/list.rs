@@ -1,0 +1,167 @@
+//! `mfa-exec list`: every profile of the config and credentials files, how it resolves (the
+//! whole chain, `role target <- role hub <- keys of bob`), its MFA device and what the cache
+//! holds for it. Never a secret: names, ARNs, serials and times. `--json` for scripts.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::print_stdout;
+use crate::cli::RunArgs;
+use crate::credentials::{self, cache::Cache, types::now, types::rfc3339};
+use crate::settings::duration::human_duration;
+use crate::settings::env::Env;
+use crate::settings::source::chain;
+use crate::settings::Settings;
+use crate::terminal::{safe, say};
+
+/// One line of the list.
+#[derive(Serialize)]
+struct Line {
+    profile: String,
+    /// `role target <- role hub <- keys of bob`; None when it does not resolve (see `error`).
+    resolves: Option<String>,
+    /// The profiles whose roles are assumed, the selected one first.
+    roles: Vec<String>,
+    /// Where the first credentials come from (`keys of bob`, `SSO of dev`).
+    source: Option<String>,
+    /// Why the profile cannot be used as it is, in mfa-exec's words.
+    error: Option<String>,
+    mfa_serial: Option<String>,
+    /// Expiration (RFC 3339) of the cached credentials the command would get, if any.
+    credentials_expire: Option<String>,
+    /// Expiration of the cached MFA session its roles would be assumed from, if any.
+    session_expires: Option<String>,
+    #[serde(skip)]
+    credentials_at: Option<u64>,
+    #[serde(skip)]
+    session_at: Option<u64>,
+}
+
+pub(super) fn run(json: bool, env: &Env) -> Result<ExitCode> {
+    let files = env.profile_files()?;
+    let names = files.profile_names();
+    let cache = Cache::existing(env).ok().flatten();
+    let lines: Vec<Line> = names
+        .iter()
+        .map(|name| line(&files, name, env, cache.as_ref()))
+        .collect();
+    if json {
+        print_stdout(&format!("{}\n", serde_json::to_string_pretty(&lines)?))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if lines.is_empty() {
+        say(&format!(
+            "no profiles yet: neither {} nor {} has one; create one with `aws configure --profile NAME`",
+            files.config_path.display(),
+            files.credentials_path.display()
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let width = lines
+        .iter()
+        .map(|l| l.profile.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let mut out = format!(
+        "{:<width$}  {:<40}  {:<38}  {:<11}  MFA SESSION\n",
+        "PROFILE", "RESOLVES AS", "MFA DEVICE", "CREDENTIALS"
+    );
+    for l in &lines {
+        // Names and ARNs come from files: shown, never replayed.
+        let Some(resolves) = &l.resolves else {
+            let error = l.error.as_deref().unwrap_or_default();
+            out.push_str(&format!(
+                "{:<width$}  error: {}\n",
+                safe(&l.profile),
+                safe(error)
+            ));
+            continue;
+        };
+        out.push_str(&format!(
+            "{:<width$}  {:<40}  {:<38}  {:<11}  {}\n",
+            safe(&l.profile),
+            safe(resolves),
+            safe(l.mfa_serial.as_deref().unwrap_or("-")),
+            left(l.credentials_at),
+            left(l.session_at),
+        ));
+    }
+    print_stdout(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn line(
+    files: &crate::profile::ProfileFiles,
+    name: &str,
+    env: &Env,
+    cache: Option<&Cache>,
+) -> Line {
+    let mut line = Line {
+        profile: name.to_string(),
+        resolves: None,
+        roles: Vec::new(),
+        source: None,
+        error: None,
+        mfa_serial: None,
+        credentials_expire: None,
+        session_expires: None,
+        credentials_at: None,
+        session_at: None,
+    };
+    let walked = match chain(files, files.profile(name), env, true) {
+        Ok(walked) => walked,
+        Err(e) => {
+            line.error = Some(format!("{e:#}"));
+            return line;
+        }
+    };
+    line.roles = walked
+        .roles
+        .iter()
+        .rev()
+        .map(|p| p.name.to_string())
+        .collect();
+    line.mfa_serial = walked
+        .profiles
+        .iter()
+        .find_map(|p| p.get("mfa_serial"))
+        .map(String::from);
+    let source = walked.source.describe_for(Some(name));
+    let mut parts: Vec<String> = line.roles.iter().map(|r| format!("role {r}")).collect();
+    parts.push(source.clone());
+    line.resolves = Some(parts.join(" <- "));
+    line.source = Some(source);
+
+    // What a run of this profile would find in the cache: the same keys as a run computes.
+    let args = RunArgs {
+        profile: Some(name.to_string()),
+        ..RunArgs::default()
+    };
+    match Settings::resolve(&args, env, files) {
+        Ok(settings) => {
+            if let Some(cache) = cache {
+                let (own, session) = credentials::cached_expirations(&settings, cache);
+                line.credentials_at = own.filter(|&e| e > now());
+                line.session_at = session.filter(|&e| e > now());
+                line.credentials_expire = line.credentials_at.map(rfc3339);
+                line.session_expires = line.session_at.map(rfc3339);
+            }
+        }
+        Err(e) => line.error = Some(format!("{e:#}")),
+    }
+    line
+}
+
+/// Time left until an expiration (unix seconds), `-` for none.
+fn left(expires: Option<u64>) -> String {
+    match expires {
+        Some(at) => format!(
+            "{} left",
+            human_duration(at.saturating_sub(now()) / 60 * 60)
+        ),
+        None => "-".into(),
+    }
+}
