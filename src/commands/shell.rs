@@ -38,7 +38,10 @@ fn completion_script(shell: clap_complete::Shell) -> String {
     clap_complete::generate(shell, &mut Cli::command(), "mfa-exec", &mut out);
     let script = String::from_utf8_lossy(&out).into_owned();
     match shell {
-        Shell::Bash => script + BASH_PROFILES,
+        // clap_complete 4.6 names the subcommands' cases `mfa__subcmd__exec__subcmd__device`
+        // but sets `cmd=mfa__exec__subcmd__device` (the `-` of the name is mangled two ways),
+        // so without this no subcommand's words would be offered.
+        Shell::Bash => script.replace("mfa__subcmd__exec", "mfa__exec") + BASH_PROFILES,
         Shell::Zsh => zsh_with_profiles(&script),
         Shell::Fish => fish_with_profiles(&script),
         _ => script,
@@ -86,16 +89,21 @@ _mfa_exec_profiles() {
 "#;
 
 /// clap writes `-p` and `--profile` as `'-p+[help]:NAME:_default'` and
-/// `'--profile=[help]:NAME:_default'`; their action becomes `_mfa_exec_profiles`.
+/// `'--profile=[help]:NAME:_default'`; their action becomes `_mfa_exec_profiles`. clap also
+/// writes the command after `--` as the first positional (`'::command -- …:_default'`), ahead
+/// of the subcommands, so zsh would take `device` for that command and offer commands on PATH
+/// for `mfa-exec de`: that line goes, and the subcommand, which clap looks for in the second
+/// positional (`$line[2]`), is then the first.
 fn zsh_with_profiles(script: &str) -> String {
     let body: String = script
         .split_inclusive('\n')
+        .filter(|line| !line.starts_with("'::command -- "))
         .map(|line| {
             let option = line.starts_with("'-p+[") || line.starts_with("'--profile=[");
             if option {
                 line.replacen(":NAME:_default'", ":NAME:_mfa_exec_profiles'", 1)
             } else {
-                line.to_string()
+                line.replace("$line[2]", "$line[1]")
             }
         })
         .collect();
@@ -106,9 +114,11 @@ fn zsh_with_profiles(script: &str) -> String {
 }
 
 /// clap writes `complete -c mfa-exec … -s p -l profile -d '…' -r`: the option takes a value
-/// and offers files. `-f -a (…)` offers profile names and no files.
+/// and offers files. `-f -a (…)` offers profile names and no files. At the top level clap's
+/// condition parses the words typed so far with argparse, which fails on a `-p` still without
+/// its value, so a rule of its own covers the word after `-p`/`--profile`.
 fn fish_with_profiles(script: &str) -> String {
-    script
+    let patched: String = script
         .split_inclusive('\n')
         .map(|line| {
             if line.contains(" -s p -l profile ") && line.trim_end().ends_with(" -r") {
@@ -120,8 +130,18 @@ fn fish_with_profiles(script: &str) -> String {
                 line.to_string()
             }
         })
-        .collect()
+        .collect();
+    patched + FISH_AFTER_PROFILE
 }
+
+const FISH_AFTER_PROFILE: &str = r#"
+function __fish_mfa_exec_after_profile_option
+    set -l words (commandline -opc)
+    contains -- -- $words; and return 1
+    contains -- $words[-1] -p --profile
+end
+complete -c mfa-exec -n __fish_mfa_exec_after_profile_option -f -a '(mfa-exec profiles 2>/dev/null)'
+"#;
 
 pub(super) fn profile_names(env: &Env) -> Result<ExitCode> {
     let names = env.profile_files()?.profile_names();
