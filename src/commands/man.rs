@@ -88,7 +88,7 @@ AWS_SECURITY_TOKEN are removed from its environment.",
     see_also.extend([
         bold("aws"),
         roman("(1), "),
-        italic("/usr/share/doc/mfa-exec/README.md.gz"),
+        italic("/usr/share/doc/mfa-exec/README.md"),
     ]);
     roff.text(see_also);
     roff.to_writer(w)?;
