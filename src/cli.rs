@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "mfa-exec",
-    version,
+    // The package's version, and the git commit when built from a checkout (build.rs).
+    version = env!("MFA_EXEC_VERSION"),
     about = "Run a command with MFA-backed temporary AWS credentials",
     long_about = "Gets temporary AWS credentials with an MFA code (STS GetSessionToken, or \
 AssumeRole for a role profile), caches them, and runs COMMAND with AWS_ACCESS_KEY_ID, \
@@ -57,6 +58,12 @@ pub(crate) enum Sub {
     /// Print profile names from the AWS config files, one per line (for completion)
     #[command(hide = true)]
     Profiles,
+    /// Write the manual pages into DIR (for packagers: scripts/package)
+    #[command(hide = true)]
+    Man {
+        #[arg(value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+        dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

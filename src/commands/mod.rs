@@ -1,12 +1,14 @@
 //! What each invocation does, from parsed arguments to output: one file per subcommand
-//! (`cache`, `keys`, `device`, `list`, and `shell` for `init`, `completions` and the profile names
-//! completion asks for) and one for runs (exec, `--print-env`, `--credential-process`,
-//! `--server`). Each owns its output; stdout carries only what a caller evaluates or parses.
+//! (`cache`, `keys`, `device`, `list`, `shell` for `init`, `completions` and the profile names
+//! completion asks for, `man` for the manual pages) and one for runs (exec, `--print-env`,
+//! `--credential-process`, `--server`). Each owns its output; stdout carries only what a caller
+//! evaluates or parses.
 
 mod cache;
 mod device;
 mod keys;
 mod list;
+mod man;
 mod run;
 mod shell;
 
@@ -34,6 +36,7 @@ pub(crate) fn run() -> Result<ExitCode> {
         Some(Sub::Completions { shell }) => shell::completions(shell),
         Some(Sub::List { json }) => list::run(json, &env),
         Some(Sub::Profiles) => shell::profile_names(&env),
+        Some(Sub::Man { dir }) => man::generate(&dir),
         None => run::run(&cli.run, &env),
     }
 }

@@ -51,6 +51,21 @@ stty -a"#;
 
     /// Any program on a new terminal, with the test environment.
     pub fn start_program(env: &TestEnv, program: &OsStr, args: &[&str]) -> Option<OnTerminal> {
+        OnTerminal::spawn(env, program, args, false)
+    }
+
+    /// An interactive shell on a new terminal, its stdout on the terminal too (line editors
+    /// such as fish's draw on stdout); `finish` then returns an empty stdout.
+    pub fn start_shell(env: &TestEnv, program: &OsStr, args: &[&str]) -> Option<OnTerminal> {
+        OnTerminal::spawn(env, program, args, true)
+    }
+
+    fn spawn(
+        env: &TestEnv,
+        program: &OsStr,
+        args: &[&str],
+        stdout_on_terminal: bool,
+    ) -> Option<OnTerminal> {
         let setsid = require_tool("setsid (util-linux)", &["setsid"])?;
         let pty = nix::pty::openpty(None, None).expect("openpty");
         let slave: OwnedFd = pty.slave;
@@ -61,8 +76,12 @@ stty -a"#;
             .arg(program)
             .args(args)
             .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(if stdout_on_terminal {
+                Stdio::from(slave.try_clone().unwrap())
+            } else {
+                Stdio::piped()
+            })
             .stderr(Stdio::from(slave))
-            .stdout(Stdio::piped())
             .spawn()
             .expect("spawn on the pty");
         let master = File::from(pty.master);
@@ -169,18 +188,25 @@ stty -a"#;
     /// Exit status and captured stdout; the terminal's remaining text.
     pub fn finish(mut self) -> (Option<i32>, String, String) {
         let mut stdout = String::new();
-        self.child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut stdout)
-            .unwrap();
+        if let Some(mut out) = self.child.stdout.take() {
+            out.read_to_string(&mut stdout).unwrap();
+        }
         let status = self.child.wait().unwrap().code();
         std::thread::sleep(Duration::from_millis(100));
         while let Ok(bytes) = self.screen.try_recv() {
             self.seen.push_str(&String::from_utf8_lossy(&bytes));
         }
-        (status, stdout, self.seen)
+        (status, stdout, std::mem::take(&mut self.seen))
+    }
+}
+
+/// A test that fails before `finish` leaves no program behind on its terminal.
+impl Drop for OnTerminal {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
