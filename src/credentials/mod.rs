@@ -13,6 +13,7 @@
 pub(crate) mod cache;
 pub(crate) mod codes;
 pub(crate) mod keyring;
+mod prompt;
 pub(crate) mod types;
 
 use anyhow::{bail, Result};
