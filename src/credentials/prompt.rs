@@ -70,8 +70,12 @@ impl Dialog {
     fn cancelled(self, out: &Output) -> bool {
         let code = out.status.code();
         match self {
-            // zenity: 1 on Cancel or close, 5 on timeout; kdialog: 1 on Cancel or close.
-            Dialog::Zenity => matches!(code, Some(1) | Some(5)),
+            // zenity: 1 on Cancel or close, 5 on timeout; kdialog: 1 on Cancel or close. zenity
+            // also exits 1 when GTK cannot open the display: that dialog never showed.
+            Dialog::Zenity => {
+                matches!(code, Some(1) | Some(5))
+                    && !String::from_utf8_lossy(&out.stderr).contains("cannot open display")
+            }
             Dialog::Kdialog => code == Some(1),
             // osascript exits 1 for any script error; Cancel is error -128, "User canceled."
             Dialog::Osascript => {
@@ -149,7 +153,7 @@ fn settle(prompt: &Prompt) -> Result<Settled> {
                 return Ok(Settled::Dialog(Dialog::Osascript));
             }
             bail!(
-                "no terminal or desktop dialog to ask for the MFA code of profile '{}' on: pass -t CODE, set mfa_process (--token-command) to a command that prints the code, choose --prompt ykman (mfa_prompt = ykman), or install zenity",
+                "no terminal or desktop to ask for the MFA code of profile '{}' on: pass -t/--token-code CODE, set mfa_process (--token-command) to a command that prints it, choose --prompt ykman (mfa_prompt = ykman) for a YubiKey, or install zenity and run in a desktop session",
                 safe(&prompt.profile)
             )
         }
@@ -323,12 +327,19 @@ fn from_ykman(prompt: &Prompt, serial: &str) -> Result<String> {
 fn ykman_failure(out: &Output, account: &str) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
     let account = safe(account);
-    if stderr.contains("no yubikey") {
-        "ykman found no YubiKey: insert it (with several, set YKMAN_OATH_DEVICE_SERIAL to the one holding the code) and run again".to_string()
-    } else if stderr.contains("no matching account") || stderr.contains("no account") {
+    // ykman 4's texts (ykman/cli/oath.py, ykman/cli/__main__.py).
+    if stderr.contains("no yubikey detected") {
+        "ykman found no YubiKey: insert it and run again".to_string()
+    } else if stderr.contains("failed connecting to a yubikey with serial") {
+        "ykman found no YubiKey with the serial in YKMAN_OATH_DEVICE_SERIAL: insert that key, or correct or unset the variable".to_string()
+    } else if stderr.contains("no matching account") {
         format!("the YubiKey has no OATH account named '{account}': set mfa_ykman_account in the profile to the name `ykman oath accounts list` shows")
-    } else if stderr.contains("timed out") || stderr.contains("touch") {
+    } else if stderr.contains("multiple matches") {
+        format!("several OATH accounts on the YubiKey match '{account}': set mfa_ykman_account in the profile to the full name `ykman oath accounts list` shows")
+    } else if stderr.contains("timed out") {
         "the YubiKey was not touched in time: run again and touch it when it blinks".to_string()
+    } else if stderr.contains("password") || stderr.contains("aborted") {
+        "the YubiKey's OATH accounts are password-protected and nobody can type the password here: run `ykman oath access remember` once at a terminal".to_string()
     } else {
         format!(
             "ykman failed ({}){}; check `ykman oath accounts code --single '{account}'` by hand",
@@ -395,7 +406,13 @@ mod tests {
         let mut p = prompt(PromptKind::Ykman);
         assert_eq!(
             ykman_args(&p, "arn:aws:iam::1:mfa/a"),
-            ["oath", "accounts", "code", "--single", "arn:aws:iam::1:mfa/a"]
+            [
+                "oath",
+                "accounts",
+                "code",
+                "--single",
+                "arn:aws:iam::1:mfa/a"
+            ]
         );
         p.ykman_account = Some("AWS prod".into());
         p.ykman_device = Some("12345".into());
