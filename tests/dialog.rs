@@ -53,9 +53,9 @@ fn an_ide_without_a_terminal_gets_a_zenity_dialog_and_boto3_gets_the_identity() 
         "{text}"
     );
     assert_eq!(env.sts.total_calls(), 0, "a call before the code was typed");
-    // The README's screenshot: the dialog as it shows, the code half typed.
+    // The README's screenshot (docs/dialog.png is a copy): the dialog as it shows.
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("zenity-dialog.png");
-    desktop.screenshot(&shot);
+    desktop.screenshot(&window, &shot);
 
     desktop.type_into(&window, &env.alice_code());
     let run = finish_within(ide, LIMIT);
@@ -81,7 +81,7 @@ fn ten_runs_at_once_without_a_terminal_show_one_dialog_and_all_get_credentials()
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
         desktop.windows(TITLE),
-        [window.clone()],
+        std::slice::from_ref(&window),
         "more than one dialog"
     );
     desktop.type_into(&window, &env.alice_code());

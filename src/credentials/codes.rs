@@ -12,9 +12,6 @@ use crate::settings::TokenSource;
 /// The most of a token command's output that is read: a code and some whitespace.
 const MAX_TOKEN_OUTPUT: u64 = 1024;
 
-/// How many times the prompt asks before giving up.
-pub(crate) const PROMPT_TRIES: u32 = 3;
-
 pub(crate) struct CodeSource {
     source: TokenSource,
     serial: String,

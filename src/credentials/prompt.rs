@@ -11,12 +11,14 @@ use std::process::{Command, Output, Stdio};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use super::codes::PROMPT_TRIES;
 use crate::cli::PromptKind;
 use crate::settings::validate::validate_code;
 use crate::settings::Prompt;
 use crate::terminal::safe;
 use crate::terminal::tty::Tty;
+
+/// How many times a person is asked before giving up (and how many codes STS may refuse).
+pub(crate) const PROMPT_TRIES: u32 = 3;
 
 const TITLE: &str = "mfa-exec: MFA code";
 const NOT_A_CODE: &str = "That is not a 6-digit code; try again.";

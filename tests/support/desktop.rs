@@ -126,13 +126,13 @@ impl Desktop {
         self.xdotool(&["key", key]);
     }
 
-    /// A screenshot of the whole screen, as PNG.
-    pub fn screenshot(&self, to: &Path) {
+    /// A screenshot of one window, as PNG.
+    pub fn screenshot(&self, window: &str, to: &Path) {
         let Some(import) = require_tool("import (Debian imagemagick)", &["import"]) else {
             return;
         };
         let status = Command::new(import)
-            .args(["-window", "root"])
+            .args(["-window", window])
             .arg(to)
             .env("DISPLAY", &self.display)
             .status()
