@@ -181,7 +181,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "SERIAL")]
     pub(crate) serial_number: Option<String>,
 
-    /// The 6-digit MFA code (otherwise the token command, else a prompt on the terminal)
+    /// The 6-digit MFA code (otherwise the token command, else a prompt: see --prompt)
     #[arg(short = 't', long, value_name = "CODE")]
     pub(crate) token_code: Option<String>,
 
@@ -219,8 +219,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "REGION")]
     pub(crate) region: Option<String>,
 
-    /// Never ask for a code on the terminal: fail instead when a new code is needed
-    /// (for scripts and prompt hooks)
+    /// Never ask for a code (terminal, dialog or YubiKey): fail instead when a new code is
+    /// needed (for scripts and prompt hooks)
     #[arg(long)]
     pub(crate) no_prompt: bool,
 

@@ -155,7 +155,7 @@ fn settle(prompt: &Prompt) -> Result<Settled> {
                 return Ok(Settled::Dialog(Dialog::Osascript));
             }
             bail!(
-                "no terminal or desktop to ask for the MFA code of profile '{}' on: pass -t/--token-code CODE, set mfa_process (--token-command) to a command that prints it, choose --prompt ykman (mfa_prompt = ykman) for a YubiKey, or install zenity and run in a desktop session",
+                "no terminal to ask for the MFA code on, and no desktop for a dialog (profile '{}'): pass -t/--token-code CODE, set mfa_process (--token-command) to a command that prints it, choose --prompt ykman (mfa_prompt = ykman) for a YubiKey, or install zenity and run in a desktop session",
                 safe(&prompt.profile)
             )
         }
