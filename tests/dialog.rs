@@ -206,7 +206,8 @@ fn without_a_terminal_or_a_display_the_error_comes_at_once() {
     run.fails(
         125,
         &[
-            "no terminal to ask", "no desktop",
+            "no terminal to ask",
+            "no desktop",
             "-t",
             "mfa_process",
             "--prompt",
