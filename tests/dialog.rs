@@ -444,3 +444,39 @@ fn a_cache_hit_never_looks_for_a_dialog() {
     Run::from(out).success();
     assert_eq!(env.sts.calls("GetSessionToken"), 1);
 }
+
+#[test]
+fn without_a_terminal_ykman_asks_for_a_touch_through_notify_send() {
+    let Some(setsid) = require_tool("setsid (util-linux)", &["setsid"]) else {
+        return;
+    };
+    let mut env = TestEnv::new();
+    let code = env.alice_code();
+    stand_in(&mut env, "ykman", &format!("echo {code}"));
+    let notified = stand_in(&mut env, "notify-send", "");
+    let out = env
+        .command(setsid)
+        .args([
+            TestEnv::bin(),
+            "-p",
+            "alice",
+            "--prompt",
+            "ykman",
+            "--credential-process",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    Run::from(out).success();
+    // The notification is not waited for: give its process a moment.
+    let started = Instant::now();
+    while argv(&notified).is_empty() && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let args = argv(&notified);
+    assert!(
+        args.iter().any(|a| a.contains("Touch your YubiKey")),
+        "{args:?}"
+    );
+    assert_eq!(env.sts.calls("GetSessionToken"), 1);
+}
