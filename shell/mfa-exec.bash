@@ -327,8 +327,8 @@ fi
 function _mfa_exec_complete {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]} i
     local opts='--profile --serial-number --token-code --token-command --role-arn
-        --role-session-name --external-id --duration --session-duration --region --no-prompt
-        --min-remaining --refresh --no-cache --no-session --help'
+        --role-session-name --external-id --duration --session-duration --region --prompt
+        --no-prompt --min-remaining --refresh --no-cache --no-session --help'
     COMPREPLY=()
     if [[ $prev == = ]] && ((COMP_CWORD > 1)); then
         prev=${COMP_WORDS[COMP_CWORD - 2]}
@@ -369,6 +369,7 @@ function _mfa_exec_complete {
     case $prev in
         -p | --profile) _mfa_exec_complete_profiles "$cur" ;;
         --shell) COMPREPLY=($(compgen -W 'sh bash zsh fish powershell' -- "$cur")) ;;
+        --prompt) COMPREPLY=($(compgen -W 'auto terminal zenity kdialog osascript ykman' -- "$cur")) ;;
         -t | --token-code | --token-command | --serial-number | --role-arn | --role-session-name | \
             --external-id | -d | --duration | --session-duration | --region | --min-remaining) ;;
         *) [[ $cur == -* ]] && COMPREPLY=($(compgen -W "$opts" -- "$cur")) ;;

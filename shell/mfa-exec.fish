@@ -395,6 +395,7 @@ for cmd in mfa mfa-exec
     complete -c $cmd -n 'not __mfa_exec_after_dashdash' -s d -l duration -x -d 'Credential lifetime (3600, 90m, 12h)'
     complete -c $cmd -n 'not __mfa_exec_after_dashdash' -l session-duration -x -d 'Lifetime of the MFA session'
     complete -c $cmd -n 'not __mfa_exec_after_dashdash' -l region -x -d 'AWS region'
+    complete -c $cmd -n 'not __mfa_exec_after_dashdash' -l prompt -x -a 'auto terminal zenity kdialog osascript ykman' -d 'Where to ask for the MFA code'
     complete -c $cmd -n 'not __mfa_exec_after_dashdash' -l no-prompt -d 'Never ask for a code'
     complete -c $cmd -n 'not __mfa_exec_after_dashdash' -l min-remaining -x -d 'Reuse cached credentials while more is left'
     complete -c $cmd -n 'not __mfa_exec_after_dashdash' -l refresh -d 'Ignore cached credentials'

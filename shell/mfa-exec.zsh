@@ -355,6 +355,7 @@ function _mfa_exec_complete {
         '(-d --duration)'{-d+,--duration=}'[credential lifetime (3600, 90m, 12h)]:duration: '
         '--session-duration=[lifetime of the MFA session roles are assumed from]:duration: '
         '--region=[AWS region]:region: '
+        '--prompt=[where to ask for the MFA code]:kind:(auto terminal zenity kdialog osascript ykman)'
         '--no-prompt[never ask for a code: fail when one is needed]'
         '--min-remaining=[reuse cached credentials while more than this is left]:duration: '
         '--refresh[ignore cached credentials]'

@@ -149,6 +149,23 @@ pub(crate) enum InitShell {
     Powershell,
 }
 
+/// Where a run asks for its MFA code (`--prompt`, `MFA_EXEC_PROMPT`, `mfa_prompt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PromptKind {
+    /// The terminal if there is one, else a desktop dialog (zenity, kdialog, osascript)
+    Auto,
+    /// The controlling terminal only
+    Terminal,
+    /// A GTK dialog (zenity)
+    Zenity,
+    /// A KDE dialog (kdialog)
+    Kdialog,
+    /// A macOS dialog (osascript)
+    Osascript,
+    /// A YubiKey's OATH code (ykman oath accounts code)
+    Ykman,
+}
+
 /// The shells `--print-env` can write for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ShellKind {
@@ -171,13 +188,18 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "SERIAL")]
     pub(crate) serial_number: Option<String>,
 
-    /// The 6-digit MFA code (otherwise the token command, else a prompt on the terminal)
+    /// The 6-digit MFA code (otherwise the token command, else a prompt: see --prompt)
     #[arg(short = 't', long, value_name = "CODE")]
     pub(crate) token_code: Option<String>,
 
     /// Command whose output is the MFA code, run with sh -c [profile key: mfa_process]
     #[arg(long, value_name = "COMMAND")]
     pub(crate) token_command: Option<String>,
+
+    /// Where to ask for the MFA code when none is given or computed [env: MFA_EXEC_PROMPT;
+    /// profile key: mfa_prompt; default: auto]
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub(crate) prompt: Option<PromptKind>,
 
     /// Role to assume [profile key: role_arn]
     #[arg(long, value_name = "ARN")]
@@ -204,8 +226,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "REGION")]
     pub(crate) region: Option<String>,
 
-    /// Never ask for a code on the terminal: fail instead when a new code is needed
-    /// (for scripts and prompt hooks)
+    /// Never ask for a code (terminal, dialog or YubiKey): fail instead when a new code is
+    /// needed (for scripts and prompt hooks)
     #[arg(long)]
     pub(crate) no_prompt: bool,
 

@@ -13,19 +13,6 @@ use std::time::Duration;
 use support::env::*;
 use support::pty::OnTerminal;
 
-/// A Python with boto3 (the venv scripts/test makes), or a skip.
-fn python_with_boto3() -> Option<PathBuf> {
-    let python = std::env::var("MFA_EXEC_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = std::process::Command::new(&python)
-        .args(["-c", "import boto3"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(PathBuf::from(python));
-    }
-    require_tool("python3 with boto3", &[])
-}
-
 #[test]
 fn credential_process_prints_the_sdk_document_and_nothing_else() {
     let env = TestEnv::new();

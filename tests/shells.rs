@@ -991,8 +991,8 @@ echo "command="(c 'mfa-exec -p alice -- mfa-of')
     let expected = [
         ("profiles-a", "alice auditor"),
         ("no", "--no-prompt --no-cache --no-session"),
-        ("pr", "--profile --print-env"),
-        ("mfa-pr", "--profile"),
+        ("pr", "--profile --print-env --prompt"),
+        ("mfa-pr", "--profile --prompt"),
         ("sub", "cache init completions"),
         ("init", "bash zsh fish powershell"),
         ("shell", "fish"),

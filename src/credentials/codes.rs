@@ -1,5 +1,5 @@
 //! Where MFA codes come from: `--token-code`, else the token command (`mfa_process`), else a
-//! prompt on the controlling terminal (through `terminal::tty`, like every prompt).
+//! person asked (`prompt`: the terminal, a desktop dialog, or a YubiKey through ykman).
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -8,13 +8,9 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::settings::validate::validate_code;
 use crate::settings::TokenSource;
-use crate::terminal::tty::Tty;
 
 /// The most of a token command's output that is read: a code and some whitespace.
 const MAX_TOKEN_OUTPUT: u64 = 1024;
-
-/// How many times the prompt asks before giving up.
-pub(crate) const PROMPT_TRIES: u32 = 3;
 
 pub(crate) struct CodeSource {
     source: TokenSource,
@@ -26,7 +22,7 @@ pub(crate) struct CodeSource {
 impl CodeSource {
     pub(crate) fn new(source: &TokenSource, serial: &str) -> CodeSource {
         CodeSource {
-            interactive: matches!(source, TokenSource::Prompt),
+            interactive: matches!(source, TokenSource::Prompt(p) if super::prompt::is_interactive(p)),
             source: source.clone(),
             serial: serial.to_string(),
         }
@@ -37,7 +33,7 @@ impl CodeSource {
         match &self.source {
             TokenSource::Given(code) => Ok(code.clone()),
             TokenSource::Command(cmd) => run_token_command(cmd),
-            TokenSource::Prompt => prompt(&self.serial, retry_note),
+            TokenSource::Prompt(p) => super::prompt::ask(p, &self.serial, retry_note),
             TokenSource::Unavailable => bail!(
                 "a new MFA code is needed for {} and --no-prompt was given: run again without it, or pass --token-code",
                 self.serial
@@ -99,28 +95,6 @@ fn run_token_command(cmd: &str) -> Result<String> {
         anyhow!("the token command ({program} …) did not print a 6-digit code; it must print only the current code")
     })?;
     Ok(code)
-}
-
-fn prompt(serial: &str, retry_note: Option<&str>) -> Result<String> {
-    // Open the terminal first so that "no terminal" is one clear error.
-    let tty = Tty::open().ok_or_else(|| {
-        anyhow!("no terminal to ask for the MFA code on: pass --token-code CODE, or set --token-command (mfa_process in the profile) to a command that prints it")
-    })?;
-    if let Some(note) = retry_note {
-        let _ = tty.say(&format!("{note}\n"));
-    }
-    for attempt in 1..=PROMPT_TRIES {
-        let code = tty
-            .read_hidden(&format!("Enter MFA code for {serial}: "))
-            .context("cannot read the MFA code from the terminal")?;
-        if validate_code(&code).is_ok() {
-            return Ok(code);
-        }
-        if attempt < PROMPT_TRIES {
-            let _ = tty.say("That is not a 6-digit code; try again.\n");
-        }
-    }
-    bail!("no valid MFA code after {PROMPT_TRIES} tries: enter the 6 digits your MFA device shows")
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 pub(crate) mod cache;
 pub(crate) mod codes;
 pub(crate) mod keyring;
+mod prompt;
 pub(crate) mod types;
 
 use anyhow::{bail, Result};
@@ -24,7 +25,8 @@ use crate::aws::{new_runtime, Signer};
 use crate::settings::duration::{human_duration, CHAINED_ROLE_MAX};
 use crate::settings::{RoleSettings, Settings, TokenSource};
 use cache::{Cache, EntryKey, Kind, Label};
-use codes::{CodeSource, PROMPT_TRIES};
+use codes::CodeSource;
+use prompt::PROMPT_TRIES;
 use types::{Credentials, Obtained};
 
 /// Gets the credentials the settings ask for: the first fetch of a run (a code from `-t`,

@@ -23,7 +23,7 @@ use std::ffi::OsString;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::{RunArgs, ShellKind};
+use crate::cli::{PromptKind, RunArgs, ShellKind};
 use crate::exit::{Exit, FAILURE};
 use crate::profile::{Profile, ProfileFiles};
 use duration::{
@@ -61,9 +61,50 @@ pub(crate) const RESOLVING_VAR: &str = "MFA_EXEC_RESOLVING";
 pub(crate) enum TokenSource {
     Given(String),
     Command(String),
-    Prompt,
+    /// A person is asked: on the terminal, in a dialog, or a YubiKey is.
+    Prompt(Prompt),
     /// `--no-prompt` and no other source: a needed code is an error.
     Unavailable,
+}
+
+/// How a person is asked for a code. `auto` is settled only when a code is needed (whether
+/// `/dev/tty` opens, which dialog program is on PATH), so a cache hit never looks.
+#[derive(Clone, Debug)]
+pub(crate) struct Prompt {
+    pub(crate) kind: PromptKind,
+    /// The profile the code is for, named in a dialog's text.
+    pub(crate) profile: String,
+    /// The YubiKey OATH account: `mfa_ykman_account`, else the MFA serial (aws-vault's way).
+    pub(crate) ykman_account: Option<String>,
+    /// `YKMAN_OATH_DEVICE_SERIAL`: which YubiKey, when several are plugged in.
+    pub(crate) ykman_device: Option<String>,
+    /// `DISPLAY` or `WAYLAND_DISPLAY` is set: a desktop dialog can be shown.
+    pub(crate) display: bool,
+    /// `XDG_CURRENT_DESKTOP` names KDE: kdialog before zenity.
+    pub(crate) kde: bool,
+    /// `PATH`, where the dialog programs are looked for.
+    pub(crate) path: Option<String>,
+}
+
+/// The prompt kind: `--prompt` > `MFA_EXEC_PROMPT` > `mfa_prompt` along the source chain.
+fn prompt_kind(args: &RunArgs, env: &Env, profiles: &[Profile]) -> Result<PromptKind> {
+    use clap::ValueEnum;
+    if let Some(kind) = args.prompt {
+        return Ok(kind);
+    }
+    let (value, from) = match env.get("MFA_EXEC_PROMPT") {
+        Some(v) => (v, "MFA_EXEC_PROMPT".to_string()),
+        None => match profiles.iter().find_map(|p| p.get("mfa_prompt")) {
+            Some(v) => (v, "mfa_prompt".to_string()),
+            None => return Ok(PromptKind::Auto),
+        },
+    };
+    PromptKind::from_str(value.trim(), true).map_err(|_| {
+        anyhow::anyhow!(
+            "{from} = '{}' is not a prompt kind: use auto, terminal, zenity, kdialog, osascript or ykman",
+            crate::terminal::safe(value)
+        )
+    })
 }
 
 #[derive(Clone, Debug)]
@@ -292,7 +333,20 @@ impl Settings {
         } else if args.no_prompt {
             TokenSource::Unavailable
         } else {
-            TokenSource::Prompt
+            TokenSource::Prompt(Prompt {
+                kind: prompt_kind(args, env, profiles)?,
+                profile: profile_name.clone(),
+                ykman_account: profiles
+                    .iter()
+                    .find_map(|p| p.get("mfa_ykman_account"))
+                    .map(String::from),
+                ykman_device: env.get("YKMAN_OATH_DEVICE_SERIAL").map(String::from),
+                display: env.get("DISPLAY").is_some() || env.get("WAYLAND_DISPLAY").is_some(),
+                kde: env
+                    .get("XDG_CURRENT_DESKTOP")
+                    .is_some_and(|d| d.split(':').any(|d| d.eq_ignore_ascii_case("kde"))),
+                path: env.get("PATH").map(String::from),
+            })
         };
         let token = match &args.token_code {
             Some(code) => {

@@ -327,6 +327,19 @@ pub fn which(program: &str) -> Option<PathBuf> {
     })
 }
 
+/// A Python with boto3 (the venv scripts/test makes), or a skip.
+pub fn python_with_boto3() -> Option<PathBuf> {
+    let python = std::env::var("MFA_EXEC_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import boto3"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(PathBuf::from(python));
+    }
+    require_tool("python3 with boto3", &[])
+}
+
 /// The AWS CLI v1 (it honours AWS_ENDPOINT_URL; Debian's v2.9 does not): from
 /// `MFA_EXEC_TEST_AWS_CLI`, else the venv `.ci/run` makes.
 pub fn aws_cli() -> Option<PathBuf> {

@@ -3,5 +3,6 @@
 //! the allow.
 #![allow(dead_code)]
 
+pub mod desktop;
 pub mod env;
 pub mod pty;

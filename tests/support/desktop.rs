@@ -1,0 +1,175 @@
+//! A desktop for the dialog tests: a real X server (Xvfb) that dialog programs (zenity,
+//! kdialog) open their windows on, and xdotool to find a window, type into it, press keys,
+//! and `import` (ImageMagick) to take a screenshot. Processes that ask are started with
+//! `setsid`: a new session without a controlling terminal, as an IDE runs them.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::env::*;
+
+pub struct Desktop {
+    xvfb: Child,
+    /// `:N`, for DISPLAY.
+    pub display: String,
+    xdotool: PathBuf,
+}
+
+impl Drop for Desktop {
+    fn drop(&mut self) {
+        let _ = self.xvfb.kill();
+        let _ = self.xvfb.wait();
+    }
+}
+
+impl Desktop {
+    /// A new X server on a free display, or a skip when Xvfb or xdotool is missing.
+    pub fn start() -> Option<Desktop> {
+        let xvfb = require_tool("Xvfb (Debian xvfb)", &["Xvfb"])?;
+        let xdotool = require_tool("xdotool", &["xdotool"])?;
+        // -displayfd: the server picks a free display and writes its number when it is ready.
+        let mut child = Command::new(xvfb)
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "800x600x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Xvfb");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("Xvfb's display number");
+        let number = line.trim().to_string();
+        assert!(!number.is_empty(), "Xvfb did not start");
+        Some(Desktop {
+            xvfb: child,
+            display: format!(":{number}"),
+            xdotool,
+        })
+    }
+
+    fn xdotool(&self, args: &[&str]) -> String {
+        let out = Command::new(&self.xdotool)
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .output()
+            .expect("run xdotool");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The visible windows whose title contains `title`.
+    pub fn windows(&self, title: &str) -> Vec<String> {
+        self.xdotool(&["search", "--onlyvisible", "--name", title])
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    }
+
+    /// Waits (up to 20 s) for a visible window whose title contains `title` and returns it.
+    #[track_caller]
+    pub fn wait_for_window(&self, title: &str) -> String {
+        self.wait_for_dialog(title, |_| true)
+    }
+
+    /// Waits (up to 20 s) for a visible window whose title contains `title` and whose
+    /// program's argv passes `test` (the X server reuses a closed window's id for the next
+    /// client's window, so a new dialog is told by its process).
+    #[track_caller]
+    pub fn wait_for_dialog(&self, title: &str, test: impl Fn(&[String]) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(w) = self
+                .windows(title)
+                .into_iter()
+                .find(|w| test(&self.argv_of(w)))
+            {
+                return w;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no window titled '{title}' appeared"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The command line of the process that owns the window (GTK and Qt set _NET_WM_PID).
+    pub fn argv_of(&self, window: &str) -> Vec<String> {
+        let pid = self.xdotool(&["getwindowpid", window]);
+        let raw = std::fs::read(format!("/proc/{}/cmdline", pid.trim())).unwrap_or_default();
+        raw.split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect()
+    }
+
+    /// Types `text` into the window and presses Return.
+    pub fn type_into(&self, window: &str, text: &str) {
+        self.xdotool(&["windowfocus", "--sync", window]);
+        self.xdotool(&["type", "--delay", "30", text]);
+        self.xdotool(&["key", "Return"]);
+    }
+
+    /// Presses a key (`Escape`) in the window.
+    pub fn press(&self, window: &str, key: &str) {
+        self.xdotool(&["windowfocus", "--sync", window]);
+        self.xdotool(&["key", key]);
+    }
+
+    /// A screenshot of one window, as PNG.
+    pub fn screenshot(&self, window: &str, to: &Path) {
+        let Some(import) = require_tool("import (Debian imagemagick)", &["import"]) else {
+            return;
+        };
+        let status = Command::new(import)
+            .args(["-window", window])
+            .arg(to)
+            .env("DISPLAY", &self.display)
+            .status()
+            .expect("run import");
+        assert!(status.success(), "import failed");
+    }
+
+    /// `PROGRAM ARGS` without a controlling terminal (setsid), as an IDE runs it, on this
+    /// display, with the test environment; stdout and stderr captured.
+    pub fn spawn_detached(&self, env: &TestEnv, program: &Path, args: &[&str]) -> Child {
+        let setsid = require_tool("setsid (util-linux)", &["setsid"]).expect("setsid");
+        env.command(setsid)
+            .arg(program)
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    }
+}
+
+/// Waits for a child, killing it after `limit`.
+#[track_caller]
+pub fn finish_within(mut child: Child, limit: Duration) -> Run {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {limit:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Run::from(child.wait_with_output().unwrap())
+}
