@@ -1,9 +1,10 @@
 //! What each invocation does, from parsed arguments to output: one file per subcommand
 //! (`cache`, `keys`, `device`, `list`, and `shell` for `init`, `completions` and the profile names
-//! completion asks for) and one for runs (exec, `--print-env`, `--credential-process`,
+//! completion asks for, `console` for a console sign-in) and one for runs (exec, `--print-env`, `--credential-process`,
 //! `--server`). Each owns its output; stdout carries only what a caller evaluates or parses.
 
 mod cache;
+mod console;
 mod device;
 mod keys;
 mod list;
@@ -34,6 +35,7 @@ pub(crate) fn run() -> Result<ExitCode> {
         Some(Sub::Completions { shell }) => shell::completions(shell),
         Some(Sub::List { json }) => list::run(json, &env),
         Some(Sub::Profiles) => shell::profile_names(&env),
+        Some(Sub::Console(args)) => console::run(&args, &env),
         None => run::run(&cli.run, &env),
     }
 }
@@ -72,6 +74,7 @@ fn usage_error(err: clap::Error) -> Result<ExitCode> {
         "'keys'",
         "'device'",
         "'list'",
+        "'console'",
     ]
     .iter()
     .any(|w| first.contains(w));
