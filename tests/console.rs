@@ -198,3 +198,39 @@ fn a_profile_without_a_role_and_bad_options_are_refused_before_any_call() {
     assert_eq!(env.sts.total_calls(), 0);
     assert!(env.sts.session_durations().is_empty());
 }
+
+#[test]
+fn headless_chromium_started_through_browser_lands_on_the_roles_s3_console() {
+    let Some(chromium) = require_tool("chromium", &["chromium", "chromium-browser"]) else {
+        return;
+    };
+    let mut env = console_env();
+    // As a user sets it: words, the URL added last. --dump-dom prints the page it lands on,
+    // which mfa-exec passes to its stderr (stdout is the product's).
+    let profile_dir = env.dir.path().join("chromium");
+    env.set(
+        "BROWSER",
+        &format!(
+            "{} --headless --no-sandbox --disable-gpu --user-data-dir={} --dump-dom",
+            chromium.display(),
+            profile_dir.display()
+        ),
+    );
+    let code = env.alice_code();
+    let run = env.run(["console", "-p", "s3-reader", "-t", &code, "--service", "s3"]);
+    run.success();
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr
+            .contains("<p id=\"role\">arn:aws:sts::123456789012:assumed-role/s3-reader/"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "<p id=\"destination\">https://console.aws.amazon.com/s3/home?region=eu-west-1</p>"
+        ),
+        "{}",
+        run.stderr
+    );
+}
