@@ -234,3 +234,26 @@ fn headless_chromium_started_through_browser_lands_on_the_roles_s3_console() {
         run.stderr
     );
 }
+
+#[test]
+fn from_inside_an_mfa_exec_child_console_uses_its_own_cache_not_the_environments_keys() {
+    let env = console_env();
+    let code = env.alice_code();
+    let bin = std::path::Path::new(TestEnv::bin());
+    let run = env.run_wrapping(
+        &["-p", "s3-reader", "-t", &code],
+        bin,
+        &["console", "--print-url", "--no-prompt"],
+    );
+    run.success();
+    assert!(run.stdout.contains("Action=login"), "{}", run.stdout);
+    // The child's environment named the profile and the cache held the MFA session: one code.
+    // The run's role was assumed with the profile's duration_seconds, which cannot sign in, so
+    // the console assumed it again from the cached session, without DurationSeconds or a code.
+    assert_eq!(env.sts.calls("GetSessionToken"), 1);
+    assert_eq!(
+        env.sts.signers_of("AssumeRole"),
+        vec!["session/alice", "session/alice"]
+    );
+    assert_eq!(env.sts.session_durations(), vec![None]);
+}
