@@ -64,6 +64,51 @@ pub(crate) enum Sub {
         #[arg(value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
         dir: std::path::PathBuf,
     },
+    /// Open the AWS console signed in as the profile's role, with the same MFA session as runs
+    Console(ConsoleArgs),
+}
+
+/// `mfa-exec console`: a console sign-in URL for the profile's role credentials.
+#[derive(Debug, Default, Args)]
+pub(crate) struct ConsoleArgs {
+    /// AWS profile to use; it must have a role [env: AWS_PROFILE; default: default]
+    #[arg(short, long, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+
+    /// The 6-digit MFA code, when one is needed (otherwise the token command, else a prompt)
+    #[arg(short = 't', long, value_name = "CODE")]
+    pub(crate) token_code: Option<String>,
+
+    /// Command whose output is the MFA code, run with sh -c [profile key: mfa_process]
+    #[arg(long, value_name = "COMMAND")]
+    pub(crate) token_command: Option<String>,
+
+    /// Never ask for a code on the terminal: fail instead when a new code is needed
+    #[arg(long)]
+    pub(crate) no_prompt: bool,
+
+    /// The console's region [env: AWS_REGION, AWS_DEFAULT_REGION; profile key: region]
+    #[arg(long, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+
+    /// Print the sign-in URL on stdout instead of opening a browser (it signs in whoever
+    /// opens it for 15 minutes: treat it as a password)
+    #[arg(long)]
+    pub(crate) print_url: bool,
+
+    /// Open this service's console (s3, ec2, iam, ...) instead of the console home
+    #[arg(long, value_name = "NAME", conflicts_with = "destination")]
+    pub(crate) service: Option<String>,
+
+    /// Open this https URL of the console after signing in
+    #[arg(long, value_name = "URL")]
+    pub(crate) destination: Option<String>,
+
+    /// Console session length, 15m to 12h: assumes the role directly from the long-term keys
+    /// with a new MFA code (without it, the console session follows the role session
+    /// assumed from the cached MFA session, at most 1h)
+    #[arg(short, long, value_name = "DURATION")]
+    pub(crate) duration: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

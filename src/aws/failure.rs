@@ -1,4 +1,4 @@
-//! One vocabulary for AWS failures, STS's and IAM's alike: each becomes a [`FailureKind`] that
+//! One vocabulary for AWS failures, STS's, IAM's and the console federation endpoint's alike: each becomes a [`FailureKind`] that
 //! callers branch on (a refused code re-prompts, an unknown signer gets a new MFA session, a
 //! device name taken is explained) and one line that says what to do.
 //!
@@ -232,6 +232,35 @@ pub(crate) fn source_failure(
     AwsFailure::other(format!(
         "cannot get the source credentials ({signer}): {text}{sso}"
     ))
+}
+
+/// The console federation endpoint's refusal or failure, in one line. Its body is quoted only
+/// when it is a short line of text (never a page), and the request (which holds the role's
+/// keys) never.
+pub(crate) fn federation_failure(endpoint: &str, status: Option<u16>, body: &str) -> AwsFailure {
+    let Some(status) = status else {
+        return AwsFailure::other(format!(
+            "cannot reach the AWS sign-in endpoint at {endpoint}: {}; check the network, or AWS_ENDPOINT_URL_SIGNIN / AWS_ENDPOINT_URL",
+            scrub(body)
+        ));
+    };
+    let said = body.trim();
+    let said = if !said.is_empty() && !said.contains('<') && said.len() <= 200 {
+        format!(": {}", scrub(said))
+    } else {
+        String::new()
+    };
+    AwsFailure::other(match status {
+        400 | 401 | 403 => format!(
+            "the AWS sign-in endpoint at {endpoint} refused the role's credentials for a console session (HTTP {status}{said}); it takes only AssumeRole credentials, and --duration only for a role assumed from long-term keys: clear the cached role (mfa-exec cache clear -p PROFILE) and try again"
+        ),
+        500..=599 => format!(
+            "the AWS sign-in endpoint at {endpoint} failed (HTTP {status}); try again in a moment"
+        ),
+        _ => format!(
+            "the AWS sign-in endpoint at {endpoint} answered HTTP {status}{said} without a sign-in token; is it really the sign-in endpoint? (check AWS_ENDPOINT_URL_SIGNIN / AWS_ENDPOINT_URL)"
+        ),
+    })
 }
 
 /// An HTTP status without an AWS error code, in words.

@@ -1,4 +1,5 @@
-//! AWS itself: the STS and IAM calls mfa-exec makes (`sts`, `iam`), one client configuration
+//! AWS itself: the STS and IAM calls mfa-exec makes (`sts`, `iam`), the console federation
+//! endpoint (`signin`), one client configuration
 //! and one runtime for both, the credentials they sign with, and one place (`failure`) that
 //! turns their failures into kinds a caller can branch on and words a user can act on.
 //!
@@ -10,6 +11,7 @@
 
 pub(crate) mod failure;
 pub(crate) mod iam;
+pub(crate) mod signin;
 pub(crate) mod sts;
 
 use std::time::Duration;

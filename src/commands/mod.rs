@@ -1,10 +1,11 @@
 //! What each invocation does, from parsed arguments to output: one file per subcommand
-//! (`cache`, `keys`, `device`, `list`, `shell` for `init`, `completions` and the profile names
-//! completion asks for, `man` for the manual pages) and one for runs (exec, `--print-env`,
-//! `--credential-process`, `--server`). Each owns its output; stdout carries only what a caller
-//! evaluates or parses.
+//! (`cache`, `keys`, `device`, `list`, `console` for a console sign-in, `shell` for `init`,
+//! `completions` and the profile names completion asks for, `man` for the manual pages) and one
+//! for runs (exec, `--print-env`, `--credential-process`, `--server`). Each owns its output;
+//! stdout carries only what a caller evaluates or parses.
 
 mod cache;
+mod console;
 mod device;
 mod keys;
 mod list;
@@ -37,6 +38,7 @@ pub(crate) fn run() -> Result<ExitCode> {
         Some(Sub::List { json }) => list::run(json, &env),
         Some(Sub::Profiles) => shell::profile_names(&env),
         Some(Sub::Man { dir }) => man::generate(&dir),
+        Some(Sub::Console(args)) => console::run(&args, &env),
         None => run::run(&cli.run, &env),
     }
 }
@@ -75,6 +77,7 @@ fn usage_error(err: clap::Error) -> Result<ExitCode> {
         "'keys'",
         "'device'",
         "'list'",
+        "'console'",
     ]
     .iter()
     .any(|w| first.contains(w));

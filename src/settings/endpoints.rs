@@ -70,10 +70,87 @@ pub(crate) fn service_endpoint(
                     uri.host().is_none() || (uri.port().is_some() && uri.port_u16().is_none())
                 }) =>
         {
-            bail!("endpoint URL '{u}' is not a valid URL (check the host, port and brackets around an IPv6 address); fix AWS_ENDPOINT_URL(_STS) or the profile's endpoint_url")
+            bail!("endpoint URL '{u}' is not a valid URL (check the host, port and brackets around an IPv6 address); fix AWS_ENDPOINT_URL(_{}) or the profile's endpoint_url", service.to_ascii_uppercase())
         }
         Some(u) if u.starts_with("http://") || u.starts_with("https://") => Ok(Some(u.to_string())),
         Some(u) => bail!("endpoint URL '{u}' must start with http:// or https://; fix AWS_ENDPOINT_URL(_{}) or the profile's endpoint_url", service.to_ascii_uppercase()),
         None => Ok(None),
+    }
+}
+
+/// The hosts of a partition's console sign-in: the federation endpoint and the console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ConsoleHosts {
+    pub(crate) signin: &'static str,
+    pub(crate) console: &'static str,
+}
+
+/// The console hosts of the partition a role ARN names (`arn:aws-cn:…`), from the IAM User
+/// Guide's "Enable custom identity broker access to the AWS console".
+pub(crate) fn console_hosts(role_arn: &str) -> Result<ConsoleHosts> {
+    match role_arn.split(':').nth(1) {
+        Some("aws") => Ok(ConsoleHosts {
+            signin: "https://signin.aws.amazon.com",
+            console: "https://console.aws.amazon.com",
+        }),
+        Some("aws-cn") => Ok(ConsoleHosts {
+            signin: "https://signin.amazonaws.cn",
+            console: "https://console.amazonaws.cn",
+        }),
+        Some("aws-us-gov") => Ok(ConsoleHosts {
+            signin: "https://signin.amazonaws-us-gov.com",
+            console: "https://console.amazonaws-us-gov.com",
+        }),
+        other => bail!(
+            "the console sign-in knows the partitions aws, aws-cn and aws-us-gov, not '{}' of role {role_arn}; set AWS_ENDPOINT_URL_SIGNIN to its sign-in endpoint",
+            other.unwrap_or_default()
+        ),
+    }
+}
+
+/// The console sign-in endpoint: a configured `signin` endpoint by the SDKs' precedence
+/// (AWS_ENDPOINT_URL_SIGNIN > AWS_ENDPOINT_URL > `[services]` > `endpoint_url`), else the
+/// partition's host. Returns it and whether it was configured.
+pub(crate) fn signin_endpoint(
+    files: &ProfileFiles,
+    profile: Profile<'_>,
+    env: &Env,
+    hosts: ConsoleHosts,
+) -> Result<(String, bool)> {
+    Ok(match service_endpoint(files, profile, env, "signin")? {
+        Some(url) => (url.trim_end_matches('/').to_string(), true),
+        None => (hosts.signin.to_string(), false),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_partition_has_its_console_hosts() {
+        let hosts = |arn: &str| console_hosts(arn).map(|h| (h.signin, h.console));
+        assert_eq!(
+            hosts("arn:aws:iam::123456789012:role/r").unwrap(),
+            (
+                "https://signin.aws.amazon.com",
+                "https://console.aws.amazon.com"
+            )
+        );
+        assert_eq!(
+            hosts("arn:aws-cn:iam::123456789012:role/r").unwrap(),
+            (
+                "https://signin.amazonaws.cn",
+                "https://console.amazonaws.cn"
+            )
+        );
+        assert_eq!(
+            hosts("arn:aws-us-gov:iam::123456789012:role/r").unwrap(),
+            (
+                "https://signin.amazonaws-us-gov.com",
+                "https://console.amazonaws-us-gov.com"
+            )
+        );
+        assert!(hosts("arn:aws-iso:iam::123456789012:role/r").is_err());
     }
 }

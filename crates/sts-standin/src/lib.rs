@@ -18,6 +18,7 @@
 mod account;
 mod client;
 mod errors;
+mod federation;
 mod iam;
 mod ids;
 mod imds;

@@ -20,7 +20,7 @@ use crate::sigv4::{authenticate, parse_authorization};
 use crate::state::{Device, Shared, Signed, State};
 use crate::totp::{totp_code, unix_now};
 use crate::xml::{error_xml, error_xml_in};
-use crate::{s3, sts};
+use crate::{federation, s3, sts};
 
 /// Worker threads taking requests off tiny_http's queue (connections have their own threads).
 const WORKERS: usize = 16;
@@ -75,6 +75,9 @@ impl StandIn {
                 calls: BTreeMap::new(),
                 total: 0,
                 signed: Vec::new(),
+                signin_tokens: HashMap::new(),
+                console_sessions: HashMap::new(),
+                session_durations: Vec::new(),
             }),
             stop: AtomicBool::new(false),
             log: AtomicBool::new(false),
@@ -171,6 +174,11 @@ impl StandIn {
 
     pub(crate) fn shared(&self) -> Arc<Shared> {
         Arc::clone(&self.shared)
+    }
+
+    /// The `SessionDuration` of every getSigninToken request so far, in order (None: not sent).
+    pub fn session_durations(&self) -> Vec<Option<String>> {
+        self.shared.lock().session_durations.clone()
     }
 
     /// All STS requests received (the `/_standin/` helper paths not included).
@@ -302,6 +310,18 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
             .collect(),
         body,
     };
+    let path = incoming.url.split('?').next().unwrap_or("");
+    if path == "/federation" || path.starts_with("/console") {
+        let page = federation::respond(shared, &incoming);
+        let mut response = tiny_http::Response::from_data(page.body.into_bytes())
+            .with_status_code(page.status)
+            .with_header(header("Content-Type", page.content_type));
+        for (name, value) in &page.headers {
+            response = response.with_header(header(name, value));
+        }
+        let _ = request.respond(response);
+        return;
+    }
     let (status, content_type, body, request_id) = if read.is_err() {
         let id = request_id();
         let e = err(400, "MalformedInput", "Could not read the request body");

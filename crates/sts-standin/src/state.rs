@@ -32,6 +32,23 @@ pub(crate) struct Temp {
     pub(crate) user: String,
     /// For role credentials: role name, session name.
     pub(crate) role: Option<(String, String)>,
+    /// AssumeRole signed by temporary credentials (role chaining): the federation endpoint
+    /// then takes no SessionDuration.
+    pub(crate) chained: bool,
+    /// AssumeRole called with DurationSeconds: the federation endpoint refuses such a session
+    /// unless long-term keys assumed it.
+    pub(crate) duration_given: bool,
+}
+
+/// A sign-in token the federation endpoint issued: good once, for 15 minutes.
+#[derive(Clone, Debug)]
+pub(crate) struct SigninToken {
+    /// The assumed role's session ARN, which the console page shows.
+    pub(crate) arn: String,
+    pub(crate) expires: SystemTime,
+    pub(crate) used: bool,
+    /// The SessionDuration it was asked with, if any.
+    pub(crate) session_duration: Option<u64>,
 }
 
 /// A virtual MFA device in the account.
@@ -66,6 +83,13 @@ pub(crate) struct State {
     pub(crate) total: usize,
     /// How each signed request was signed, in order.
     pub(crate) signed: Vec<Signed>,
+    /// Sign-in tokens of the federation endpoint, by token.
+    pub(crate) signin_tokens: HashMap<String, SigninToken>,
+    /// Console sessions the federation endpoint's login started, by cookie value: the role
+    /// session's ARN and the SessionDuration asked for ("role session" when none was).
+    pub(crate) console_sessions: HashMap<String, (String, String)>,
+    /// The SessionDuration of every getSigninToken request, in order (None: not sent).
+    pub(crate) session_durations: Vec<Option<String>>,
 }
 
 /// A request as it was signed: its `Action` and the SigV4 credential scope of its

@@ -259,11 +259,13 @@ fn assume_role(
         return Err(not_authorized());
     }
 
+    let duration_given = duration.is_some();
     let duration = duration.unwrap_or(3600);
     if duration > role.max_session_duration {
         return Err(err(400, "ValidationError", msg::ROLE_MAX_DURATION));
     }
-    if caller.temp().is_some() && duration > 3600 {
+    let chained = caller.temp().is_some();
+    if chained && duration > 3600 {
         return Err(err(400, "ValidationError", msg::ROLE_CHAINING));
     }
 
@@ -279,6 +281,10 @@ fn assume_role(
         &user,
         Some((role.name.clone(), session.to_string())),
     );
+    if let Some(t) = state.temps.get_mut(&akid) {
+        t.chained = chained;
+        t.duration_given = duration_given;
+    }
     let result = format!(
         "<AssumedRoleUser>\n      <AssumedRoleId>{}:{}</AssumedRoleId>\n      <Arn>{}</Arn>\n    </AssumedRoleUser>\n    {}",
         stable_id("AROA", &role.name),
@@ -394,6 +400,8 @@ fn issue(
         mfa,
         user: user.to_string(),
         role,
+        chained: false,
+        duration_given: false,
     };
     state.temps.insert(akid.clone(), temp.clone());
     (akid, temp)

@@ -1306,3 +1306,172 @@ fn botocore_signatures_are_accepted() {
     assert_eq!(standin.calls("GetSessionToken"), 1);
     assert_eq!(standin.calls("AssumeRole"), 2);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The console's federation endpoint
+// ---------------------------------------------------------------------------------------------
+
+fn session_json(keys: &Keys) -> String {
+    serde_json::json!({
+        "sessionId": keys.access_key_id,
+        "sessionKey": keys.secret_access_key,
+        "sessionToken": keys.session_token.clone().unwrap_or_default(),
+    })
+    .to_string()
+}
+
+fn query(pairs: &[(&str, &str)]) -> String {
+    let mut q = form_urlencoded_pairs(pairs);
+    q.insert(0, '?');
+    q
+}
+
+fn form_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn percent(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn get(standin: &StandIn, path_and_query: &str, cookie: Option<&str>) -> Reply {
+    let headers: Vec<(String, String)> = cookie
+        .map(|c| vec![("Cookie".to_string(), c.to_string())])
+        .unwrap_or_default();
+    http_request(&standin.url(), "GET", path_and_query, &headers, &[]).expect("transport")
+}
+
+fn signin_token(standin: &StandIn, keys: &Keys, duration: Option<&str>) -> Reply {
+    let json = session_json(keys);
+    let mut pairs = vec![("Action", "getSigninToken"), ("Session", json.as_str())];
+    if let Some(d) = duration {
+        pairs.push(("SessionDuration", d));
+    }
+    get(standin, &format!("/federation{}", query(&pairs)), None)
+}
+
+fn token_of(reply: &Reply) -> String {
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let json: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    json["SigninToken"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn federation_takes_a_role_assumed_from_an_mfa_session_and_logs_in_once() {
+    away_from_step_boundary();
+    let standin = start();
+    let session = mfa_session(&standin, 0);
+    let role_keys = assume(&standin, &session, "s3-reader", &[])
+        .credentials()
+        .unwrap();
+    let token = token_of(&signin_token(&standin, &role_keys, None));
+    let login = query(&[
+        ("Action", "login"),
+        ("Issuer", "test"),
+        (
+            "Destination",
+            "https://console.aws.amazon.com/s3/home?region=eu-west-1",
+        ),
+        ("SigninToken", &token),
+    ]);
+    let reply = get(&standin, &format!("/federation{login}"), None);
+    assert_eq!(reply.status, 302, "{}", reply.body);
+    let header = |name: &str| {
+        reply
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let cookie = header("set-cookie");
+    let cookie = cookie.split(';').next().unwrap();
+    let page = get(&standin, &header("location"), Some(cookie));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains("arn:aws:sts::123456789012:assumed-role/s3-reader/test"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("s3/home?region=eu-west-1"),
+        "{}",
+        page.body
+    );
+    // Without the cookie no console; the token again is refused.
+    assert_eq!(get(&standin, &header("location"), None).status, 403);
+    assert_eq!(
+        get(&standin, &format!("/federation{login}"), None).status,
+        400
+    );
+}
+
+#[test]
+fn federation_refuses_session_credentials_unknown_keys_and_a_chained_session_duration() {
+    away_from_step_boundary();
+    let standin = start();
+    let session = mfa_session(&standin, 0);
+    let refused = signin_token(&standin, &session, None);
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("GetSessionToken"), "{}", refused.body);
+
+    let mut forged = session.clone();
+    forged.secret_access_key = "wrong".into();
+    assert_eq!(signin_token(&standin, &forged, None).status, 400);
+
+    // A role assumed from the MFA session is role chaining: no SessionDuration for it, and
+    // none when it was assumed with DurationSeconds either.
+    let chained = assume(&standin, &session, "s3-reader", &[])
+        .credentials()
+        .unwrap();
+    let refused = signin_token(&standin, &chained, Some("7200"));
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("role chaining"), "{}", refused.body);
+    let with_duration = assume(
+        &standin,
+        &session,
+        "s3-reader",
+        &[("DurationSeconds", "1800")],
+    )
+    .credentials()
+    .unwrap();
+    assert_eq!(signin_token(&standin, &with_duration, None).status, 400);
+    assert_eq!(
+        standin.session_durations(),
+        vec![None, None, Some("7200".to_string()), None]
+    );
+}
+
+#[test]
+fn federation_takes_a_session_duration_for_a_role_long_term_keys_assumed() {
+    away_from_step_boundary();
+    let standin = start();
+    let code = standin.code(ALICE_MFA, 0);
+    let direct = assume(
+        &standin,
+        &alice(),
+        "s3-reader",
+        &[
+            ("SerialNumber", ALICE_MFA),
+            ("TokenCode", &code),
+            ("DurationSeconds", "7200"),
+        ],
+    )
+    .credentials()
+    .unwrap();
+    token_of(&signin_token(&standin, &direct, Some("7200")));
+    assert_eq!(signin_token(&standin, &direct, Some("60")).status, 400);
+    assert_eq!(signin_token(&standin, &direct, Some("43201")).status, 400);
+}
