@@ -31,17 +31,26 @@ impl OnTerminal {
     /// (`for p in a b; do mfa-exec -p "$p" -- deploy; done`) runs it; see [`ScriptSaw`].
     ///
     /// `$?` is 130 both for a command killed by SIGINT and for one that exited with 130; what
-    /// tells them apart is the script: bash stops it when its command died of the Ctrl-C's
-    /// SIGINT, and goes on (here: prints `script-went-on`, then exits with the line's status)
-    /// when the command caught the signal and exited. The script runs under a `sh` that
+    /// tells them apart is the wait status, which the line's runner reads: it prints
+    /// `script-went-on` (a shell would go on to the next line) only when the command exited,
+    /// then exits with the line's status as a shell reports it. The script runs under a `sh` that
     /// outlives the Ctrl-C (it traps SIGINT; a trap, unlike an ignored signal, is not
     /// inherited) and reports the script's status and the terminal's settings afterwards.
     /// Non-interactive shells leave the terminal as they find it, so `stty -a` shows what
     /// mfa-exec left.
     pub fn start_in_script(env: &TestEnv, args: &[&str]) -> Option<OnTerminal> {
-        require_tool("bash", &["bash"])?;
+        require_tool("python3", &["python3"])?;
+        // The line's runner reports how the command ended from its wait status itself: a shell
+        // also stops a script for a command killed by SIGINT, but only when the shell saw the
+        // SIGINT first, which a starved CPU can reorder. The runner ignores SIGINT (the
+        // command gets it back) and exits as a shell reports the line: 128 + n for signal n.
         const SCRIPT: &str = r#"trap : INT
-bash -c '"$@"; status=$?; echo script-went-on; exit $status' bash "$@"
+python3 -c 'import signal, subprocess, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+code = subprocess.call(sys.argv[1:], preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+if code >= 0:
+    print("script-went-on", flush=True)
+sys.exit(code if code >= 0 else 128 - code)' "$@"
 echo status=$?
 stty -a"#;
         let mut all = vec!["-c", SCRIPT, "sh", TestEnv::bin()];
