@@ -1,9 +1,15 @@
-//! What the user typed, as clap parses it: no I/O and no defaults from files here. The
-//! settings module turns this into validated, resolved settings.
+//! What the user typed, as clap parses it: no I/O and no defaults from files here. Each
+//! command's arguments become one typed [`Request`] (and a run's an [`Output`]), which the
+//! settings resolve; nothing past this file sees clap's structs.
 
 use std::ffi::OsString;
 
+use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::settings::request::{
+    CacheRequest, CodeRequest, Output, PromptKind, Purpose, Request, RoleRequest, ShellKind,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -194,35 +200,6 @@ pub(crate) enum InitShell {
     Powershell,
 }
 
-/// Where a run asks for its MFA code (`--prompt`, `MFA_EXEC_PROMPT`, `mfa_prompt`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum PromptKind {
-    /// The terminal if there is one, else a desktop dialog (zenity, kdialog, osascript)
-    Auto,
-    /// The controlling terminal only
-    Terminal,
-    /// A GTK dialog (zenity)
-    Zenity,
-    /// A KDE dialog (kdialog)
-    Kdialog,
-    /// A macOS dialog (osascript)
-    Osascript,
-    /// A YubiKey's OATH code (ykman oath accounts code)
-    Ykman,
-}
-
-/// The shells `--print-env` can write for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum ShellKind {
-    /// POSIX sh: bash, zsh, dash, ksh
-    Sh,
-    Bash,
-    Zsh,
-    Fish,
-    #[value(alias = "pwsh")]
-    Powershell,
-}
-
 #[derive(Debug, Default, Args)]
 pub(crate) struct RunArgs {
     /// AWS profile to use [env: AWS_PROFILE; default: default]
@@ -312,4 +289,79 @@ pub(crate) struct RunArgs {
     /// The command to run, after --
     #[arg(last = true, value_name = "COMMAND")]
     pub(crate) command: Vec<OsString>,
+}
+
+impl RunArgs {
+    /// What a run asks of the settings.
+    pub(crate) fn request(&self) -> Request {
+        Request {
+            profile: self.profile.clone(),
+            serial: self.serial_number.clone(),
+            code: CodeRequest {
+                given: self.token_code.clone(),
+                command: self.token_command.clone(),
+                prompt: self.prompt,
+                no_prompt: self.no_prompt,
+            },
+            role: RoleRequest {
+                arn: self.role_arn.clone(),
+                session_name: self.role_session_name.clone(),
+                external_id: self.external_id.clone(),
+            },
+            duration: self.duration.clone(),
+            session_duration: self.session_duration.clone(),
+            region: self.region.clone(),
+            cache: CacheRequest {
+                min_remaining: self.min_remaining.clone(),
+                refresh: self.refresh,
+                off: self.no_cache,
+            },
+            no_session: self.no_session,
+            purpose: Purpose::Run,
+        }
+    }
+
+    /// What the run does with the credentials: exactly one of a command, `--print-env` or
+    /// `--credential-process` (clap keeps the flags apart; the command is checked here).
+    pub(crate) fn output(&self) -> Result<Output> {
+        let command = self.command.clone();
+        if self.print_env || self.credential_process {
+            if !command.is_empty() {
+                bail!("--print-env and --credential-process print credentials and run no command; drop the command after --");
+            }
+            return Ok(if self.print_env {
+                Output::PrintEnv(self.shell.unwrap_or(ShellKind::Sh))
+            } else {
+                Output::CredentialProcess
+            });
+        }
+        if command.is_empty() {
+            bail!("no command to run: put it after --, e.g. `mfa-exec -- aws sts get-caller-identity`, or use --print-env");
+        }
+        Ok(if self.server {
+            Output::Server(command)
+        } else {
+            Output::Exec(command)
+        })
+    }
+}
+
+impl ConsoleArgs {
+    /// What the console asks of the settings: the profile's role as a run gets it, its
+    /// `--duration` the console session's.
+    pub(crate) fn request(&self) -> Request {
+        Request {
+            profile: self.profile.clone(),
+            code: CodeRequest {
+                given: self.token_code.clone(),
+                command: self.token_command.clone(),
+                prompt: None,
+                no_prompt: self.no_prompt,
+            },
+            duration: self.duration.clone(),
+            region: self.region.clone(),
+            purpose: Purpose::Console,
+            ..Request::default()
+        }
+    }
 }

@@ -17,6 +17,7 @@
 
 mod aws;
 mod cli;
+mod clock;
 mod commands;
 mod core_dumps;
 mod credentials;
@@ -24,6 +25,7 @@ mod exit;
 mod files;
 mod output;
 mod profile;
+mod secrets;
 mod settings;
 mod terminal;
 

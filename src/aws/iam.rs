@@ -10,7 +10,7 @@ use aws_sdk_iam::config::{BehaviorVersion, Region};
 
 use super::failure::{explain, AwsFailure, Call, FailureKind};
 use super::{retry_config, sts_config, timeout_config, Signer};
-use crate::credentials::types::Credentials;
+use crate::secrets::Credentials;
 use crate::settings::device::DeviceSettings;
 
 /// IAM is global: its endpoint signs for us-east-1 in the `aws` partition.

@@ -21,7 +21,7 @@ use aws_config::provider_config::ProviderConfig;
 use aws_sdk_sts::config::{BehaviorVersion, Region, SharedCredentialsProvider};
 use tokio::runtime::Runtime;
 
-use crate::credentials::types::Credentials;
+use crate::secrets::Credentials;
 use crate::settings::source::Source;
 use crate::settings::RESOLVING_VAR;
 use failure::{source_failure, AwsFailure};
@@ -180,7 +180,7 @@ impl Signer {
             .provide_credentials()
             .await
             .map_err(|e| source_failure(&e, &self.name))?;
-        let now = crate::credentials::types::now();
+        let now = crate::clock::now();
         let expiration = creds
             .expiry()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())

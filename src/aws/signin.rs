@@ -12,7 +12,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use super::failure::{federation_failure, AwsFailure};
-use crate::credentials::types::Credentials;
+use crate::secrets::Credentials;
 
 /// Who the console says sent the user (the login's `Issuer`).
 const ISSUER: &str = "mfa-exec";

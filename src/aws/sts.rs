@@ -5,7 +5,8 @@ use aws_sdk_sts::Client;
 
 use super::failure::{explain, AwsFailure, Call};
 use super::{sts_config, Signer, FALLBACK_REGION};
-use crate::credentials::types::{now, Credentials};
+use crate::clock::now;
+use crate::secrets::Credentials;
 use crate::settings::{RoleSettings, Settings};
 
 /// An STS client signing with one set of credentials.
@@ -15,7 +16,7 @@ pub(crate) struct Sts {
     endpoint: String,
     signer: Signer,
     /// The MFA device of the run, for messages.
-    serial: String,
+    serial: Option<String>,
 }
 
 impl Sts {
@@ -69,7 +70,7 @@ impl Sts {
         duration: Option<u64>,
         mfa: Option<(&str, &str)>,
     ) -> Result<Credentials, AwsFailure> {
-        let serial = mfa.map_or(self.serial.as_str(), |(s, _)| s);
+        let serial = mfa.map_or(self.serial.as_deref().unwrap_or_default(), |(s, _)| s);
         let session_name = role
             .session_name
             .clone()

@@ -8,10 +8,19 @@ use anyhow::Result;
 use super::print_stdout;
 use crate::cli::CacheCmd;
 use crate::credentials::cache::Cache;
+use crate::settings::choice::{check_given, Origin};
 use crate::settings::env::Env;
 use crate::terminal::say;
 
 pub(super) fn run(cmd: CacheCmd, env: &Env) -> Result<ExitCode> {
+    // `cache clear` without -p clears every profile's entries, so only a name given is checked
+    // (and never AWS_PROFILE's: it does not narrow what is cleared).
+    if let CacheCmd::Clear {
+        profile: Some(name),
+    } = &cmd
+    {
+        check_given(name, Origin::Flag)?;
+    }
     let Some(cache) = Cache::existing(env)? else {
         if matches!(cmd, CacheCmd::List) {
             say("the credential cache is empty");

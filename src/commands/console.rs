@@ -14,11 +14,11 @@ use anyhow::{bail, Result};
 
 use super::{check_stdout, print_stdout};
 use crate::aws::{new_runtime, signin};
-use crate::cli::{ConsoleArgs, RunArgs};
+use crate::cli::ConsoleArgs;
 use crate::credentials::{self, cache::Cache};
 use crate::exit::{Exit, FAILURE};
 use crate::output::browser;
-use crate::settings::duration::{check_range, human_duration, parse_duration, ROLE_DURATION_RANGE};
+use crate::settings::duration::human_duration;
 use crate::settings::endpoints::{console_hosts, signin_endpoint, ConsoleHosts};
 use crate::settings::{env::Env, Settings, TokenSource};
 use crate::terminal::say;
@@ -27,25 +27,8 @@ pub(super) fn run(args: &ConsoleArgs, env: &Env) -> Result<ExitCode> {
     if args.print_url {
         check_stdout()?;
     }
-    let duration = match &args.duration {
-        Some(d) => {
-            let secs = parse_duration(d, "--duration")?;
-            let (lo, hi) = ROLE_DURATION_RANGE;
-            check_range(secs, lo, hi, "the console session", "--duration")?;
-            Some(secs)
-        }
-        None => None,
-    };
     let files = env.profile_files()?;
-    let run_args = RunArgs {
-        profile: args.profile.clone(),
-        token_code: args.token_code.clone(),
-        token_command: args.token_command.clone(),
-        no_prompt: args.no_prompt,
-        region: args.region.clone(),
-        ..RunArgs::default()
-    };
-    let mut settings = Settings::resolve(&run_args, env, &files)?;
+    let settings = Settings::resolve(&args.request(), env, &files)?;
     let Some(role) = settings.role.clone() else {
         return Err(Exit {
             status: FAILURE,
@@ -61,15 +44,12 @@ pub(super) fn run(args: &ConsoleArgs, env: &Env) -> Result<ExitCode> {
     let (endpoint, configured) = signin_endpoint(&files, profile, env, hosts)?;
     let destination = destination(args, &settings, hosts, &endpoint, configured)?;
 
-    let cache = match duration {
+    let cache = match settings.duration {
         // Without --duration: the role as a run gets it, but without the profile's
-        // duration_seconds, since a role assumed from the MFA session with DurationSeconds
-        // cannot sign in at all; its own cache entry, the shared MFA session.
-        None => {
-            settings.duration = None;
-            settings.via_session = true;
-            Cache::open(env)
-        }
+        // duration_seconds (the settings leave it out for the console), since a role assumed
+        // from the MFA session with DurationSeconds cannot sign in at all; its own cache
+        // entry, the shared MFA session.
+        None => Cache::open(env),
         Some(d) => {
             if !settings.chain.is_empty() || settings.source.long_term() == Some(false) {
                 bail!(
@@ -87,15 +67,14 @@ pub(super) fn run(args: &ConsoleArgs, env: &Env) -> Result<ExitCode> {
                 human_duration(d),
                 role.arn
             ));
-            settings.duration = Some(d);
-            settings.via_session = false;
             // A cached role of this duration may have been assumed from the MFA session.
             None
         }
     };
 
     let (creds, _) = credentials::obtain(&settings, cache.as_ref())?;
-    let token = new_runtime()?.block_on(signin::signin_token(&endpoint, &creds, duration))?;
+    let token =
+        new_runtime()?.block_on(signin::signin_token(&endpoint, &creds, settings.duration))?;
     let url = signin::login_url(&endpoint, &destination, &token);
     if args.print_url {
         print_stdout(&format!("{url}\n"))?;

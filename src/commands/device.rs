@@ -23,10 +23,13 @@ use crate::aws::failure::FailureKind;
 use crate::aws::iam::{Iam, NewDevice, User};
 use crate::aws::new_runtime;
 use crate::cli::DeviceCmd;
-use crate::credentials::{self, cache::Cache, types::rfc3339};
-use crate::profile::edit::{self, FileKind};
+use crate::clock::rfc3339;
+use crate::credentials::prompt::code_on_terminal;
+use crate::credentials::{self, cache::Cache};
+use crate::profile::{edit, FileKind};
 use crate::settings::device::DeviceSettings;
 use crate::settings::env::Env;
+use crate::settings::request::Request;
 use crate::settings::validate::{validate_code, validate_serial};
 use crate::settings::Settings;
 use crate::terminal::tty::{self, Tty};
@@ -34,8 +37,6 @@ use crate::terminal::{qr, say};
 
 /// Rounds of "enter two codes" before giving up (each round is one EnableMFADevice call).
 const ENABLE_ROUNDS: u32 = 3;
-/// Tries at one prompt for something that is not 6 digits.
-const FORMAT_TRIES: u32 = 3;
 
 pub(crate) fn run(cmd: DeviceCmd, env: &Env) -> Result<ExitCode> {
     match cmd {
@@ -190,8 +191,8 @@ fn enroll(
     }
     tty.say("Enter two consecutive codes from the app.\n")?;
     for round in 1..=ENABLE_ROUNDS {
-        let first = ask_code(tty, "Enter the first code: ", None)?;
-        let second = ask_code(tty, "Enter the second code: ", Some(&first))?;
+        let first = code_on_terminal(tty, "Enter the first code: ", None)?;
+        let second = code_on_terminal(tty, "Enter the second code: ", Some(&first))?;
         let mut phase = guard.phase();
         match rt.block_on(iam.enable(&user.name, &device.serial, &first, &second)) {
             Ok(()) => {
@@ -263,27 +264,6 @@ fn write_png(path: &Path, png: &[u8]) -> Result<()> {
 // ------------------------------------------------------------------------------------------
 // The codes, and what a signal does while a device hangs unenabled
 // ------------------------------------------------------------------------------------------
-
-/// One 6-digit code, typed without echo. `previous`: the first code, which the second must
-/// differ from (two consecutive codes are never equal).
-fn ask_code(tty: &Tty, prompt: &str, previous: Option<&str>) -> Result<String> {
-    for attempt in 1..=FORMAT_TRIES {
-        let code = tty
-            .read_hidden(prompt)
-            .map_err(|e| anyhow!("{e} before the codes were entered"))?;
-        let problem = if validate_code(&code).is_err() {
-            "That is not a 6-digit code; try again."
-        } else if previous == Some(code.as_str()) {
-            "That is the same code again: wait for the app to show the next one."
-        } else {
-            return Ok(code);
-        };
-        if attempt < FORMAT_TRIES {
-            tty.say(&format!("{problem}\n"))?;
-        }
-    }
-    bail!("no valid code after {FORMAT_TRIES} tries: enter the 6 digits the app shows")
-}
 
 /// Where `add` stands, for the signal watcher.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -442,7 +422,8 @@ fn remove(
     let what = if assigned {
         // IAM's self-manage policy denies deactivation without MFA: get an MFA session the
         // usual way (the cache, -t, the token command or the prompt), with this device.
-        let settings = Settings::mfa_session(profile, &serial, token_code.as_deref(), env)?;
+        let request = Request::mfa_session(profile, &serial, token_code.as_deref());
+        let settings = Settings::resolve(&request, env, &env.profile_files()?)?;
         let cache = if settings.cache.enabled {
             Cache::open(env)
         } else {

@@ -1,6 +1,6 @@
 //! `mfa-exec keys add|list|remove`: moving an IAM user's long-term keys out of
 //! `~/.aws/credentials` into the OS keyring, and managing them there. The keyring itself, and
-//! the local record of which profiles use it, are `credentials::keyring`'s.
+//! the local record of which profiles use it, are `settings::keyring`'s.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -9,10 +9,10 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use super::print_stdout;
 use crate::cli::KeysCmd;
-use crate::credentials::keyring::{store, Keyring, Record, Stored};
-use crate::profile::edit::{self, FileKind};
+use crate::profile::{edit, FileKind};
+use crate::settings::choice::Choice;
 use crate::settings::env::Env;
-use crate::settings::source::named_profile;
+use crate::settings::keyring::{store, Keyring, Record, Stored};
 use crate::terminal::say;
 use crate::terminal::tty::Tty;
 
@@ -20,9 +20,9 @@ use crate::terminal::tty::Tty;
 const KEY_LINES: [&str; 2] = ["aws_access_key_id", "aws_secret_access_key"];
 
 pub(super) fn run(cmd: KeysCmd, env: &Env) -> Result<ExitCode> {
-    // `-p`, else AWS_PROFILE (refused when not text), else `default`, as for runs.
+    // The profile by the one rule every command follows, its name checked.
     let profile_name = |flag: Option<String>| -> Result<String> {
-        Ok(named_profile(flag.as_deref(), env)?.unwrap_or_else(|| "default".into()))
+        Ok(Choice::resolve(flag.as_deref(), env)?.name)
     };
     match cmd {
         KeysCmd::Add {
@@ -66,21 +66,8 @@ fn check_secret(secret: &str) -> Result<()> {
     Ok(())
 }
 
-/// A name that can head a section of the AWS files (`keys add` may name a new profile).
-fn check_profile_name(profile: &str) -> Result<()> {
-    if profile.is_empty()
-        || profile.trim() != profile
-        || profile.contains(['[', ']'])
-        || profile.chars().any(char::is_control)
-    {
-        bail!("{profile:?} is not a profile name: use the name of a [profile NAME] section");
-    }
-    Ok(())
-}
-
 /// `keys add`: asks on the terminal, or moves the keys out of the credentials file.
 fn add(profile: &str, from_credentials_file: bool, env: &Env) -> Result<()> {
-    check_profile_name(profile)?;
     let files = env.profile_files()?;
     let credentials_path = files.credentials_path.clone();
     let keyring = Keyring::new(env)?;
@@ -218,7 +205,6 @@ fn list(env: &Env, out: &mut impl Write) -> Result<usize> {
 
 /// `keys remove`: deletes the profile's item and its record.
 fn remove(profile: &str, env: &Env) -> Result<()> {
-    check_profile_name(profile)?;
     let record = Record::load(env)?;
     let keyring = Keyring::new(env)?;
     let deleted = keyring.delete(profile)?;
@@ -260,14 +246,5 @@ mod tests {
         assert!(check_secret("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY").is_ok());
         let err = check_secret("short secret").unwrap_err();
         assert!(!err.to_string().contains("short secret"));
-    }
-
-    #[test]
-    fn profile_names_must_fit_a_section_header() {
-        assert!(check_profile_name("alice").is_ok());
-        assert!(check_profile_name("team/dev.admin").is_ok());
-        for bad in ["", " alice", "a]b", "a\nb"] {
-            assert!(check_profile_name(bad).is_err(), "{bad:?}");
-        }
     }
 }

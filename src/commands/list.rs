@@ -8,10 +8,11 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::print_stdout;
-use crate::cli::RunArgs;
-use crate::credentials::{self, cache::Cache, types::now, types::rfc3339};
+use crate::clock::{now, rfc3339};
+use crate::credentials::{self, cache::Cache};
 use crate::settings::duration::human_duration;
 use crate::settings::env::Env;
+use crate::settings::request::Request;
 use crate::settings::source::chain;
 use crate::settings::Settings;
 use crate::terminal::{safe, say};
@@ -136,11 +137,7 @@ fn line(
     line.source = Some(source);
 
     // What a run of this profile would find in the cache: the same keys as a run computes.
-    let args = RunArgs {
-        profile: Some(name.to_string()),
-        ..RunArgs::default()
-    };
-    match Settings::resolve(&args, env, files) {
+    match Settings::resolve(&Request::for_profile(name), env, files) {
         Ok(settings) => {
             if let Some(cache) = cache {
                 let (own, session) = credentials::cached_expirations(&settings, cache);

@@ -9,18 +9,20 @@ use anyhow::Result;
 
 use super::{check_stdout, print_stdout};
 use crate::cli::RunArgs;
-use crate::credentials::{self, cache::Cache, types::Credentials};
+use crate::credentials::{self, cache::Cache};
 use crate::output::{environment, exec, server, shell};
-use crate::settings::{env::Env, Output, Settings};
+use crate::secrets::Credentials;
+use crate::settings::request::Output;
+use crate::settings::{env::Env, Settings};
 use crate::terminal::say;
 
 pub(super) fn run(args: &RunArgs, env: &Env) -> Result<ExitCode> {
-    let output = Output::from_args(args)?;
+    let output = args.output()?;
     if matches!(output, Output::PrintEnv(_) | Output::CredentialProcess) {
         check_stdout()?;
     }
     let files = env.profile_files()?;
-    let settings = Settings::resolve(args, env, &files)?;
+    let settings = Settings::resolve(&args.request(), env, &files)?;
     let cache = if settings.cache.enabled {
         Cache::open(env)
     } else {

@@ -29,8 +29,9 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::credentials::types::{now, rfc3339, Credentials};
+use crate::clock::{now, rfc3339};
 use crate::files::{self, Links};
+use crate::secrets::Credentials;
 use crate::settings::duration::human_duration;
 use crate::settings::env::Env;
 use crate::terminal::{safe, warn};

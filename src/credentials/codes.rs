@@ -14,29 +14,27 @@ const MAX_TOKEN_OUTPUT: u64 = 1024;
 
 pub(crate) struct CodeSource {
     source: TokenSource,
-    serial: String,
     /// Whether a fresh code can be asked for after STS refused one.
     pub(crate) interactive: bool,
 }
 
 impl CodeSource {
-    pub(crate) fn new(source: &TokenSource, serial: &str) -> CodeSource {
+    pub(crate) fn new(source: &TokenSource) -> CodeSource {
         CodeSource {
             interactive: matches!(source, TokenSource::Prompt(p) if super::prompt::is_interactive(p)),
             source: source.clone(),
-            serial: serial.to_string(),
         }
     }
 
-    /// The next code to send. `retry_note` is shown on the terminal before a re-prompt.
-    pub(crate) fn next(&self, retry_note: Option<&str>) -> Result<String> {
+    /// The next code for `serial`. `retry_note` is shown on the terminal before a re-prompt.
+    pub(crate) fn next(&self, serial: &str, retry_note: Option<&str>) -> Result<String> {
         match &self.source {
             TokenSource::Given(code) => Ok(code.clone()),
             TokenSource::Command(cmd) => run_token_command(cmd),
-            TokenSource::Prompt(p) => super::prompt::ask(p, &self.serial, retry_note),
+            TokenSource::Prompt(p) => super::prompt::ask(p, serial, retry_note),
             TokenSource::Unavailable => bail!(
                 "a new MFA code is needed for {} and --no-prompt was given: run again without it, or pass --token-code",
-                self.serial
+                serial
             ),
         }
     }

@@ -12,9 +12,7 @@
 
 pub(crate) mod cache;
 pub(crate) mod codes;
-pub(crate) mod keyring;
-mod prompt;
-pub(crate) mod types;
+pub(crate) mod prompt;
 
 use anyhow::{bail, Result};
 use tokio::runtime::Runtime;
@@ -22,12 +20,21 @@ use tokio::runtime::Runtime;
 use crate::aws::failure::{AwsFailure, FailureKind};
 use crate::aws::sts::Sts;
 use crate::aws::{new_runtime, Signer};
+use crate::secrets::Credentials;
 use crate::settings::duration::{human_duration, CHAINED_ROLE_MAX};
 use crate::settings::{RoleSettings, Settings, TokenSource};
 use cache::{Cache, EntryKey, Kind, Label};
 use codes::CodeSource;
 use prompt::PROMPT_TRIES;
-use types::{Credentials, Obtained};
+
+/// What the credentials handed to the command are, for the environment and for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Obtained {
+    /// GetSessionToken: an MFA session of the source's user.
+    Session,
+    /// AssumeRole.
+    Role,
+}
 
 /// Gets the credentials the settings ask for: the first fetch of a run (a code from `-t`,
 /// `--refresh` honoured).
@@ -54,14 +61,14 @@ fn obtain_with(
     let mut fetcher = Fetcher {
         settings,
         cache,
-        codes: CodeSource::new(token, &settings.serial),
+        codes: CodeSource::new(token),
         rt: None,
         base: None,
     };
     let policy = Policy::of(settings, token, refresh);
     match &settings.role {
         // A web identity profile on its own: the SDK's AssumeRoleWithWebIdentity, no code.
-        None if settings.serial.is_empty() => {
+        None if settings.serial.is_none() => {
             let key = base_key(settings);
             let creds = cached(cache, policy, &key, || fetcher.base_credentials())?;
             Ok((creds, Obtained::Role))
@@ -86,7 +93,7 @@ fn obtain_with(
 pub(crate) fn cached_expirations(settings: &Settings, cache: &Cache) -> (Option<u64>, Option<u64>) {
     let expiration = |key: &EntryKey| cache.read(key).map(|c| c.expiration);
     match &settings.role {
-        None if settings.serial.is_empty() => (expiration(&base_key(settings)), None),
+        None if settings.serial.is_none() => (expiration(&base_key(settings)), None),
         None => {
             let duration = settings.duration.unwrap_or(settings.session_duration);
             (expiration(&session_key(settings, duration)), None)
@@ -114,7 +121,7 @@ fn session_key(settings: &Settings, duration: u64) -> EntryKey {
         &[
             "session",
             &settings.source.identity(),
-            &settings.serial,
+            settings.serial.as_deref().unwrap_or_default(),
             &duration.to_string(),
         ],
     )
@@ -127,7 +134,7 @@ fn role_key(settings: &Settings) -> EntryKey {
     let mut parts = vec![
         "role".to_string(),
         settings.source.identity(),
-        settings.serial.clone(),
+        settings.serial.clone().unwrap_or_default(),
         role.arn.clone(),
         role.external_id.clone().unwrap_or_default(),
         role.session_name.clone().unwrap_or_default(),
@@ -162,6 +169,17 @@ fn base_key(settings: &Settings) -> EntryKey {
         },
         &["source", &settings.source.identity()],
     )
+}
+
+/// The MFA device of a call that takes a code. The settings refuse a run that needs a code
+/// and has no device, so this is reached only by a bug: said in one line, not a panic.
+fn device(settings: &Settings) -> Result<&str> {
+    settings.serial.as_deref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "no MFA device for profile '{}': add mfa_serial to it, or pass --serial-number",
+            settings.profile
+        )
+    })
 }
 
 /// When a cache entry may be used, and how long to wait for another run's lock.
@@ -269,8 +287,8 @@ impl Fetcher<'_> {
             );
         }
         let sts = Sts::with(self.settings, signer);
-        let serial = self.settings.serial.clone();
-        self.with_code(|rt, code| rt.block_on(sts.get_session_token(&serial, code, Some(duration))))
+        let serial = device(self.settings)?;
+        self.with_code(|rt, code| rt.block_on(sts.get_session_token(serial, code, Some(duration))))
     }
 
     /// The roles of the profile, in order. From an IAM user's long-term keys: one MFA session
@@ -348,9 +366,9 @@ impl Fetcher<'_> {
             let duration = chained_duration(role, asked, temporary);
             let sts = Sts::with(settings, signer);
             let creds = if code_hop == Some(i) {
-                let serial = settings.serial.clone();
+                let serial = device(settings).map_err(failed)?;
                 self.with_code(|rt, code| {
-                    rt.block_on(sts.assume_role(role, duration, Some((&serial, code))))
+                    rt.block_on(sts.assume_role(role, duration, Some((serial, code))))
                 })
                 .map_err(failed)?
             } else {
@@ -372,12 +390,12 @@ impl Fetcher<'_> {
         &mut self,
         call: impl Fn(&Runtime, &str) -> Result<Credentials, AwsFailure>,
     ) -> Result<Credentials> {
-        let serial = self.settings.serial.clone();
+        let serial = device(self.settings)?;
         let mut note: Option<&str> = None;
         for attempt in 1..=PROMPT_TRIES {
-            let code = self.codes.next(note)?;
+            let code = self.codes.next(serial, note)?;
             let can_retry = self.codes.interactive && attempt < PROMPT_TRIES;
-            let spent = self.cache.is_some_and(|c| c.code_was_used(&serial, &code));
+            let spent = self.cache.is_some_and(|c| c.code_was_used(serial, &code));
             if spent {
                 if can_retry {
                     note = Some("That code was already used (STS accepts each code once); enter the next code.");
@@ -389,13 +407,13 @@ impl Fetcher<'_> {
             match result {
                 Ok(creds) => {
                     if let Some(c) = self.cache {
-                        c.record_code(&serial, &code);
+                        c.record_code(serial, &code);
                     }
                     return Ok(creds);
                 }
                 Err(f) if f.kind == FailureKind::InvalidCode => {
                     // Accepted a moment ago by a parallel run for another entry?
-                    let reused = self.cache.is_some_and(|c| c.code_was_used(&serial, &code));
+                    let reused = self.cache.is_some_and(|c| c.code_was_used(serial, &code));
                     if can_retry {
                         note = Some(if reused {
                             "That code was just used by another mfa-exec run (STS accepts each code once); enter the next code."

@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::cli::PromptKind;
+use crate::settings::request::PromptKind;
 use crate::settings::validate::validate_code;
 use crate::settings::Prompt;
 use crate::terminal::safe;
@@ -172,7 +172,37 @@ fn on_path(prompt: &Prompt, program: &str) -> Option<PathBuf> {
         })
 }
 
-/// The terminal prompt: hidden entry, a malformed code asked again.
+/// The one terminal prompt for an MFA code, for runs and for `device add`'s two codes:
+/// hidden entry, something that is not 6 digits asked for again, at most [`PROMPT_TRIES`]
+/// times. `previous`: a code this one must differ from (two consecutive codes of a device
+/// are never equal, so the same one twice is a code typed before the next one showed).
+pub(crate) fn code_on_terminal(tty: &Tty, prompt: &str, previous: Option<&str>) -> Result<String> {
+    for attempt in 1..=PROMPT_TRIES {
+        let code = tty
+            .read_hidden(prompt)
+            .context("cannot read the MFA code from the terminal")?;
+        let problem = if validate_code(&code).is_err() {
+            NOT_A_CODE
+        } else if previous == Some(code.as_str()) {
+            "That is the same code again: wait for your MFA device to show the next one."
+        } else {
+            return Ok(code);
+        };
+        if attempt < PROMPT_TRIES {
+            let _ = tty.say(&format!("{problem}\n"));
+        }
+    }
+    bail!("{}", no_valid_code())
+}
+
+fn no_valid_code() -> String {
+    format!(
+        "no valid MFA code after {PROMPT_TRIES} tries: enter the 6 digits your MFA device shows"
+    )
+}
+
+/// The terminal prompt of a run: the code for `serial`, after the note on why the last one
+/// was refused.
 fn on_terminal(serial: &str, retry_note: Option<&str>) -> Result<String> {
     // Open the terminal first so that "no terminal" is one clear error.
     let tty = Tty::open().ok_or_else(|| {
@@ -181,18 +211,7 @@ fn on_terminal(serial: &str, retry_note: Option<&str>) -> Result<String> {
     if let Some(note) = retry_note {
         let _ = tty.say(&format!("{note}\n"));
     }
-    for attempt in 1..=PROMPT_TRIES {
-        let code = tty
-            .read_hidden(&format!("Enter MFA code for {serial}: "))
-            .context("cannot read the MFA code from the terminal")?;
-        if validate_code(&code).is_ok() {
-            return Ok(code);
-        }
-        if attempt < PROMPT_TRIES {
-            let _ = tty.say(&format!("{NOT_A_CODE}\n"));
-        }
-    }
-    bail!("no valid MFA code after {PROMPT_TRIES} tries: enter the 6 digits your MFA device shows")
+    code_on_terminal(&tty, &format!("Enter MFA code for {serial}: "), None)
 }
 
 fn dialog_text(profile: &str, serial: &str, note: Option<&str>) -> String {
@@ -249,7 +268,7 @@ fn in_dialog(
         }
         note = Some(NOT_A_CODE.to_string());
     }
-    bail!("no valid MFA code after {PROMPT_TRIES} tries: enter the 6 digits your MFA device shows")
+    bail!("{}", no_valid_code())
 }
 
 /// The last non-empty line a program wrote, made safe for the terminal.

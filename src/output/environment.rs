@@ -2,7 +2,8 @@
 //! and then either applied to the exec'd child or printed for a shell to eval, so the two
 //! can never disagree.
 
-use crate::credentials::types::{Credentials, Obtained};
+use crate::credentials::Obtained;
+use crate::secrets::Credentials;
 use crate::settings::Settings;
 
 /// Variables removed because something would read them *over* the new keys: botocore reads

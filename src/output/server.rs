@@ -40,10 +40,10 @@ use subtle::ConstantTimeEq;
 use tokio::task::AbortHandle;
 
 use crate::credentials::cache::Cache;
-use crate::credentials::types::Credentials;
-use crate::credentials::{self, types::Obtained};
+use crate::credentials::{self, Obtained};
 use crate::output::environment::{self, EnvChanges};
 use crate::output::exec;
+use crate::secrets::Credentials;
 use crate::settings::Settings;
 use crate::terminal;
 

@@ -3,8 +3,8 @@
 //! `format!("export {k}={v}")` (the AWS CLI's and aws-vault's unquoted output is the
 //! cautionary example).
 
-use crate::cli::ShellKind;
 use crate::output::environment::EnvChanges;
+use crate::settings::request::ShellKind;
 
 /// POSIX single quotes: nothing is special inside them but `'` itself, which is closed,
 /// escaped and reopened.

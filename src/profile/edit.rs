@@ -22,17 +22,8 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
+use super::{check_name, FileKind, MAX_FILE_SIZE};
 use crate::files;
-use crate::profile::MAX_FILE_SIZE;
-
-/// The two AWS profile files name a profile's section differently.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FileKind {
-    /// `[default]`, `[profile NAME]` (also accept `[profile default]`).
-    Config,
-    /// `[NAME]`.
-    Credentials,
-}
 
 /// Sets `key = value` in the profile's section, replacing the existing line when there is one,
 /// appending the line at the end of the section's last property otherwise, and creating the
@@ -48,8 +39,8 @@ pub(crate) fn set_key(
     key: &str,
     value: &str,
 ) -> Result<()> {
-    check_name("profile name", profile)?;
-    check_name("key", key)?;
+    check_name(profile, "the profile")?;
+    check_key(key)?;
     if key.contains(['=', ' ', '\t', '[', '#', ';']) {
         bail!(
             "cannot write the key {key:?} into {}: not a valid key name",
@@ -87,7 +78,7 @@ pub(crate) fn remove_keys(
     keys: &[&str],
     drop_emptied_section: bool,
 ) -> Result<usize> {
-    check_name("profile name", profile)?;
+    check_name(profile, "the profile")?;
     let mut removed = 0;
     files::locked::edit(path, MAX_FILE_SIZE, None, |bytes| {
         let Some(original) = text(path, bytes)? else {
@@ -101,9 +92,10 @@ pub(crate) fn remove_keys(
     Ok(removed)
 }
 
-fn check_name(what: &str, name: &str) -> Result<()> {
-    if name.trim().is_empty() || name.trim() != name || name.contains(['\n', '\r', ']', '[']) {
-        bail!("{what} {name:?} cannot be written into an AWS profile file");
+/// A key mfa-exec writes is one of its own names; this keeps a line from being split.
+fn check_key(key: &str) -> Result<()> {
+    if key.trim().is_empty() || key.trim() != key || key.contains(['\n', '\r', ']', '[', '=']) {
+        bail!("key {key:?} cannot be written into an AWS profile file");
     }
     Ok(())
 }
@@ -271,14 +263,6 @@ fn key_ranges(lines: &[Line<'_>], section: Section, key: &str) -> Vec<(usize, us
     ranges
 }
 
-fn section_header_text(kind: FileKind, profile: &str) -> String {
-    match kind {
-        FileKind::Config if profile == "default" => "[default]".to_string(),
-        FileKind::Config => format!("[profile {profile}]"),
-        FileKind::Credentials => format!("[{profile}]"),
-    }
-}
-
 fn with_key_set(original: &str, kind: FileKind, profile: &str, key: &str, value: &str) -> String {
     let lines = split_lines(original);
     let eol = file_eol(&lines);
@@ -331,7 +315,7 @@ fn with_key_set(original: &str, kind: FileKind, profile: &str, key: &str, value:
                 owned.insert(at, (new_line, eol.to_string()));
             }
             None => {
-                owned.push((section_header_text(kind, profile), eol.to_string()));
+                owned.push((format!("[{}]", kind.section(profile)), eol.to_string()));
                 owned.push((new_line, eol.to_string()));
             }
         }

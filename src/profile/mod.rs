@@ -39,6 +39,47 @@ use crate::files::{self, Links};
 /// read and parse in well under a second.
 pub(crate) const MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
 
+/// The two AWS profile files name a profile's section differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    /// `[default]`, `[profile NAME]` (also accept `[profile default]`).
+    Config,
+    /// `[NAME]`.
+    Credentials,
+}
+
+impl FileKind {
+    /// The profile's section as this file spells it between the brackets: `profile NAME` in
+    /// the config file (`default` alone for the default profile), `NAME` in the credentials
+    /// file. The one spelling every message and edit uses.
+    pub(crate) fn section(self, profile: &str) -> String {
+        match self {
+            FileKind::Config if profile != "default" => format!("profile {profile}"),
+            _ => profile.to_string(),
+        }
+    }
+
+    fn file(self) -> &'static str {
+        match self {
+            FileKind::Config => "config",
+            FileKind::Credentials => "credentials",
+        }
+    }
+}
+
+/// The SDKs' rule for profile names, `[A-Za-z0-9_\-/.%@:\+]+`: they ignore a section named
+/// otherwise, so a profile that breaks it cannot be used by any AWS tool. `given_as` names
+/// where the name came from (`--profile`, `AWS_PROFILE`), in the one message for it.
+pub(crate) fn check_name(name: &str, given_as: &str) -> Result<()> {
+    if is_profile_name(name) {
+        return Ok(());
+    }
+    bail!(
+        "{given_as} '{}' is not a profile name: the AWS SDKs accept only letters, digits and - / . % @ _ : + in one (mfa-exec list shows the profiles there are)",
+        crate::terminal::safe(name)
+    )
+}
+
 pub(crate) struct ProfileFiles {
     pub(crate) config_path: PathBuf,
     pub(crate) credentials_path: PathBuf,
@@ -146,34 +187,38 @@ impl ProfileFiles {
     }
 
     /// Why the SDKs do not see a profile that the user may believe is there, if a reason is
-    /// visible: a name they do not accept, or a section written the other file's way.
+    /// visible: a section written the other file's way. (A name they do not accept is refused
+    /// before the files are read: [`check_name`].)
     pub(crate) fn why_missing(&self, name: &str) -> Option<String> {
-        if !is_identifier(name) {
-            return Some(format!(
-                "the AWS SDKs accept only letters, digits and - / . % @ _ : + in a profile name and ignore sections named otherwise; rename the profile in {} or {}",
-                self.config_path.display(),
-                self.credentials_path.display()
-            ));
-        }
-        let profile_header = format!("profile {name}");
         // Section headers as written (`profile x`, `x`), without brackets or comments.
         let written = |text: &Option<String>, header: &str| {
             headers(text.as_deref())
                 .any(|h| h.split_whitespace().collect::<Vec<_>>().join(" ") == header)
         };
-        if name != "default" && written(&self.config_text, name) {
-            return Some(format!(
-                "{} has [{name}], but in the config file a profile's section is [profile {name}]; rename the section",
-                self.config_path.display()
-            ));
-        }
-        if written(&self.credentials_text, &profile_header) {
-            return Some(format!(
-                "{} has [profile {name}], but in the credentials file a profile's section is [{name}]; rename the section",
-                self.credentials_path.display()
-            ));
-        }
-        None
+        let files = [
+            (
+                FileKind::Config,
+                FileKind::Credentials,
+                &self.config_text,
+                &self.config_path,
+            ),
+            (
+                FileKind::Credentials,
+                FileKind::Config,
+                &self.credentials_text,
+                &self.credentials_path,
+            ),
+        ];
+        files.into_iter().find_map(|(kind, other, text, path)| {
+            let (own, wrong) = (kind.section(name), other.section(name));
+            (own != wrong && written(text, &wrong)).then(|| {
+                format!(
+                    "{} has [{wrong}], but in the {} file a profile's section is [{own}]; rename the section",
+                    path.display(),
+                    kind.file()
+                )
+            })
+        })
     }
 
     /// The key by which the `default` profile holds credentials of its own, if it does: SDKs
@@ -283,7 +328,7 @@ fn headers(text: Option<&str>) -> impl Iterator<Item = &str> {
 }
 
 /// The SDKs' rule for profile names: `[A-Za-z0-9_\-/.%@:\+]+`.
-fn is_identifier(name: &str) -> bool {
+fn is_profile_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .chars()

@@ -1,16 +1,16 @@
 //! What `device add|list|remove` need, resolved once by the same rules as a run (the same
-//! profile checks, source keys, region and endpoints), but without requiring an `mfa_serial`:
-//! registering the first device is the point.
+//! profile choice and checks, source keys, region and endpoints), but without requiring an
+//! `mfa_serial`: registering the first device is the point.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 
+use super::choice::Choice;
 use super::endpoints::{region, service_endpoint};
 use super::env::Env;
-use super::source::{
-    check_named_profile, named_profile, section_name, source, source_chain, Source,
-};
+use super::source::{check_named_profile, source, source_chain, Source};
+use crate::profile::FileKind;
 
 /// The profile's IAM user as `device` commands see it.
 pub(crate) struct DeviceSettings {
@@ -30,17 +30,16 @@ pub(crate) struct DeviceSettings {
 
 impl DeviceSettings {
     pub(crate) fn resolve(flag: Option<&str>, env: &Env) -> Result<DeviceSettings> {
+        let choice = Choice::resolve(flag, env)?;
         let files = env.profile_files()?;
-        let named = named_profile(flag, env)?;
-        let explicit = named.is_some();
-        let profile_name = named.unwrap_or_else(|| "default".into());
-        let profile = files.profile(&profile_name);
-        if explicit {
+        let profile = files.profile(&choice.name);
+        if choice.named() {
             check_named_profile(&files, profile, env)?;
         }
         // A device belongs to the user whose keys sign: the profile's source credentials, found
-        // exactly as for an MFA call (keys in the environment beat AWS_PROFILE, not `-p`).
-        let source = source(&files, profile, env, flag.is_some())?;
+        // exactly as for an MFA call (keys in the environment beat AWS_PROFILE, not `-p`; an
+        // outer run's temporary keys never sign).
+        let source = source(&files, profile, env, choice.flag())?;
         let chain = source_chain(&files, profile, env)?;
         let serial = chain.iter().find_map(|p| {
             p.get("mfa_serial")
@@ -50,8 +49,8 @@ impl DeviceSettings {
             region: region(None, profile, env)?,
             sts_endpoint: service_endpoint(&files, profile, env, "sts")?,
             iam_endpoint: service_endpoint(&files, profile, env, "iam")?,
-            section: format!("[{}]", section_name(&profile_name)),
-            profile: profile_name,
+            section: format!("[{}]", FileKind::Config.section(&choice.name)),
+            profile: choice.name,
             source,
             serial,
             config_path: files.config_path.clone(),

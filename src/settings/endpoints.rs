@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Result};
 
+use super::choice::OUTER_PROFILE_VAR;
 use super::env::Env;
 use super::validate::validate_region;
 use crate::profile::{Profile, ProfileFiles};
@@ -20,7 +21,7 @@ pub(crate) fn region(
         .get("AWS_REGION")
         .or_else(|| env.get("AWS_DEFAULT_REGION"));
     let inherited = env
-        .get("MFA_EXEC_PROFILE")
+        .get(OUTER_PROFILE_VAR)
         .is_some_and(|outer| outer != profile.name);
     let profile_region = profile.get("region");
     let region = flag.or(if inherited {

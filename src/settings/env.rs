@@ -32,6 +32,18 @@ impl Env {
         Env { vars, not_text }
     }
 
+    /// An environment of these variables alone, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn from_pairs(pairs: &[(&str, &str)]) -> Env {
+        Env {
+            vars: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            not_text: Vec::new(),
+        }
+    }
+
     /// A non-empty variable.
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.vars

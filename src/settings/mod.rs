@@ -6,32 +6,37 @@
 //! durations, a missing serial, a profile without source credentials), so a mistake costs no
 //! STS call and, above all, no MFA code: STS accepts each code only once.
 //!
+//! - `request`: what a command asks for, typed (the cli's only way in);
+//! - `choice`: which profile, by one rule for every command, and the one name check;
 //! - `env`: the process environment and the paths it decides;
-//! - `source`: which profile, and which keys sign the MFA call;
+//! - `source`: which keys sign the MFA call (a chain of any length, as the SDKs walk it);
+//! - `keyring`: long-term keys kept in the OS keyring, and the local record of them;
 //! - `endpoints`: region and endpoint precedence, for every command;
 //! - `duration`, `validate`: what users type, checked;
 //! - `device`: what `device add|list|remove` need.
 
+pub(crate) mod choice;
 pub(crate) mod device;
 pub(crate) mod duration;
 pub(crate) mod endpoints;
 pub(crate) mod env;
+pub(crate) mod keyring;
+pub(crate) mod request;
 pub(crate) mod source;
 pub(crate) mod validate;
 
-use std::ffi::OsString;
-
 use anyhow::{bail, Context, Result};
 
-use crate::cli::{PromptKind, RunArgs, ShellKind};
 use crate::exit::{Exit, FAILURE};
-use crate::profile::{Profile, ProfileFiles};
+use crate::profile::{FileKind, Profile, ProfileFiles};
+use choice::Choice;
 use duration::{
     check_range, human_duration, parse_duration, CHAINED_ROLE_MAX, DEFAULT_MIN_REMAINING,
     DEFAULT_SESSION_DURATION, MAX_MIN_REMAINING, ROLE_DURATION_RANGE, SESSION_DURATION_RANGE,
 };
 use env::Env;
-use source::{chain, check_named_profile, named_profile, section_name, ProviderKind, Source};
+use request::{one_of, CacheRequest, PromptKind, Purpose, Request};
+use source::{chain, check_named_profile, ProviderKind, Source};
 use validate::{
     validate_code, validate_external_id, validate_role_arn, validate_serial, validate_session_name,
 };
@@ -87,9 +92,9 @@ pub(crate) struct Prompt {
 }
 
 /// The prompt kind: `--prompt` > `MFA_EXEC_PROMPT` > `mfa_prompt` along the source chain.
-fn prompt_kind(args: &RunArgs, env: &Env, profiles: &[Profile]) -> Result<PromptKind> {
+fn prompt_kind(asked: Option<PromptKind>, env: &Env, profiles: &[Profile]) -> Result<PromptKind> {
     use clap::ValueEnum;
-    if let Some(kind) = args.prompt {
+    if let Some(kind) = asked {
         return Ok(kind);
     }
     let (value, from) = match env.get("MFA_EXEC_PROMPT") {
@@ -101,8 +106,9 @@ fn prompt_kind(args: &RunArgs, env: &Env, profiles: &[Profile]) -> Result<Prompt
     };
     PromptKind::from_str(value.trim(), true).map_err(|_| {
         anyhow::anyhow!(
-            "{from} = '{}' is not a prompt kind: use auto, terminal, zenity, kdialog, osascript or ykman",
-            crate::terminal::safe(value)
+            "{from} = '{}' is not a prompt kind: use {}",
+            crate::terminal::safe(value),
+            one_of::<PromptKind>()
         )
     })
 }
@@ -115,46 +121,13 @@ pub(crate) struct CachePolicy {
     pub(crate) min_remaining: u64,
 }
 
-/// What a run does with the credentials.
-#[derive(Clone, Debug)]
-pub(crate) enum Output {
-    Exec(Vec<OsString>),
-    PrintEnv(ShellKind),
-    CredentialProcess,
-    Server(Vec<OsString>),
-}
-
-impl Output {
-    pub(crate) fn from_args(args: &RunArgs) -> Result<Output> {
-        let command = args.command.clone();
-        if args.print_env || args.credential_process {
-            if !command.is_empty() {
-                bail!("--print-env and --credential-process print credentials and run no command; drop the command after --");
-            }
-            return Ok(if args.print_env {
-                Output::PrintEnv(args.shell.unwrap_or(ShellKind::Sh))
-            } else {
-                Output::CredentialProcess
-            });
-        }
-        if command.is_empty() {
-            bail!("no command to run: put it after --, e.g. `mfa-exec -- aws sts get-caller-identity`, or use --print-env");
-        }
-        Ok(if args.server {
-            Output::Server(command)
-        } else {
-            Output::Exec(command)
-        })
-    }
-}
-
-/// How to get the credentials of a run.
+/// How to get the credentials of a command.
 #[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) profile: String,
     pub(crate) source: Source,
-    /// The MFA device; empty when nothing takes a code (a web identity profile on its own).
-    pub(crate) serial: String,
+    /// The MFA device; `None` when nothing takes a code (a web identity profile on its own).
+    pub(crate) serial: Option<String>,
     /// The selected profile's role (or `--role-arn`): the credentials the command gets.
     pub(crate) role: Option<RoleSettings>,
     /// The roles assumed before `role`, nearest the source first (empty without chaining).
@@ -182,66 +155,26 @@ pub(crate) struct Settings {
     pub(crate) cache: CachePolicy,
 }
 
-/// Whether the profile's role is part of what is resolved.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Role {
-    /// A run: the role of the profile or of `--role-arn`.
-    AsConfigured,
-    /// The MFA session itself (what IAM wants when it demands MFA), whatever the profile's role.
-    Without,
-}
-
 impl Settings {
-    /// A run's settings, from its arguments, the environment and the profile files.
-    pub(crate) fn resolve(args: &RunArgs, env: &Env, files: &ProfileFiles) -> Result<Settings> {
-        Settings::resolve_for(args, env, files, Role::AsConfigured)
-    }
-
-    /// An MFA session of the profile's source user with this device, resolved by the same rules
-    /// as `mfa-exec -p PROFILE --serial-number SERIAL [-t CODE]`, but without the profile's role:
-    /// IAM's self-manage policy wants the session itself (`device remove` deactivates with it).
-    pub(crate) fn mfa_session(
-        profile: Option<&str>,
-        serial: &str,
-        token_code: Option<&str>,
-        env: &Env,
-    ) -> Result<Settings> {
-        let args = RunArgs {
-            profile: profile.map(String::from),
-            serial_number: Some(serial.to_string()),
-            token_code: token_code.map(String::from),
-            ..RunArgs::default()
-        };
-        Settings::resolve_for(&args, env, &env.profile_files()?, Role::Without)
-    }
-
-    fn resolve_for(
-        args: &RunArgs,
-        env: &Env,
-        files: &ProfileFiles,
-        with_role: Role,
-    ) -> Result<Settings> {
-        // `--profile` > AWS_PROFILE > AWS_DEFAULT_PROFILE > the profile an outer mfa-exec
-        // loaded (it removes AWS_PROFILE but leaves MFA_EXEC_PROFILE) > default.
-        let named = named_profile(args.profile.as_deref(), env)?;
-        let explicit = named.is_some();
-        let profile_name = named
-            .or_else(|| env.get("MFA_EXEC_PROFILE").map(String::from))
-            .unwrap_or_else(|| "default".into());
+    /// A command's settings, from its request, the environment and the profile files.
+    pub(crate) fn resolve(request: &Request, env: &Env, files: &ProfileFiles) -> Result<Settings> {
+        let choice = Choice::resolve(request.profile.as_deref(), env)?;
+        let profile_name = choice.name.clone();
         let profile = files.profile(&profile_name);
-        if explicit {
+        if choice.named() {
             check_named_profile(files, profile, env)?;
         }
 
-        let walked = chain(files, profile, env, args.profile.is_some())?;
+        let walked = chain(files, profile, env, choice.flag())?;
         check_resolving(&walked.source, &profile_name, files, env)?;
         let source = walked.source.clone();
         let profiles = &walked.profiles;
 
         // The roles on the way: each profile's own role_arn, session name and external id.
+        // The MFA session itself (what IAM wants) takes none of them.
         let mut inner: Vec<Hop> = Vec::new();
         let mut role_arn = None;
-        if with_role == Role::AsConfigured {
+        if request.purpose != Purpose::MfaSession {
             for p in &walked.roles {
                 if p.name == profile.name {
                     role_arn = p.get("role_arn").map(String::from);
@@ -255,11 +188,11 @@ impl Settings {
                 }
             }
             // `--role-arn` replaces the profile's role, or adds one to a profile without.
-            if args.role_arn.is_some() {
-                role_arn = args.role_arn.clone();
+            if request.role.arn.is_some() {
+                role_arn = request.role.arn.clone();
             }
         }
-        let role = role(args, profile, role_arn)?;
+        let role = role(request, profile, role_arn)?;
 
         // A web identity profile on its own: AssumeRoleWithWebIdentity takes no MFA code.
         let needs_code = role.is_some()
@@ -270,31 +203,30 @@ impl Settings {
                     ..
                 }
             );
-        let configured_serial = args.serial_number.clone().or_else(|| {
+        let configured_serial = request.serial.clone().or_else(|| {
             profiles
                 .iter()
                 .find_map(|p| p.get("mfa_serial"))
                 .map(String::from)
         });
         let serial = match configured_serial {
-            // Nothing takes a code: no serial either (an empty one says so to the fetcher).
-            _ if !needs_code => String::new(),
-            Some(serial) => serial,
+            _ if !needs_code => None,
+            Some(serial) => {
+                validate_serial(&serial)?;
+                Some(serial)
+            }
             None => bail!(
                 "no MFA device for profile '{profile_name}': add `mfa_serial = arn:aws:iam::<account>:mfa/<device>` \
                  to [{}] in {}, or pass --serial-number",
-                section_name(&profile_name),
+                FileKind::Config.section(&profile_name),
                 files.config_path.display()
             ),
         };
-        if needs_code {
-            validate_serial(&serial)?;
-        }
         if role.is_none() && needs_code && source.long_term() == Some(false) {
             bail!(
                 "profile '{profile_name}' has no role to assume, and its credentials ({}) are temporary: GetSessionToken, the MFA call without a role, takes only an IAM user's long-term keys; add `role_arn` (a role to assume with the code) to [{}]",
                 source.describe(),
-                section_name(&profile_name)
+                FileKind::Config.section(&profile_name)
             );
         }
 
@@ -310,31 +242,34 @@ impl Settings {
             .rposition(|name| files.profile(name).get("mfa_serial").is_some())
             .unwrap_or(0);
 
-        let duration = match with_role {
-            Role::AsConfigured => duration(args, profile, role.is_some())?,
-            Role::Without => None,
-        };
-        let session_duration = session_duration(args, profiles)?;
+        let duration = duration(request, profile, role.is_some())?;
+        let session_duration = session_duration(request, profiles)?;
 
         // STS caps roles assumed with session credentials at 1 h; a longer role session needs
         // AssumeRole called directly with the MFA code, as in AWS's samples. A chain's last
         // role is assumed with a role's credentials whichever way, so it takes the session.
+        // The console: from the MFA session without a duration, directly with one.
         let via_session = role.is_some()
-            && !args.no_session
-            && (!inner.is_empty() || duration.is_none_or(|d| d <= CHAINED_ROLE_MAX));
+            && match request.purpose {
+                Purpose::Console => duration.is_none(),
+                _ => {
+                    !request.no_session
+                        && (!inner.is_empty() || duration.is_none_or(|d| d <= CHAINED_ROLE_MAX))
+                }
+            };
 
-        let later_token = if let Some(cmd) = args.token_command.clone().or_else(|| {
+        let later_token = if let Some(cmd) = request.code.command.clone().or_else(|| {
             profiles
                 .iter()
                 .find_map(|p| p.get("mfa_process"))
                 .map(String::from)
         }) {
             TokenSource::Command(cmd)
-        } else if args.no_prompt {
+        } else if request.code.no_prompt {
             TokenSource::Unavailable
         } else {
             TokenSource::Prompt(Prompt {
-                kind: prompt_kind(args, env, profiles)?,
+                kind: prompt_kind(request.code.prompt, env, profiles)?,
                 profile: profile_name.clone(),
                 ykman_account: profiles
                     .iter()
@@ -348,7 +283,7 @@ impl Settings {
                 path: env.get("PATH").map(String::from),
             })
         };
-        let token = match &args.token_code {
+        let token = match &request.code.given {
             Some(code) => {
                 validate_code(code)?;
                 TokenSource::Given(code.clone())
@@ -356,8 +291,8 @@ impl Settings {
             None => later_token.clone(),
         };
 
-        let region = endpoints::region(args.region.as_deref(), profile, env)?;
-        let cache = cache_policy(args, env)?;
+        let region = endpoints::region(request.region.as_deref(), profile, env)?;
+        let cache = cache_policy(&request.cache, env)?;
 
         Ok(Settings {
             endpoint: endpoints::service_endpoint(files, profile, env, "sts")?,
@@ -395,7 +330,7 @@ fn check_resolving(source: &Source, selected: &str, files: &ProfileFiles, env: &
         status: FAILURE,
         message: format!(
             "credential_process loop: profile '{selected}' gets its credentials from the credential_process of '{profile}', which runs mfa-exec for '{selected}' again; fix `credential_process` in [{}] of {}: it must not call mfa-exec for a profile whose credentials come from it",
-            section_name(profile),
+            FileKind::Config.section(profile),
             files.config_path.display()
         ),
     }
@@ -421,22 +356,27 @@ fn profile_role(profile: Profile<'_>) -> Result<RoleSettings> {
     })
 }
 
-fn role(args: &RunArgs, profile: Profile<'_>, arn: Option<String>) -> Result<Option<RoleSettings>> {
+fn role(
+    request: &Request,
+    profile: Profile<'_>,
+    arn: Option<String>,
+) -> Result<Option<RoleSettings>> {
+    let asked = &request.role;
     let Some(arn) = arn else {
-        if args.role_session_name.is_some() || args.external_id.is_some() {
+        if asked.session_name.is_some() || asked.external_id.is_some() {
             bail!("--role-session-name and --external-id need a role: pass --role-arn or use a profile with role_arn");
         }
         return Ok(None);
     };
     validate_role_arn(&arn)?;
-    let session_name = args
-        .role_session_name
+    let session_name = asked
+        .session_name
         .clone()
         .or_else(|| profile.get("role_session_name").map(String::from));
     if let Some(name) = &session_name {
         validate_session_name(name)?;
     }
-    let external_id = args
+    let external_id = asked
         .external_id
         .clone()
         .or_else(|| profile.get("external_id").map(String::from));
@@ -450,29 +390,47 @@ fn role(args: &RunArgs, profile: Profile<'_>, arn: Option<String>) -> Result<Opt
     }))
 }
 
-/// The lifetime of the credentials handed to the command, when chosen, checked against the
-/// operation's range.
-fn duration(args: &RunArgs, profile: Profile<'_>, is_role: bool) -> Result<Option<u64>> {
-    let duration = match (&args.duration, profile.get("duration_seconds")) {
-        (Some(d), _) => Some(parse_duration(d, "--duration")?),
-        (None, Some(d)) => Some(parse_duration(d, "duration_seconds")?),
-        (None, None) => None,
+/// The lifetime of the credentials handed on, when chosen, checked against the operation's
+/// range: `--duration`, else the profile's `duration_seconds` for a run; only `--duration` for
+/// the console (a role assumed from the MFA session with DurationSeconds cannot sign in);
+/// none for the MFA session IAM wants.
+fn duration(request: &Request, profile: Profile<'_>, is_role: bool) -> Result<Option<u64>> {
+    let (duration, what) = match request.purpose {
+        Purpose::MfaSession => return Ok(None),
+        Purpose::Console => match &request.duration {
+            Some(d) => (
+                parse_duration(d, "--duration")?,
+                "the console session".to_string(),
+            ),
+            None => return Ok(None),
+        },
+        Purpose::Run => {
+            let duration = match (&request.duration, profile.get("duration_seconds")) {
+                (Some(d), _) => parse_duration(d, "--duration")?,
+                (None, Some(d)) => parse_duration(d, "duration_seconds")?,
+                (None, None) => return Ok(None),
+            };
+            let op = if is_role {
+                "AssumeRole"
+            } else {
+                "GetSessionToken"
+            };
+            (duration, format!("the duration for {op}"))
+        }
     };
-    let (op, (lo, hi)) = if is_role {
-        ("AssumeRole", ROLE_DURATION_RANGE)
+    let (lo, hi) = if is_role || request.purpose == Purpose::Console {
+        ROLE_DURATION_RANGE
     } else {
-        ("GetSessionToken", SESSION_DURATION_RANGE)
+        SESSION_DURATION_RANGE
     };
-    if let Some(d) = duration {
-        check_range(d, lo, hi, &format!("the duration for {op}"), "--duration")?;
-    }
-    Ok(duration)
+    check_range(duration, lo, hi, &what, "--duration")?;
+    Ok(Some(duration))
 }
 
 /// The lifetime of the MFA session roles are assumed from (on the profile or a source).
-fn session_duration(args: &RunArgs, chain: &[Profile<'_>]) -> Result<u64> {
+fn session_duration(request: &Request, chain: &[Profile<'_>]) -> Result<u64> {
     let session_duration = match (
-        &args.session_duration,
+        &request.session_duration,
         chain
             .iter()
             .find_map(|p| p.get("mfa_exec_session_duration")),
@@ -492,8 +450,8 @@ fn session_duration(args: &RunArgs, chain: &[Profile<'_>]) -> Result<u64> {
     Ok(session_duration)
 }
 
-fn cache_policy(args: &RunArgs, env: &Env) -> Result<CachePolicy> {
-    let min_remaining = match (&args.min_remaining, env.get("MFA_EXEC_MIN_REMAINING")) {
+fn cache_policy(asked: &CacheRequest, env: &Env) -> Result<CachePolicy> {
+    let min_remaining = match (&asked.min_remaining, env.get("MFA_EXEC_MIN_REMAINING")) {
         (Some(d), _) => parse_duration(d, "--min-remaining")?,
         (None, Some(d)) => parse_duration(d, "MFA_EXEC_MIN_REMAINING")?,
         (None, None) => DEFAULT_MIN_REMAINING,
@@ -506,8 +464,8 @@ fn cache_policy(args: &RunArgs, env: &Env) -> Result<CachePolicy> {
         );
     }
     Ok(CachePolicy {
-        enabled: !args.no_cache,
-        refresh: args.refresh,
+        enabled: !asked.off,
+        refresh: asked.refresh,
         min_remaining,
     })
 }

@@ -1,4 +1,4 @@
-//! Which profile a command is about, and where the keys that sign its MFA call come from:
+//! Where the keys that sign a profile's MFA call come from:
 //! keys in the environment, a profile's keys, keys in the OS keyring, a profile whose
 //! credentials the SDK resolves (credential_process, SSO, web identity), or the instance or
 //! container, and the roles assumed from it (a chain of any length, as the AWS SDKs walk it).
@@ -6,17 +6,21 @@
 
 use anyhow::{anyhow, bail, Result};
 
+use super::choice::OUTER_PROFILE_VAR;
 use super::env::Env;
+use super::keyring::KeyringKeys;
 use super::RESOLVING_VAR;
-use crate::credentials::keyring::KeyringKeys;
-use crate::credentials::types::StaticKeys;
-use crate::profile::{Profile, ProfileFiles};
+use crate::profile::{FileKind, Profile, ProfileFiles};
+use crate::secrets::StaticKeys;
 
 /// Where the keys that sign the MFA STS call come from.
 #[derive(Clone)]
 pub(crate) enum Source {
     /// Keys read directly: the environment, or a profile's `aws_access_key_id`.
-    Keys { origin: String, keys: StaticKeys },
+    Keys {
+        origin: KeysOrigin,
+        keys: StaticKeys,
+    },
     /// A profile's long-term keys in the OS keyring (`mfa-exec keys add`), read only when
     /// an STS call needs them.
     Keyring(KeyringKeys),
@@ -55,7 +59,10 @@ impl Source {
     /// The profile the source came from, if any (for `cache clear --profile`).
     pub(crate) fn profile(&self) -> Option<&str> {
         match self {
-            Source::Keys { origin, .. } => origin.strip_prefix("profile "),
+            Source::Keys {
+                origin: KeysOrigin::Profile(profile),
+                ..
+            } => Some(profile),
             Source::Keyring(k) => Some(&k.profile),
             Source::Process { profile, .. } | Source::Provider { profile, .. } => Some(profile),
             _ => None,
@@ -97,9 +104,9 @@ impl Source {
                 } else {
                     "keys"
                 };
-                match origin.strip_prefix("profile ") {
-                    Some(p) => of(what, p),
-                    None => format!("{what} from the {origin}"),
+                match origin {
+                    KeysOrigin::Profile(p) => of(what, p),
+                    KeysOrigin::Environment => format!("{what} from the environment"),
                 }
             }
             Source::Keyring(k) => format!("{} (OS keyring)", of("keys", &k.profile)),
@@ -114,6 +121,24 @@ impl Source {
     }
 }
 
+/// Where keys read directly come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum KeysOrigin {
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`).
+    Environment,
+    /// A profile's `aws_access_key_id` and `aws_secret_access_key`.
+    Profile(String),
+}
+
+impl std::fmt::Display for KeysOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeysOrigin::Environment => f.write_str("environment"),
+            KeysOrigin::Profile(name) => write!(f, "profile {name}"),
+        }
+    }
+}
+
 /// The temporary credentials aws-config's profile provider resolves for a profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ProviderKind {
@@ -121,25 +146,6 @@ pub(crate) enum ProviderKind {
     Sso,
     /// `web_identity_token_file` with `role_arn`: AssumeRoleWithWebIdentity.
     WebIdentity,
-}
-
-/// The profile a command names: `--profile`, else AWS_PROFILE, else AWS_DEFAULT_PROFILE; `None`
-/// when none does (each caller has its own fallback).
-pub(crate) fn named_profile(flag: Option<&str>, env: &Env) -> Result<Option<String>> {
-    if let Some(name) = flag {
-        return Ok(Some(name.to_string()));
-    }
-    // A profile name that is not text would otherwise be skipped in silence, and the run
-    // would use `default`: other credentials than the user asked for.
-    for var in ["AWS_PROFILE", "AWS_DEFAULT_PROFILE"] {
-        if let Some(name) = env.get(var) {
-            return Ok(Some(name.to_string()));
-        }
-        if env.is_not_text(var) {
-            bail!("{var} is not valid UTF-8, so it cannot name a profile; fix {var} or pass --profile");
-        }
-    }
-    Ok(None)
 }
 
 /// A profile the user named must exist, in the files or (keys only) in the OS keyring's
@@ -169,14 +175,6 @@ pub(crate) fn check_named_profile(
         files.credentials_path.display(),
         list_hint(files)
     )
-}
-
-pub(crate) fn section_name(profile: &str) -> String {
-    if profile == "default" {
-        "default".into()
-    } else {
-        format!("profile {profile}")
-    }
 }
 
 fn list_hint(files: &ProfileFiles) -> String {
@@ -288,7 +286,7 @@ fn walk<'a>(
                         "source_profile '{src}' (referenced from '{name}') does not exist: {} has no [profile {src}] and {} no [{src}]; add it, or fix source_profile in [{}]",
                         files.config_path.display(),
                         files.credentials_path.display(),
-                        section_name(name)
+                        FileKind::Config.section(name)
                     );
                 }
                 current = next;
@@ -321,7 +319,7 @@ fn static_keys(profile: Profile<'_>) -> Option<StaticKeys> {
 /// Keys in the environment that may sign the STS call. Keys an outer mfa-exec put there are
 /// temporary and MFA-derived: never use them as the source of a new MFA call.
 fn env_keys(env: &Env) -> Option<StaticKeys> {
-    if env.get("MFA_EXEC_PROFILE").is_some() {
+    if env.get(OUTER_PROFILE_VAR).is_some() {
         return None;
     }
     Some(StaticKeys {
@@ -346,7 +344,7 @@ fn named_source(profile: &str, value: &str, env: &Env) -> Result<Source> {
     match value {
         "Environment" => env_keys(env)
             .map(|keys| Source::Keys {
-                origin: "environment".into(),
+                origin: KeysOrigin::Environment,
                 keys,
             })
             .ok_or_else(|| {
@@ -366,13 +364,13 @@ fn own_source(files: &ProfileFiles, profile: Profile<'_>, env: &Env, flag: bool)
     if !flag {
         if let Some(keys) = env_keys(env) {
             return Ok(Source::Keys {
-                origin: "environment".into(),
+                origin: KeysOrigin::Environment,
                 keys,
             });
         }
     }
     profile_source(files, profile, env).map_err(|e| {
-        if let Some(outer) = env.get("MFA_EXEC_PROFILE").filter(|_| env.get("AWS_ACCESS_KEY_ID").is_some()) {
+        if let Some(outer) = env.get(OUTER_PROFILE_VAR).filter(|_| env.get("AWS_ACCESS_KEY_ID").is_some()) {
             anyhow!(
                 "{e}; the keys in the environment are temporary ones from an outer mfa-exec (profile {outer}), which cannot sign a new MFA call: use a profile with long-term keys (-p), or run this outside it (mfa-off)"
             )
@@ -428,7 +426,7 @@ fn profile_source(files: &ProfileFiles, profile: Profile<'_>, env: &Env) -> Resu
     }
     if let Some(keys) = static_keys(profile) {
         return Ok(Source::Keys {
-            origin: format!("profile {name}"),
+            origin: KeysOrigin::Profile(name.to_string()),
             keys,
         });
     }
@@ -460,7 +458,7 @@ fn profile_source(files: &ProfileFiles, profile: Profile<'_>, env: &Env) -> Resu
     bail!(
         "no source credentials for profile '{name}': looked for aws_access_key_id in [{name}] of {} and [{}] of {}, for credential_process or SSO, and in the OS keyring; add keys with `mfa-exec keys add -p {name}` (or `aws configure --profile {name}`)",
         files.credentials_path.display(),
-        section_name(name),
+        FileKind::Config.section(name),
         files.config_path.display(),
     )
 }

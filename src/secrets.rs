@@ -1,18 +1,11 @@
-//! The values credentials are made of: the temporary credentials the cache stores, STS returns
-//! and every output mode hands on, and the keys that sign an MFA call. A leaf module, so that
-//! the cache, the AWS calls and the settings need nothing from the module that drives them.
-
-use std::time::{SystemTime, UNIX_EPOCH};
+//! The secret values mfa-exec handles: the keys that sign an MFA call, and the temporary
+//! credentials the cache stores, STS returns and every output mode hands on. Debug never prints
+//! a secret. A leaf below everything that moves credentials (the cache, the AWS calls, the
+//! settings that find the source keys), so none of them imports from a step above it.
 
 use serde::{Deserialize, Serialize};
 
-/// Unix seconds now (0 if the clock is before 1970, which only makes things look expired).
-pub(crate) fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+use crate::clock::{now, rfc3339};
 
 /// Keys mfa-exec can sign with directly: an IAM user's long-term keys, or keys that are
 /// ready to use as they are (from the environment or a profile).
@@ -21,15 +14,6 @@ pub(crate) struct StaticKeys {
     pub(crate) access_key_id: String,
     pub(crate) secret_access_key: String,
     pub(crate) session_token: Option<String>,
-}
-
-/// What the credentials handed to the command are, for the environment and for messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Obtained {
-    /// GetSessionToken: an MFA session of the source's user.
-    Session,
-    /// AssumeRole.
-    Role,
 }
 
 /// Temporary AWS credentials. Debug never shows the secret or the token.
@@ -89,17 +73,6 @@ impl Credentials {
         };
         self.expiration > now().saturating_add(margin)
     }
-}
-
-/// Unix seconds as RFC 3339 in UTC (`2026-01-02T03:04:05Z`); empty if out of range.
-pub(crate) fn rfc3339(unix: u64) -> String {
-    use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
-    let Ok(secs) = i64::try_from(unix) else {
-        return String::new();
-    };
-    DateTime::from_secs(secs)
-        .fmt(DateTimeFormat::DateTime)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

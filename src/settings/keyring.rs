@@ -29,10 +29,10 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::types::StaticKeys;
+use super::duration::{human_duration, parse_duration};
+use super::env::Env;
 use crate::files::{self, Links};
-use crate::settings::duration::{human_duration, parse_duration};
-use crate::settings::env::Env;
+use crate::secrets::StaticKeys;
 
 /// The keyring items' service name; the account is the profile name.
 const SERVICE: &str = "mfa-exec";
