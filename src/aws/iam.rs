@@ -1,17 +1,17 @@
-//! The IAM calls of `device add|list|remove` through aws-sdk-iam, and what their failures mean
-//! to a user. Only the `device` subcommand reaches this module: the run path (and its cache
-//! hit) never builds an IAM client.
+//! IAM calls through aws-sdk-iam (a user's own MFA devices today), and what their failures
+//! mean to a user. Only commands that manage the user reach this module: the run path (and
+//! its cache hit) never builds an IAM client.
 //!
-//! A virtual MFA device belongs to an IAM user, so every call here signs with that user's keys
-//! (the profile's source credentials) or, where IAM's "self-manage MFA" policy demands MFA
+//! What an IAM call needs is a signer and where to send it, nothing of a command's settings:
+//! a self-managed resource belongs to an IAM user, so a caller signs with that user's keys
+//! (a profile's source credentials) or, where IAM's "self-manage" policies demand MFA
 //! (deactivating a device), with an MFA session made from them.
 
 use aws_sdk_iam::config::{BehaviorVersion, Region};
 
 use super::failure::{explain, AwsFailure, Call, FailureKind};
 use super::{retry_config, sts_config, timeout_config, Signer};
-use crate::secrets::Credentials;
-use crate::settings::device::DeviceSettings;
+use crate::settings::endpoints::Place;
 
 /// IAM is global: its endpoint signs for us-east-1 in the `aws` partition.
 const IAM_REGION: &str = "us-east-1";
@@ -57,20 +57,10 @@ pub(crate) struct Iam {
 }
 
 impl Iam {
-    /// Clients signing with the profile's source credentials.
-    pub(crate) fn for_source(dev: &DeviceSettings) -> anyhow::Result<Iam> {
-        let signer = Signer::source(&dev.source, dev.region.as_deref())?;
-        Ok(Iam::with(dev, signer))
-    }
-
-    /// Clients signing with an MFA session of that user.
-    pub(crate) fn for_session(dev: &DeviceSettings, session: &Credentials) -> Iam {
-        Iam::with(dev, Signer::session(session))
-    }
-
-    fn with(dev: &DeviceSettings, signer: Signer) -> Iam {
+    /// IAM (and STS) clients signing with `signer`.
+    pub(crate) fn new(signer: Signer, place: &Place) -> Iam {
         // The aws-cn and aws-us-gov partitions have their own IAM endpoints.
-        let iam_region = match dev.region.as_deref() {
+        let iam_region = match place.region.as_deref() {
             Some(r) if r.starts_with("cn-") || r.starts_with("us-gov-") => r.to_string(),
             _ => IAM_REGION.to_string(),
         };
@@ -80,15 +70,15 @@ impl Iam {
             .retry_config(retry_config())
             .timeout_config(timeout_config())
             .credentials_provider(signer.provider.clone());
-        if let Some(url) = &dev.iam_endpoint {
+        if let Some(url) = &place.iam_endpoint {
             iam = iam.endpoint_url(url);
         }
-        let sts = sts_config(dev.region.as_deref(), dev.sts_endpoint.as_deref())
+        let sts = sts_config(place.region.as_deref(), place.sts_endpoint.as_deref())
             .credentials_provider(signer.provider.clone());
         Iam {
             iam: aws_sdk_iam::Client::from_conf(iam.build()),
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
-            endpoint: dev
+            endpoint: place
                 .iam_endpoint
                 .clone()
                 .unwrap_or_else(|| "https://iam.amazonaws.com".into()),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::choice::Choice;
-use super::endpoints::{region, service_endpoint};
+use super::endpoints::Place;
 use super::env::Env;
 use super::source::{check_named_profile, source, source_chain, Source};
 use crate::profile::FileKind;
@@ -17,9 +17,8 @@ pub(crate) struct DeviceSettings {
     pub(crate) profile: String,
     /// The keys that sign for the device's IAM user (for a role profile, its source's).
     pub(crate) source: Source,
-    pub(crate) region: Option<String>,
-    pub(crate) sts_endpoint: Option<String>,
-    pub(crate) iam_endpoint: Option<String>,
+    /// Where its IAM calls go.
+    pub(crate) place: Place,
     /// The `mfa_serial` the profile uses now and the profile that holds it (itself or one of
     /// its source profiles).
     pub(crate) serial: Option<(String, String)>,
@@ -46,9 +45,7 @@ impl DeviceSettings {
                 .map(|s| (s.to_string(), p.name.to_string()))
         });
         Ok(DeviceSettings {
-            region: region(None, profile, env)?,
-            sts_endpoint: service_endpoint(&files, profile, env, "sts")?,
-            iam_endpoint: service_endpoint(&files, profile, env, "iam")?,
+            place: Place::of(&files, profile, env)?,
             section: format!("[{}]", FileKind::Config.section(&choice.name)),
             profile: choice.name,
             source,

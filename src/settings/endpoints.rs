@@ -8,6 +8,27 @@ use super::env::Env;
 use super::validate::validate_region;
 use crate::profile::{Profile, ProfileFiles};
 
+/// Where a profile's IAM calls go: its region (IAM is global, signed for us-east-1, but the
+/// aws-cn and aws-us-gov partitions have their own), and the IAM and STS endpoints when
+/// configured (STS answers "who am I").
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Place {
+    pub(crate) region: Option<String>,
+    pub(crate) iam_endpoint: Option<String>,
+    pub(crate) sts_endpoint: Option<String>,
+}
+
+impl Place {
+    /// The profile's, by the precedence below (no `--region`: IAM commands take none).
+    pub(crate) fn of(files: &ProfileFiles, profile: Profile<'_>, env: &Env) -> Result<Place> {
+        Ok(Place {
+            region: region(None, profile, env)?,
+            iam_endpoint: service_endpoint(files, profile, env, "iam")?,
+            sts_endpoint: service_endpoint(files, profile, env, "sts")?,
+        })
+    }
+}
+
 /// The region requests are signed for: `--region` > AWS_REGION > AWS_DEFAULT_REGION > the
 /// profile's `region`, checked to be a region name. Inside a command that an outer mfa-exec
 /// started for another profile, AWS_REGION is that profile's region: it must not beat this
