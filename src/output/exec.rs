@@ -9,24 +9,28 @@ use std::process::Command;
 use crate::exit::{Exit, CANNOT_INVOKE, NOT_FOUND};
 use crate::output::environment::EnvChanges;
 
-/// Applies the changes to a command builder.
-pub(crate) fn apply(cmd: &mut Command, changes: &EnvChanges) {
+/// The command `argv` with the environment changes applied: what exec mode replaces mfa-exec
+/// with and what [`crate::output::child`] starts, built one way for both.
+pub(crate) fn command(argv: &[OsString], changes: &EnvChanges) -> Command {
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
     for (name, value) in &changes.0 {
         match value {
             Some(v) => cmd.env(name, v),
             None => cmd.env_remove(name),
         };
     }
+    cmd
 }
 
 pub(crate) fn exec(argv: &[OsString], changes: &EnvChanges) -> anyhow::Error {
-    let program = &argv[0];
-    let mut cmd = Command::new(program);
-    cmd.args(&argv[1..]);
-    apply(&mut cmd, changes);
+    let mut cmd = command(argv, changes);
     // Rust's runtime resets SIGPIPE to the default before exec, so `cmd | head` behaves; the
     // core limit is the user's again (mfa-exec's own is 0, see core_dumps).
-    cannot_run(program, &crate::core_dumps::with_users_limit(|| cmd.exec()))
+    cannot_run(
+        &argv[0],
+        &crate::core_dumps::with_users_limit(|| cmd.exec()),
+    )
 }
 
 /// Why a command could not start, with env(1)'s status: 127 not found, 126 not runnable.

@@ -1,5 +1,7 @@
 //! `--server`: mfa-exec stays the parent and serves credentials to the command over a local
 //! endpoint in the ECS container-credentials format, refreshing them as they near expiry.
+//! Starting the command, passing signals on and handing its status back is
+//! [`crate::output::child`]'s; this file is the endpoint.
 //!
 //! Why: a role assumed from an MFA session lasts at most an hour (STS's cap on role chaining),
 //! and botocore then fails with "Cannot refresh credentials: MFA token required", leaving a
@@ -23,7 +25,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::ffi::OsString;
-use std::process::{Command, ExitCode, ExitStatus};
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,17 +34,13 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-use signal_hook::iterator::exfiltrator::origin::WithOrigin;
-use signal_hook::iterator::SignalsInfo;
-use signal_hook::low_level::siginfo::Cause;
 use subtle::ConstantTimeEq;
 use tokio::task::AbortHandle;
 
 use crate::credentials::cache::Cache;
 use crate::credentials::{self, Obtained};
+use crate::output::child::{self, Child};
 use crate::output::environment::{self, EnvChanges};
-use crate::output::exec;
 use crate::secrets::Credentials;
 use crate::settings::Settings;
 use crate::terminal;
@@ -143,45 +141,8 @@ pub(crate) fn run(
     };
     std::thread::spawn(move || rt.block_on(serve(listener, shared)));
 
-    // Signals: subscribe before the child exists so none is lost; from here on they are the
-    // child's to act on, not the prompt's.
-    crate::terminal::tty::leave_signals_to_the_caller();
-    let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP])
-        .context("cannot set up signal handling")?;
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..]);
-    exec::apply(&mut cmd, &changes);
-    let mut child = crate::core_dumps::with_users_limit(|| cmd.spawn())
-        .map_err(|e| exec::cannot_run(&argv[0], &e))?;
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let handle = signals.handle();
-    let forwarder = std::thread::spawn(move || {
-        for origin in signals.forever() {
-            // A signal from the terminal (Ctrl-C, hang-up) reaches the child directly: it
-            // is in our process group. Forwarding it too would deliver it twice, and tools
-            // like terraform treat a second interrupt as "stop immediately". Signals sent by
-            // a process (kill, a supervisor) are for us alone: pass them on.
-            if matches!(origin.cause, Cause::Sent(_)) {
-                if let Ok(sig) = nix::sys::signal::Signal::try_from(origin.signal) {
-                    let _ = nix::sys::signal::kill(pid, sig);
-                }
-            }
-        }
-    });
-    let status = child.wait().context("cannot wait for the command")?;
-    handle.close();
-    let _ = forwarder.join();
-    Ok(exit_code(status))
-}
-
-/// The child's status, or 128 + n when it died of signal n (as shells report it).
-fn exit_code(status: ExitStatus) -> ExitCode {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => ExitCode::from(code as u8),
-        (None, Some(sig)) => ExitCode::from((128 + sig) as u8),
-        _ => ExitCode::from(crate::exit::FAILURE),
-    }
+    let child = Child::spawn(argv, &changes)?;
+    Ok(child::exit_code(child.wait()?))
 }
 
 /// Exec mode's environment, with the static keys replaced by the endpoint.

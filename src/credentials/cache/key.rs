@@ -1,0 +1,243 @@
+//! Which file an entry lives in, and what `cache list` calls it.
+//!
+//! Two runs may share credentials only when everything STS would be asked is the same: the
+//! source's access key id, the MFA device, the role, its external id, a configured session
+//! name, the duration. The caller names those parts; here they are hashed into the file name,
+//! so that a directory listing (a backup, `ls` over someone's shoulder) shows which kind of
+//! entry a file is and nothing of the account, user or role behind it. The hash is also what
+//! keeps entries made by an older mfa-exec usable after an upgrade, so it must not change.
+//! What a person reads — the profile, its source, the role — is a separate label, stored
+//! inside the private file.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Kind {
+    /// GetSessionToken with MFA.
+    Session,
+    /// AssumeRole (from an MFA session, or directly with a code).
+    Role,
+}
+
+impl Kind {
+    /// The word in file names and in `cache list` (and, by serde, in the entry's JSON).
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Kind::Session => "session",
+            Kind::Role => "role",
+        }
+    }
+}
+
+/// Which entry, and what `cache list` shows of it.
+pub(crate) struct EntryKey {
+    /// `KIND-HASH`: the entry is `STEM.json`, its lock `STEM.lock`.
+    pub(super) file_stem: String,
+    pub(super) kind: Kind,
+    pub(super) profile: String,
+    pub(super) source_profile: Option<String>,
+    pub(super) role_arn: Option<String>,
+}
+
+/// How `cache list` names an entry: the profile it is for (for an MFA session, the source
+/// profile whose user it belongs to), that profile's source, and the role.
+pub(crate) struct Label {
+    pub(crate) profile: String,
+    pub(crate) source_profile: Option<String>,
+    pub(crate) role_arn: Option<String>,
+}
+
+impl EntryKey {
+    /// The entry for what `parts` says decides the credentials (hashed: the file name shows
+    /// nothing of them), shown in `cache list` as `label`.
+    pub(crate) fn new(kind: Kind, label: Label, parts: &[&str]) -> EntryKey {
+        let mut hasher = Sha256::new();
+        for p in parts {
+            // The separator keeps ("ab", "c") and ("a", "bc") apart.
+            hasher.update(p.as_bytes());
+            hasher.update([0]);
+        }
+        let digest: String = hasher
+            .finalize()
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        EntryKey {
+            file_stem: format!("{}-{digest}", kind.name()),
+            kind,
+            profile: label.profile,
+            source_profile: label.source_profile,
+            role_arn: label.role_arn,
+        }
+    }
+
+    /// The entry's file name in the cache directory.
+    pub(super) fn entry_file(&self) -> String {
+        format!("{}.json", self.file_stem)
+    }
+
+    /// The name of the file whose `flock` serialises the entry's miss path.
+    pub(super) fn lock_file(&self) -> String {
+        format!("{}.lock", self.file_stem)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALICE_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+    const ALICE_MFA: &str = "arn:aws:iam::123456789012:mfa/alice";
+    const ADMIN_ROLE: &str = "arn:aws:iam::210987654321:role/admin";
+
+    fn label(profile: &str) -> Label {
+        Label {
+            profile: profile.into(),
+            source_profile: None,
+            role_arn: None,
+        }
+    }
+
+    fn session(parts: &[&str]) -> EntryKey {
+        EntryKey::new(Kind::Session, label("alice"), parts)
+    }
+
+    #[test]
+    fn the_same_request_finds_the_same_file_in_every_run_and_every_version() {
+        let parts = ["session", ALICE_KEY_ID, ALICE_MFA, "43200"];
+        assert_eq!(session(&parts).file_stem, session(&parts).file_stem);
+        // Pinned: a different hash would orphan every entry users already have, and make the
+        // next run of each ask for a code.
+        assert_eq!(
+            session(&parts).entry_file(),
+            "session-fc79226851ee39dc190569ceedf92c85.json"
+        );
+    }
+
+    #[test]
+    fn anything_sts_would_be_asked_differently_is_another_entry() {
+        let base = ["role", ALICE_KEY_ID, ALICE_MFA, ADMIN_ROLE, "", "", ""];
+        let stem = |parts: &[&str]| EntryKey::new(Kind::Role, label("admin"), parts).file_stem;
+        let variants: [[&str; 7]; 6] = [
+            ["role", "AKIAOTHERKEY", ALICE_MFA, ADMIN_ROLE, "", "", ""],
+            [
+                "role",
+                ALICE_KEY_ID,
+                "arn:aws:iam::123456789012:mfa/bob",
+                ADMIN_ROLE,
+                "",
+                "",
+                "",
+            ],
+            [
+                "role",
+                ALICE_KEY_ID,
+                ALICE_MFA,
+                "arn:aws:iam::210987654321:role/ro",
+                "",
+                "",
+                "",
+            ],
+            [
+                "role",
+                ALICE_KEY_ID,
+                ALICE_MFA,
+                ADMIN_ROLE,
+                "ext-42",
+                "",
+                "",
+            ],
+            [
+                "role",
+                ALICE_KEY_ID,
+                ALICE_MFA,
+                ADMIN_ROLE,
+                "",
+                "alice-laptop",
+                "",
+            ],
+            ["role", ALICE_KEY_ID, ALICE_MFA, ADMIN_ROLE, "", "", "900"],
+        ];
+        let mut seen = vec![stem(&base)];
+        for parts in &variants {
+            let s = stem(parts);
+            assert!(
+                !seen.contains(&s),
+                "{parts:?} shares a file with another request"
+            );
+            seen.push(s);
+        }
+    }
+
+    #[test]
+    fn where_one_part_ends_and_the_next_begins_matters() {
+        assert_ne!(
+            session(&["ab", "c"]).file_stem,
+            session(&["a", "bc"]).file_stem
+        );
+        assert_ne!(session(&["a", ""]).file_stem, session(&["a"]).file_stem);
+    }
+
+    #[test]
+    fn the_label_is_for_people_only_two_profiles_asking_the_same_share_credentials() {
+        let parts = ["session", ALICE_KEY_ID, ALICE_MFA, "43200"];
+        let from_alice = EntryKey::new(Kind::Session, label("alice"), &parts);
+        let from_work = EntryKey::new(Kind::Session, label("work"), &parts);
+        assert_eq!(from_alice.file_stem, from_work.file_stem);
+        assert_eq!(from_work.profile, "work");
+    }
+
+    #[test]
+    fn a_file_name_says_the_kind_and_nothing_of_the_account_user_or_role() {
+        let key = EntryKey::new(
+            Kind::Role,
+            Label {
+                profile: "prod-admin".into(),
+                source_profile: Some("alice".into()),
+                role_arn: Some(ADMIN_ROLE.into()),
+            },
+            &[
+                "role",
+                ALICE_KEY_ID,
+                ALICE_MFA,
+                ADMIN_ROLE,
+                "ext-42",
+                "",
+                "",
+            ],
+        );
+        let name = key.entry_file();
+        let hash = name
+            .strip_prefix("role-")
+            .and_then(|n| n.strip_suffix(".json"))
+            .unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(hash.len(), 32);
+        assert!(hash
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        for revealing in [
+            "AKIA",
+            "123456789012",
+            "210987654321",
+            "alice",
+            "admin",
+            "ext-42",
+        ] {
+            assert!(!name.contains(revealing), "{name} shows {revealing}");
+        }
+        assert_eq!(key.lock_file(), name.replace(".json", ".lock"));
+    }
+
+    #[test]
+    fn sessions_and_roles_never_share_a_file_even_from_the_same_parts() {
+        let parts = ["x"];
+        let session = EntryKey::new(Kind::Session, label("p"), &parts);
+        let role = EntryKey::new(Kind::Role, label("p"), &parts);
+        assert!(session.entry_file().starts_with("session-"));
+        assert!(role.entry_file().starts_with("role-"));
+        assert_ne!(session.entry_file(), role.entry_file());
+    }
+}
