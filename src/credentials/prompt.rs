@@ -40,7 +40,9 @@ impl Dialog {
         }
     }
 
-    /// The arguments that show a hidden entry (`../shared/AWS-FACTS.md`, "Desktop prompts").
+    /// The arguments that show a hidden entry: zenity's `--entry --hide-text` (zenity(1)),
+    /// kdialog's `--password`, and AppleScript's `display dialog … with hidden answer`
+    /// (Standard Additions), each with mfa-exec's title.
     fn args(self, text: &str) -> Vec<String> {
         match self {
             Dialog::Zenity => vec![
