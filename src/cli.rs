@@ -346,6 +346,34 @@ impl RunArgs {
     }
 }
 
+impl DeviceCmd {
+    /// What a `device` command asks of the settings: its profile (the device's user is the
+    /// one whose keys that profile signs with).
+    pub(crate) fn request(&self) -> Request {
+        let (DeviceCmd::Add { profile, .. }
+        | DeviceCmd::List { profile }
+        | DeviceCmd::Remove { profile, .. }) = self;
+        Request {
+            profile: profile.clone(),
+            ..Request::default()
+        }
+    }
+}
+
+impl KeysCmd {
+    /// What a `keys` command asks of the settings: its profile (none for `keys list`).
+    pub(crate) fn request(&self) -> Request {
+        let profile = match self {
+            KeysCmd::Add { profile, .. } | KeysCmd::Remove { profile } => profile.clone(),
+            KeysCmd::List => None,
+        };
+        Request {
+            profile,
+            ..Request::default()
+        }
+    }
+}
+
 impl ConsoleArgs {
     /// What the console asks of the settings: the profile's role as a run gets it, its
     /// `--duration` the console session's.

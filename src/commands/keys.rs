@@ -21,14 +21,14 @@ const KEY_LINES: [&str; 2] = ["aws_access_key_id", "aws_secret_access_key"];
 
 pub(super) fn run(cmd: KeysCmd, env: &Env) -> Result<ExitCode> {
     // The profile by the one rule every command follows, its name checked.
-    let profile_name = |flag: Option<String>| -> Result<String> {
-        Ok(Choice::resolve(flag.as_deref(), env)?.name)
-    };
+    let request = cmd.request();
+    let profile_name =
+        || -> Result<String> { Ok(Choice::resolve(request.profile.as_deref(), env)?.name) };
     match cmd {
         KeysCmd::Add {
-            profile,
             from_credentials_file,
-        } => add(&profile_name(profile)?, from_credentials_file, env)?,
+            ..
+        } => add(&profile_name()?, from_credentials_file, env)?,
         KeysCmd::List => {
             let mut out = Vec::new();
             if list(env, &mut out)? == 0 {
@@ -36,7 +36,7 @@ pub(super) fn run(cmd: KeysCmd, env: &Env) -> Result<ExitCode> {
             }
             print_stdout(&String::from_utf8_lossy(&out))?;
         }
-        KeysCmd::Remove { profile } => remove(&profile_name(profile)?, env)?,
+        KeysCmd::Remove { .. } => remove(&profile_name()?, env)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ use anyhow::Result;
 use super::choice::Choice;
 use super::endpoints::Place;
 use super::env::Env;
+use super::request::Request;
 use super::source::{check_named_profile, source, source_chain, Source};
 use crate::profile::FileKind;
 
@@ -28,8 +29,9 @@ pub(crate) struct DeviceSettings {
 }
 
 impl DeviceSettings {
-    pub(crate) fn resolve(flag: Option<&str>, env: &Env) -> Result<DeviceSettings> {
-        let choice = Choice::resolve(flag, env)?;
+    /// The request's profile, chosen by the one rule, and its source user.
+    pub(crate) fn resolve(request: &Request, env: &Env) -> Result<DeviceSettings> {
+        let choice = Choice::resolve(request.profile.as_deref(), env)?;
         let files = env.profile_files()?;
         let profile = files.profile(&choice.name);
         if choice.named() {

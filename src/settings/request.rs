@@ -42,12 +42,13 @@ impl Request {
         }
     }
 
-    /// The MFA session of the profile's source user with this device, by the same rules as
-    /// `mfa-exec -p PROFILE --serial-number SERIAL [-t CODE]` but without the profile's role:
-    /// IAM's self-manage policy wants the session itself (`device remove`).
-    pub(crate) fn mfa_session(profile: Option<&str>, serial: &str, code: Option<&str>) -> Request {
+    /// The MFA session of this request's profile's source user with this device, by the
+    /// same rules as `mfa-exec -p PROFILE --serial-number SERIAL [-t CODE]` but without the
+    /// profile's role: IAM's self-manage policy wants the session itself (`device remove`).
+    pub(crate) fn mfa_session(&self, serial: &str, code: Option<&str>) -> Request {
         Request {
-            profile: profile.map(String::from),
+            profile: self.profile.clone(),
+            region: self.region.clone(),
             serial: Some(serial.to_string()),
             code: CodeRequest {
                 given: code.map(String::from),

@@ -18,6 +18,7 @@ use crate::credentials::prompt::code_on_terminal;
 use crate::profile::{edit, FileKind};
 use crate::settings::device::DeviceSettings;
 use crate::settings::env::Env;
+use crate::settings::request::Request;
 use crate::terminal::tty::Tty;
 use crate::terminal::{qr, say};
 
@@ -25,14 +26,14 @@ use crate::terminal::{qr, say};
 const ENABLE_ROUNDS: u32 = 3;
 
 pub(super) fn add(
-    profile: Option<&str>,
+    request: &Request,
     device_name: Option<String>,
     qr_png: Option<PathBuf>,
     force: bool,
     env: &Env,
 ) -> Result<ExitCode> {
     // Everything checkable here is checked before anything is created.
-    let dev = DeviceSettings::resolve(profile, env)?;
+    let dev = DeviceSettings::resolve(request, env)?;
     if let (Some((serial, holder)), false) = (&dev.serial, force) {
         bail!(
             "profile '{}' already uses MFA device {serial} (mfa_serial of profile '{holder}'): pass --force to register another one for it, or first `{} device remove`",

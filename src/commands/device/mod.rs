@@ -18,22 +18,24 @@ use crate::cli::DeviceCmd;
 use crate::clock::rfc3339;
 use crate::settings::device::DeviceSettings;
 use crate::settings::env::Env;
+use crate::settings::request::Request;
 use crate::terminal::say;
 
 pub(crate) fn run(cmd: DeviceCmd, env: &Env) -> Result<ExitCode> {
+    let request = cmd.request();
     match cmd {
         DeviceCmd::Add {
-            profile,
             device_name,
             qr_png,
             force,
-        } => add::add(profile.as_deref(), device_name, qr_png, force, env),
-        DeviceCmd::List { profile } => list(profile.as_deref(), env),
+            ..
+        } => add::add(&request, device_name, qr_png, force, env),
+        DeviceCmd::List { .. } => list(&request, env),
         DeviceCmd::Remove {
-            profile,
             serial_number,
             token_code,
-        } => remove::remove(profile.as_deref(), serial_number, token_code, env),
+            ..
+        } => remove::remove(&request, serial_number, token_code, env),
     }
 }
 
@@ -52,8 +54,8 @@ fn source_iam(dev: &DeviceSettings) -> Result<Iam> {
     Ok(Iam::new(signer, &dev.place))
 }
 
-fn list(profile: Option<&str>, env: &Env) -> Result<ExitCode> {
-    let dev = DeviceSettings::resolve(profile, env)?;
+fn list(request: &Request, env: &Env) -> Result<ExitCode> {
+    let dev = DeviceSettings::resolve(request, env)?;
     let rt = new_runtime()?;
     let iam = source_iam(&dev)?;
     let user = rt.block_on(iam.caller_user())?;

@@ -20,12 +20,12 @@ use crate::settings::Settings;
 use crate::terminal::say;
 
 pub(super) fn remove(
-    profile: Option<&str>,
+    request: &Request,
     serial: Option<String>,
     token_code: Option<String>,
     env: &Env,
 ) -> Result<ExitCode> {
-    let dev = DeviceSettings::resolve(profile, env)?;
+    let dev = DeviceSettings::resolve(request, env)?;
     let serial = match serial.or_else(|| dev.serial.as_ref().map(|(s, _)| s.clone())) {
         Some(s) => s,
         None => bail!(
@@ -52,8 +52,8 @@ pub(super) fn remove(
     let what = if assigned {
         // IAM's self-manage policy denies deactivation without MFA: get an MFA session the
         // usual way (the cache, -t, the token command or the prompt), with this device.
-        let request = Request::mfa_session(profile, &serial, token_code.as_deref());
-        let settings = Settings::resolve(&request, env, &env.profile_files()?)?;
+        let session = request.mfa_session(&serial, token_code.as_deref());
+        let settings = Settings::resolve(&session, env, &env.profile_files()?)?;
         let cache = if settings.cache.enabled {
             Cache::open(env)
         } else {
