@@ -11,18 +11,11 @@ use crate::errors::{
     StsError,
 };
 use crate::ids::{base64, random_bytes, random_string, stable_id, SECRET_CHARS, UPPER_ALNUM};
-use crate::server::param;
+use crate::request::{param, VERSION};
 use crate::sigv4::Caller;
 use crate::state::{Kind, State, Temp};
 use crate::totp::{totp_code, unix_now};
 use crate::xml::{esc, iso_format, reply_xml};
-
-/// XML namespace of every STS reply.
-pub const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
-/// The only API version STS knows.
-pub const VERSION: &str = "2011-06-15";
-/// Signing service name STS requires in the credential scope.
-pub const SERVICE: &str = "sts";
 
 /// Runs STS action `action` (after authentication).
 pub(crate) fn action(
