@@ -135,6 +135,33 @@ fn end(term: OnTerminal) {
     drop(term);
 }
 
+/// Types `line` and presses Tab as a user does to see the candidates: what the terminal
+/// shows up to `last`, the candidate it waits for.
+#[track_caller]
+fn candidates(term: &mut OnTerminal, shell: Shell, line: &[u8], last: &str) -> String {
+    term.press(line);
+    term.press(tab(shell));
+    term.screen_until(last)
+}
+
+/// One story of completion in `shell`, from a fresh test environment.
+type Scenario = fn(Shell, &Install, &mut TestEnv);
+
+const SCENARIOS: [Scenario; 3] = [
+    subcommand_is_completed,
+    profiles_are_offered,
+    device_subcommands_are_offered,
+];
+
+/// Every scenario in `shell`, with the completions `mfa-exec completions SHELL` writes.
+fn completes_with_generated_files(shell: Shell) {
+    for scenario in SCENARIOS {
+        let mut env = TestEnv::new();
+        let install = generated(&env);
+        scenario(shell, &install, &mut env);
+    }
+}
+
 /// `mfa-exec de<Tab>` becomes `mfa-exec device `: run with `--help`, it is that command's help.
 fn subcommand_is_completed(shell: Shell, install: &Install, env: &mut TestEnv) {
     let Some(mut term) = start(env, shell, install) else {
@@ -153,9 +180,7 @@ fn profiles_are_offered(shell: Shell, install: &Install, env: &mut TestEnv) {
         return;
     };
     env.write_config(CONFIG_LATER);
-    term.press(b"mfa-exec -p ");
-    term.press(tab(shell));
-    let listed = term.screen_until("team-green");
+    let listed = candidates(&mut term, shell, b"mfa-exec -p ", "team-green");
     assert!(
         listed.contains("default") && listed.contains("team-blue"),
         "{shell:?}: `mfa-exec -p <Tab>` showed {listed:?}"
@@ -168,9 +193,7 @@ fn device_subcommands_are_offered(shell: Shell, install: &Install, env: &mut Tes
     let Some(mut term) = start(env, shell, install) else {
         return;
     };
-    term.press(b"mfa-exec device ");
-    term.press(tab(shell));
-    let listed = term.screen_until("remove");
+    let listed = candidates(&mut term, shell, b"mfa-exec device ", "remove");
     assert!(
         listed.contains("add") && listed.contains("list"),
         "{shell:?}: `mfa-exec device <Tab>` showed {listed:?}"
@@ -180,41 +203,17 @@ fn device_subcommands_are_offered(shell: Shell, install: &Install, env: &mut Tes
 
 #[test]
 fn bash_completes_subcommands_profiles_and_device_commands() {
-    for scenario in [
-        subcommand_is_completed,
-        profiles_are_offered,
-        device_subcommands_are_offered,
-    ] {
-        let mut env = TestEnv::new();
-        let install = generated(&env);
-        scenario(Shell::Bash, &install, &mut env);
-    }
+    completes_with_generated_files(Shell::Bash);
 }
 
 #[test]
 fn zsh_completes_subcommands_profiles_and_device_commands() {
-    for scenario in [
-        subcommand_is_completed,
-        profiles_are_offered,
-        device_subcommands_are_offered,
-    ] {
-        let mut env = TestEnv::new();
-        let install = generated(&env);
-        scenario(Shell::Zsh, &install, &mut env);
-    }
+    completes_with_generated_files(Shell::Zsh);
 }
 
 #[test]
 fn fish_completes_subcommands_profiles_and_device_commands() {
-    for scenario in [
-        subcommand_is_completed,
-        profiles_are_offered,
-        device_subcommands_are_offered,
-    ] {
-        let mut env = TestEnv::new();
-        let install = generated(&env);
-        scenario(Shell::Fish, &install, &mut env);
-    }
+    completes_with_generated_files(Shell::Fish);
 }
 
 /// `mfa-exec profiles` prints the names of both files' profiles and nothing else: the
@@ -438,11 +437,7 @@ fn the_debian_package_installs_documents_completes_and_removes_cleanly() {
 
     // Completion from where the package put it.
     for shell in SHELLS {
-        for scenario in [
-            subcommand_is_completed,
-            profiles_are_offered,
-            device_subcommands_are_offered,
-        ] {
+        for scenario in SCENARIOS {
             let mut env = TestEnv::new();
             scenario(shell, &install, &mut env);
         }

@@ -6,6 +6,7 @@
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 
 use sts_standin::phone::{
@@ -332,8 +333,12 @@ fn a_terminal_that_goes_away_leaves_no_device() {
     )
     .unwrap();
     term.press(b"");
-    let (status, _, screen) = term.finish();
-    assert_eq!(status, None, "killed by SIGHUP, not an exit: {screen}");
+    let (status, _, screen) = term.finish_with_status();
+    assert_eq!(
+        status.signal(),
+        Some(nix::sys::signal::Signal::SIGHUP as i32),
+        "killed by SIGHUP, not an exit ({status}): {screen}"
+    );
     assert!(
         screen.contains("the terminal went away before the device was enabled"),
         "{screen}"

@@ -26,10 +26,7 @@ fn ide_profile(env: &TestEnv) {
 
 #[test]
 fn an_ide_without_a_terminal_gets_a_zenity_dialog_and_boto3_gets_the_identity() {
-    let Some(desktop) = Desktop::start() else {
-        return;
-    };
-    let Some(_) = require_tool("zenity", &["zenity"]) else {
+    let Some(desktop) = Desktop::with_dialog("zenity") else {
         return;
     };
     let Some(python) = python_with_boto3() else {
@@ -65,16 +62,12 @@ fn an_ide_without_a_terminal_gets_a_zenity_dialog_and_boto3_gets_the_identity() 
 
 #[test]
 fn ten_runs_at_once_without_a_terminal_show_one_dialog_and_all_get_credentials() {
-    let Some(desktop) = Desktop::start() else {
-        return;
-    };
-    let Some(_) = require_tool("zenity", &["zenity"]) else {
+    let Some(desktop) = Desktop::with_dialog("zenity") else {
         return;
     };
     let env = TestEnv::new();
-    let bin = Path::new(TestEnv::bin());
     let runs: Vec<_> = (0..10)
-        .map(|_| desktop.spawn_detached(&env, bin, &["-p", "alice", "--credential-process"]))
+        .map(|_| desktop.spawn_mfa_exec(&env, &["-p", "alice", "--credential-process"]))
         .collect();
     let window = desktop.wait_for_window(TITLE);
     // Give the other nine time to show a dialog of their own, if they were going to.
@@ -96,23 +89,15 @@ fn ten_runs_at_once_without_a_terminal_show_one_dialog_and_all_get_credentials()
 
 #[test]
 fn cancel_is_one_line_without_a_call_and_nothing_is_cached() {
-    let Some(desktop) = Desktop::start() else {
-        return;
-    };
-    let Some(_) = require_tool("zenity", &["zenity"]) else {
+    let Some(desktop) = Desktop::with_dialog("zenity") else {
         return;
     };
     let env = TestEnv::new();
-    let run = desktop.spawn_detached(
-        &env,
-        Path::new(TestEnv::bin()),
-        &["-p", "alice", "--", "true"],
-    );
+    let run = desktop.spawn_mfa_exec(&env, &["-p", "alice", "--", "true"]);
     let window = desktop.wait_for_window(TITLE);
     desktop.press(&window, "Escape");
     let run = finish_within(run, LIMIT);
-    run.fails(125, &["dialog was cancelled"]);
-    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    run.fails_in_one_line(125, &["dialog was cancelled"]);
     assert_eq!(env.sts.total_calls(), 0);
     // Nothing cached: a run that may not ask finds nothing to use.
     env.run(["-p", "alice", "--no-prompt", "--", "true"])
@@ -122,18 +107,11 @@ fn cancel_is_one_line_without_a_call_and_nothing_is_cached() {
 
 #[test]
 fn a_malformed_answer_is_asked_again_in_a_new_dialog() {
-    let Some(desktop) = Desktop::start() else {
-        return;
-    };
-    let Some(_) = require_tool("zenity", &["zenity"]) else {
+    let Some(desktop) = Desktop::with_dialog("zenity") else {
         return;
     };
     let env = TestEnv::new();
-    let run = desktop.spawn_detached(
-        &env,
-        Path::new(TestEnv::bin()),
-        &["-p", "alice", "--", "true"],
-    );
+    let run = desktop.spawn_mfa_exec(&env, &["-p", "alice", "--", "true"]);
     let first = desktop.wait_for_window(TITLE);
     desktop.type_into(&first, "12ab");
     // A new dialog, which says why it asks again.
@@ -149,19 +127,12 @@ fn a_malformed_answer_is_asked_again_in_a_new_dialog() {
 
 #[test]
 fn real_kdialog_asks_under_kde_and_its_noise_stays_out_of_stderr() {
-    let Some(desktop) = Desktop::start() else {
-        return;
-    };
-    let Some(_) = require_tool("kdialog", &["kdialog"]) else {
+    let Some(desktop) = Desktop::with_dialog("kdialog") else {
         return;
     };
     let mut env = TestEnv::new();
     env.set("XDG_CURRENT_DESKTOP", "KDE");
-    let run = desktop.spawn_detached(
-        &env,
-        Path::new(TestEnv::bin()),
-        &["-p", "s3-reader", "--credential-process"],
-    );
+    let run = desktop.spawn_mfa_exec(&env, &["-p", "s3-reader", "--credential-process"]);
     let window = desktop.wait_for_window(TITLE);
     let argv = desktop.argv_of(&window);
     assert_eq!(argv[0], "kdialog", "{argv:?}");
@@ -195,15 +166,9 @@ fn without_a_terminal_or_a_display_the_error_comes_at_once() {
     };
     let env = TestEnv::new();
     let started = Instant::now();
-    let out = env
-        .command(setsid)
-        .args([TestEnv::bin(), "-p", "alice", "--credential-process"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let run = without_a_terminal(&env, &setsid, &["-p", "alice", "--credential-process"]);
     assert!(started.elapsed() < Duration::from_secs(2));
-    let run = Run::from(out);
-    run.fails(
+    run.fails_in_one_line(
         125,
         &[
             "no terminal to ask",
@@ -215,7 +180,6 @@ fn without_a_terminal_or_a_display_the_error_comes_at_once() {
             "zenity",
         ],
     );
-    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert_eq!(env.sts.total_calls(), 0);
 }
 
@@ -245,6 +209,33 @@ fn stand_in(env: &mut TestEnv, name: &str, body: &str) -> PathBuf {
     record
 }
 
+/// A stand-in for `name` that prints a code of alice's device, as an answered dialog or a
+/// YubiKey does; returns where its argv is recorded.
+fn answering_with_alices_code(env: &mut TestEnv, name: &str) -> PathBuf {
+    let code = env.alice_code();
+    stand_in(env, name, &format!("echo {code}"))
+}
+
+/// The demo config with `lines` added to alice's profile (after her `mfa_serial`).
+fn alice_profile_with(env: &TestEnv, lines: &str) {
+    env.write_config(&demo_config_file().replace(
+        &format!("mfa_serial = {ALICE_SERIAL}\n"),
+        &format!("mfa_serial = {ALICE_SERIAL}\n{lines}"),
+    ));
+}
+
+/// `mfa-exec ARGS` in a session of its own (`setsid`), without a controlling terminal.
+fn without_a_terminal(env: &TestEnv, setsid: &Path, args: &[&str]) -> Run {
+    let out = env
+        .command(setsid)
+        .arg(TestEnv::bin())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    Run::from(out)
+}
+
 fn argv(record: &Path) -> Vec<String> {
     std::fs::read_to_string(record)
         .unwrap_or_default()
@@ -257,8 +248,7 @@ fn argv(record: &Path) -> Vec<String> {
 fn osascript_is_asked_with_a_hidden_answer_and_cancel_is_one_line() {
     // There is no macOS here: a stand-in records the argv and answers as osascript does.
     let mut env = TestEnv::new();
-    let code = env.alice_code();
-    let record = stand_in(&mut env, "osascript", &format!("echo {code}"));
+    let record = answering_with_alices_code(&mut env, "osascript");
     env.run(["-p", "alice", "--prompt", "osascript", "--", "true"])
         .success();
     let args = argv(&record);
@@ -309,8 +299,7 @@ fn kdialog_stand_in_gets_the_documented_options() {
 #[test]
 fn ykman_gives_the_code_for_the_serial_or_the_configured_account() {
     let mut env = TestEnv::new();
-    let code = env.alice_code();
-    let record = stand_in(&mut env, "ykman", &format!("echo {code}"));
+    let record = answering_with_alices_code(&mut env, "ykman");
     env.run(["-p", "alice", "--prompt", "ykman", "--", "true"])
         .success();
     assert_eq!(
@@ -321,15 +310,9 @@ fn ykman_gives_the_code_for_the_serial_or_the_configured_account() {
     // mfa_ykman_account and mfa_prompt on the source profile serve its roles; the device
     // from YKMAN_OATH_DEVICE_SERIAL.
     let mut env = TestEnv::new();
-    env.write_config(&demo_config_file().replace(
-        &format!("mfa_serial = {ALICE_SERIAL}\n"),
-        &format!(
-            "mfa_serial = {ALICE_SERIAL}\nmfa_prompt = ykman\nmfa_ykman_account = AWS alice\n"
-        ),
-    ));
+    alice_profile_with(&env, "mfa_prompt = ykman\nmfa_ykman_account = AWS alice\n");
     env.set("YKMAN_OATH_DEVICE_SERIAL", "7654321");
-    let code = env.alice_code();
-    let record = stand_in(&mut env, "ykman", &format!("echo {code}"));
+    let record = answering_with_alices_code(&mut env, "ykman");
     env.run(["-p", "s3-reader", "--", "true"]).success();
     assert_eq!(
         argv(&record),
@@ -348,12 +331,8 @@ fn ykman_gives_the_code_for_the_serial_or_the_configured_account() {
 #[test]
 fn the_flag_beats_the_environment_which_beats_the_profile() {
     let mut env = TestEnv::new();
-    env.write_config(&demo_config_file().replace(
-        &format!("mfa_serial = {ALICE_SERIAL}\n"),
-        &format!("mfa_serial = {ALICE_SERIAL}\nmfa_prompt = kdialog\n"),
-    ));
-    let code = env.alice_code();
-    let ykman = stand_in(&mut env, "ykman", &format!("echo {code}"));
+    alice_profile_with(&env, "mfa_prompt = kdialog\n");
+    let ykman = answering_with_alices_code(&mut env, "ykman");
     let osascript = stand_in(&mut env, "osascript", "exit 3");
     let kdialog = stand_in(&mut env, "kdialog", "exit 3");
     env.set("MFA_EXEC_PROMPT", "osascript");
@@ -395,8 +374,7 @@ fn ykman_failures_and_non_codes_are_one_line_and_never_sent() {
         let mut env = TestEnv::new();
         stand_in(&mut env, "ykman", body);
         let run = env.run(["-p", "alice", "--prompt", "ykman", "--", "true"]);
-        run.fails(125, &[needle]);
-        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        run.fails_in_one_line(125, &[needle]);
         assert!(!run.stderr.contains("Password:"));
         assert_eq!(env.sts.total_calls(), 0);
     }
@@ -425,8 +403,7 @@ fn the_real_ykman_without_a_yubikey_says_so_in_one_line() {
     };
     let env = TestEnv::new();
     let run = env.run(["-p", "alice", "--prompt", "ykman", "--", "true"]);
-    run.fails(125, &["found no YubiKey", "insert it"]);
-    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    run.fails_in_one_line(125, &["found no YubiKey", "insert it"]);
     assert_eq!(env.sts.total_calls(), 0);
 }
 
@@ -451,23 +428,14 @@ fn without_a_terminal_ykman_asks_for_a_touch_through_notify_send() {
         return;
     };
     let mut env = TestEnv::new();
-    let code = env.alice_code();
-    stand_in(&mut env, "ykman", &format!("echo {code}"));
+    answering_with_alices_code(&mut env, "ykman");
     let notified = stand_in(&mut env, "notify-send", "");
-    let out = env
-        .command(setsid)
-        .args([
-            TestEnv::bin(),
-            "-p",
-            "alice",
-            "--prompt",
-            "ykman",
-            "--credential-process",
-        ])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    Run::from(out).success();
+    without_a_terminal(
+        &env,
+        &setsid,
+        &["-p", "alice", "--prompt", "ykman", "--credential-process"],
+    )
+    .success();
     // The notification is not waited for: give its process a moment.
     let started = Instant::now();
     while argv(&notified).is_empty() && started.elapsed() < Duration::from_secs(5) {

@@ -58,6 +58,14 @@ impl Desktop {
         })
     }
 
+    /// A new X server and the dialog program `dialog` (zenity, kdialog), or a skip when
+    /// either is missing.
+    pub fn with_dialog(dialog: &str) -> Option<Desktop> {
+        let desktop = Desktop::start()?;
+        require_tool(dialog, &[dialog])?;
+        Some(desktop)
+    }
+
     fn xdotool(&self, args: &[&str]) -> String {
         let out = Command::new(&self.xdotool)
             .args(args)
@@ -153,6 +161,11 @@ impl Desktop {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn")
+    }
+
+    /// `mfa-exec ARGS` as [`Desktop::spawn_detached`] runs a program: as an IDE runs it.
+    pub fn spawn_mfa_exec(&self, env: &TestEnv, args: &[&str]) -> Child {
+        self.spawn_detached(env, Path::new(TestEnv::bin()), args)
     }
 }
 

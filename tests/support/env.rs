@@ -261,6 +261,14 @@ impl Run {
         self
     }
 
+    /// Like [`Run::fails`], and that `mfa-exec: …` line is all of stderr.
+    #[track_caller]
+    pub fn fails_in_one_line(&self, status: i32, needles: &[&str]) -> &Self {
+        self.fails(status, needles);
+        assert_eq!(self.stderr.lines().count(), 1, "{}", self.stderr);
+        self
+    }
+
     #[track_caller]
     pub fn prints(&self, needle: &str) -> &Self {
         assert!(

@@ -5,7 +5,7 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
-use std::process::{Child, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -195,12 +195,19 @@ stty -a"#;
     }
 
     /// Exit status and captured stdout; the terminal's remaining text.
-    pub fn finish(mut self) -> (Option<i32>, String, String) {
+    pub fn finish(self) -> (Option<i32>, String, String) {
+        let (status, stdout, screen) = self.finish_with_status();
+        (status.code(), stdout, screen)
+    }
+
+    /// Like [`OnTerminal::finish`] with the whole wait status, which also says which signal
+    /// ended the program (`setsid -c` execs it in place, so the status is the program's own).
+    pub fn finish_with_status(mut self) -> (ExitStatus, String, String) {
         let mut stdout = String::new();
         if let Some(mut out) = self.child.stdout.take() {
             out.read_to_string(&mut stdout).unwrap();
         }
-        let status = self.child.wait().unwrap().code();
+        let status = self.child.wait().unwrap();
         std::thread::sleep(Duration::from_millis(100));
         while let Ok(bytes) = self.screen.try_recv() {
             self.seen.push_str(&String::from_utf8_lossy(&bytes));

@@ -11,7 +11,7 @@ use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettin
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 
-use crate::sts::{SERVICE, VERSION};
+use crate::request::{SERVICE, VERSION};
 use crate::xml::xml_field;
 
 /// Keys to sign with.

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::account::assumed_role_arn;
 use crate::ids::{random_string, UPPER_ALNUM};
-use crate::server::{param, Incoming};
+use crate::request::{param, Incoming};
 use crate::state::{Kind, Shared, SigninToken};
 use crate::xml::esc;
 
@@ -53,13 +53,8 @@ pub(crate) fn respond(shared: &Shared, rq: &Incoming) -> Page {
     if rq.method != "GET" {
         return page(405, "text/plain", "Method Not Allowed");
     }
-    let params: Vec<(String, String)> = rq
-        .url
-        .split_once('?')
-        .map(|(_, q)| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    let path = rq.url.split('?').next().unwrap_or("");
-    if path.starts_with("/console") {
+    let params = rq.query_params();
+    if rq.path().starts_with("/console") {
         return console(shared, rq, &params);
     }
     let action = param(&params, "Action").unwrap_or("");

@@ -9,7 +9,7 @@ use crate::errors::{
     access_denied, check_length, check_pattern, err, null_error, validation, StsError,
 };
 use crate::ids::{base64, random_string};
-use crate::server::param;
+use crate::request::param;
 use crate::sigv4::Caller;
 use crate::state::{Device, Kind, State};
 use crate::totp::{totp_code, unix_now};

@@ -11,9 +11,11 @@
 //! hour when assumed with temporary credentials (role chaining); parameters are checked against
 //! STS's and IAM's service models. Replies are the Query protocol's XML, as STS and IAM send it.
 //!
-//! The modules follow a request: [`server`](StandIn) takes it, `sigv4` says who signed it, and
-//! `sts`, `iam` or `s3` answers it from the `account` and its `state`. `client` is a small
-//! signed client for the tests and the binary; [`phone`] plays an authenticator app.
+//! The modules follow a request: [`server`](StandIn) takes it and makes it a `request` (which
+//! also holds STS's API version and signing name), `sigv4` says who signed it, and `sts`, `iam`,
+//! `s3` or `federation` answers it from the `account` and its `state`. Each of those only reads
+//! the `request`, below them; none imports the server that calls it. `client` is a small signed
+//! client for the tests and the binary; [`phone`] plays an authenticator app.
 
 mod account;
 mod client;
@@ -23,6 +25,7 @@ mod iam;
 mod ids;
 mod imds;
 pub mod phone;
+mod request;
 mod s3;
 mod server;
 mod sigv4;
@@ -41,8 +44,8 @@ pub use client::{
 };
 pub use iam::IAM_VERSION;
 pub use imds::Imds;
+pub use request::{NAMESPACE, SERVICE, VERSION};
 pub use server::StandIn;
 pub use state::Signed;
-pub use sts::{NAMESPACE, SERVICE, VERSION};
 pub use totp::totp_code;
 pub use xml::{esc, iso_format};

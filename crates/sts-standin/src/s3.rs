@@ -5,7 +5,7 @@
 use crate::account::ACCOUNT;
 use crate::errors::{access_denied, err, StsError};
 use crate::ids::stable_id;
-use crate::server::Incoming;
+use crate::request::Incoming;
 use crate::sigv4::Caller;
 use crate::xml::esc;
 

@@ -16,6 +16,7 @@ use crate::client::{call, call_service, Keys, Reply};
 use crate::errors::{err, StsError};
 use crate::iam::{self, IAM_VERSION};
 use crate::ids::request_id;
+use crate::request::{param, Incoming, SERVICE};
 use crate::sigv4::{authenticate, parse_authorization};
 use crate::state::{Device, Shared, Signed, State};
 use crate::totp::{totp_code, unix_now};
@@ -270,24 +271,6 @@ impl Drop for StandIn {
     }
 }
 
-/// What a received request looks like, independent of tiny_http.
-pub(crate) struct Incoming {
-    pub(crate) method: String,
-    pub(crate) url: String,
-    /// Header names lower-cased, in received order.
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Vec<u8>,
-}
-
-impl Incoming {
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 fn handle(shared: &Shared, mut request: tiny_http::Request) {
     let latency = shared.lock().latency;
     if !latency.is_zero() {
@@ -310,7 +293,7 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
             .collect(),
         body,
     };
-    let path = incoming.url.split('?').next().unwrap_or("");
+    let path = incoming.path();
     if path == "/federation" || path.starts_with("/console") {
         let page = federation::respond(shared, &incoming);
         let mut response = tiny_http::Response::from_data(page.body.into_bytes())
@@ -344,7 +327,7 @@ fn header(name: &str, value: &str) -> tiny_http::Header {
 
 /// (status, content type, body, request id)
 fn respond(shared: &Shared, rq: &Incoming) -> (u16, &'static str, String, String) {
-    let path = rq.url.split('?').next().unwrap_or("");
+    let path = rq.path();
     if path == "/_standin/calls" {
         let state = shared.lock();
         let json = serde_json::to_string(&state.calls).expect("JSON of counts");
@@ -352,7 +335,7 @@ fn respond(shared: &Shared, rq: &Incoming) -> (u16, &'static str, String, String
     }
 
     let id = request_id();
-    let params = params_of(rq);
+    let params = rq.params();
     // Which service the request was signed for decides the reply's shape (errors included).
     let authorization = rq
         .header("authorization")
@@ -360,7 +343,7 @@ fn respond(shared: &Shared, rq: &Incoming) -> (u16, &'static str, String, String
     let service = authorization
         .as_ref()
         .map(|a| a.service.clone())
-        .unwrap_or_else(|| sts::SERVICE.to_string());
+        .unwrap_or_else(|| SERVICE.to_string());
     let action = if service == "s3" {
         format!("s3:{} {path}", rq.method)
     } else {
@@ -406,35 +389,6 @@ fn respond(shared: &Shared, rq: &Incoming) -> (u16, &'static str, String, String
         ),
         Err(e) => (e.status, "text/xml", error_xml(&e, &id), id),
     }
-}
-
-/// Query-string parameters, then (for a form-encoded POST) body parameters.
-fn params_of(rq: &Incoming) -> Vec<(String, String)> {
-    let mut params: Vec<(String, String)> = Vec::new();
-    if let Some((_, query)) = rq.url.split_once('?') {
-        params.extend(form_urlencoded::parse(query.as_bytes()).into_owned());
-    }
-    if rq.method == "POST" && is_form(rq.header("content-type")) {
-        params.extend(form_urlencoded::parse(&rq.body).into_owned());
-    }
-    params
-}
-
-fn is_form(content_type: Option<&str>) -> bool {
-    content_type
-        .and_then(|ct| ct.split(';').next())
-        .is_some_and(|mime| {
-            mime.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
-}
-
-/// The value of parameter `name`.
-pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
 }
 
 /// Authenticates a request and runs its action.

@@ -13,9 +13,8 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use crate::account::{assumed_role_arn, user_arn, User};
 use crate::errors::{bad_signature, bad_signature_msg, err, invalid_token, msg, StsError};
 use crate::ids::stable_id;
-use crate::server::Incoming;
+use crate::request::{Incoming, SERVICE};
 use crate::state::{State, Temp};
-use crate::sts::SERVICE;
 use crate::xml::iso_format;
 
 /// Allowed clock skew between `X-Amz-Date` and now.

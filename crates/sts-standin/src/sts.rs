@@ -11,18 +11,11 @@ use crate::errors::{
     StsError,
 };
 use crate::ids::{base64, random_bytes, random_string, stable_id, SECRET_CHARS, UPPER_ALNUM};
-use crate::server::param;
+use crate::request::{param, VERSION};
 use crate::sigv4::Caller;
 use crate::state::{Kind, State, Temp};
 use crate::totp::{totp_code, unix_now};
 use crate::xml::{esc, iso_format, reply_xml};
-
-/// XML namespace of every STS reply.
-pub const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
-/// The only API version STS knows.
-pub const VERSION: &str = "2011-06-15";
-/// Signing service name STS requires in the credential scope.
-pub const SERVICE: &str = "sts";
 
 /// Runs STS action `action` (after authentication).
 pub(crate) fn action(
@@ -72,20 +65,8 @@ pub(crate) fn assume_role_with_web_identity(
         ));
     }
     let mut errors = Vec::new();
-    let role_arn = param(params, "RoleArn");
-    let session = param(params, "RoleSessionName");
+    let (role_arn, session) = role_params(params, &mut errors);
     let token = param(params, "WebIdentityToken");
-    match role_arn {
-        None => errors.push(null_error("roleArn")),
-        Some(arn) => check_length("roleArn", arn, 20, 2048, &mut errors),
-    }
-    match session {
-        None => errors.push(null_error("roleSessionName")),
-        Some(s) => {
-            check_length("roleSessionName", s, 2, 64, &mut errors);
-            check_pattern("roleSessionName", s, r"[\w+=,.@-]*", "+=,.@-", &mut errors);
-        }
-    }
     match token {
         None => errors.push(null_error("webIdentityToken")),
         Some(t) => check_length("webIdentityToken", t, 4, 20_000, &mut errors),
@@ -197,19 +178,7 @@ fn assume_role(
     id: &str,
 ) -> Result<String, StsError> {
     let mut errors = Vec::new();
-    let role_arn = param(params, "RoleArn");
-    let session = param(params, "RoleSessionName");
-    match role_arn {
-        None => errors.push(null_error("roleArn")),
-        Some(arn) => check_length("roleArn", arn, 20, 2048, &mut errors),
-    }
-    match session {
-        None => errors.push(null_error("roleSessionName")),
-        Some(s) => {
-            check_length("roleSessionName", s, 2, 64, &mut errors);
-            check_pattern("roleSessionName", s, r"[\w+=,.@-]*", "+=,.@-", &mut errors);
-        }
-    }
+    let (role_arn, session) = role_params(params, &mut errors);
     let external_id = param(params, "ExternalId");
     if let Some(x) = external_id {
         check_length("externalId", x, 2, 1224, &mut errors);
@@ -293,6 +262,28 @@ fn assume_role(
         credentials_xml(&akid, &temp),
     );
     Ok(reply_xml("AssumeRole", &result, id))
+}
+
+/// `RoleArn` and `RoleSessionName`, which AssumeRole and AssumeRoleWithWebIdentity both
+/// require, checked against STS's service model (errors collected, in that order).
+fn role_params<'a>(
+    params: &'a [(String, String)],
+    errors: &mut Vec<String>,
+) -> (Option<&'a str>, Option<&'a str>) {
+    let role_arn = param(params, "RoleArn");
+    let session = param(params, "RoleSessionName");
+    match role_arn {
+        None => errors.push(null_error("roleArn")),
+        Some(arn) => check_length("roleArn", arn, 20, 2048, errors),
+    }
+    match session {
+        None => errors.push(null_error("roleSessionName")),
+        Some(s) => {
+            check_length("roleSessionName", s, 2, 64, errors);
+            check_pattern("roleSessionName", s, r"[\w+=,.@-]*", "+=,.@-", errors);
+        }
+    }
+    (role_arn, session)
 }
 
 /// Parses `DurationSeconds` (None when absent or invalid; errors collected).

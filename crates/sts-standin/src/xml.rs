@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use crate::errors::StsError;
-use crate::sts::NAMESPACE;
+use crate::request::NAMESPACE;
 
 /// An IAM-style reply: `Result` only when there is one (EnableMFADevice has none).
 pub(crate) fn reply_xml_in(

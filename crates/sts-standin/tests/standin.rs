@@ -73,6 +73,22 @@ fn assert_error(reply: &Reply, status: u16, code: &str, message: &str) {
     assert!(reply.field("RequestId").is_some(), "{}", reply.body);
 }
 
+/// `SerialNumber` and `TokenCode`: a device and one of its codes, then `extra`.
+fn mfa<'a>(
+    serial: &'a str,
+    code: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut params = vec![("SerialNumber", serial), ("TokenCode", code)];
+    params.extend_from_slice(extra);
+    params
+}
+
+/// GetSessionToken signed with `keys`, for the device `serial` and its `code`.
+fn get_session_token(standin: &StandIn, keys: &Keys, serial: &str, code: &str) -> Reply {
+    standin.call(keys, "GetSessionToken", &mfa(serial, code, &[]))
+}
+
 fn assume(standin: &StandIn, keys: &Keys, role_name: &str, extra: &[(&str, &str)]) -> Reply {
     let arn = role(role_name);
     let mut params = vec![("RoleArn", arn.as_str()), ("RoleSessionName", "test")];
@@ -87,15 +103,24 @@ fn not_authorized(role_name: &str) -> String {
     )
 }
 
+/// AssumeRole of `role_name` with `keys` and a code of alice's device at `offset`, and `extra`.
+fn assume_with_code(
+    standin: &StandIn,
+    keys: &Keys,
+    role_name: &str,
+    offset: i64,
+    extra: &[(&str, &str)],
+) -> Reply {
+    let code = standin.code(ALICE_MFA, offset);
+    assume(standin, keys, role_name, &mfa(ALICE_MFA, &code, extra))
+}
+
 /// GetSessionToken with alice's MFA device and a code at `offset`: the session keys.
+#[track_caller]
 fn mfa_session(standin: &StandIn, offset: i64) -> Keys {
     let code = standin.code(ALICE_MFA, offset);
-    let reply = standin.call(
-        &alice(),
-        "GetSessionToken",
-        &[("SerialNumber", ALICE_MFA), ("TokenCode", &code)],
-    );
-    assert!(reply.is_ok(), "{}", reply.body);
+    let reply = get_session_token(standin, &alice(), ALICE_MFA, &code);
+    assert_ok(&reply);
     reply.credentials().unwrap()
 }
 
@@ -105,6 +130,116 @@ fn seconds_until(expiration: &str) -> i64 {
         Ok(d) => d.as_secs() as i64,
         Err(e) => -(e.duration().as_secs() as i64),
     }
+}
+
+/// Seconds until the reply's credentials expire.
+fn seconds_left(reply: &Reply) -> i64 {
+    seconds_until(&reply.field("Expiration").unwrap())
+}
+
+/// `Action=GetCallerIdentity&Version=2011-06-15`, what the signing tests send.
+fn caller_identity_body() -> String {
+    form_body(&[("Action", "GetCallerIdentity"), ("Version", VERSION)])
+}
+
+/// The SigV4 headers alice's keys give a form POST of `body` to STS in us-east-1, now.
+fn signed_by_alice(standin: &StandIn, body: &str) -> Vec<(String, String)> {
+    sign_post(
+        &standin.url(),
+        &alice(),
+        "us-east-1",
+        "sts",
+        SystemTime::now(),
+        body,
+    )
+    .unwrap()
+}
+
+/// Signs a form POST of `body` with alice's keys for `region` and `service` as of `time`, and
+/// sends it.
+fn alice_posts_at(
+    standin: &StandIn,
+    region: &str,
+    service: &str,
+    time: SystemTime,
+    body: &str,
+) -> Reply {
+    signed_post(&standin.url(), &alice(), region, service, time, body).unwrap()
+}
+
+/// POSTs `body` to `/` with `headers` exactly as given.
+fn post(standin: &StandIn, headers: &[(String, String)], body: &str) -> Reply {
+    http_request(&standin.url(), "POST", "/", headers, body.as_bytes()).unwrap()
+}
+
+/// POSTs a form `body` with no signature at all: only `host` and `content-type`.
+fn post_unsigned(standin: &StandIn, body: &str) -> Reply {
+    let host = standin.url().trim_start_matches("http://").to_string();
+    let headers = vec![
+        ("host".to_string(), host),
+        ("content-type".to_string(), FORM_CONTENT_TYPE.to_string()),
+    ];
+    post(standin, &headers, body)
+}
+
+#[track_caller]
+fn assert_ok(reply: &Reply) {
+    assert!(reply.is_ok(), "{}", reply.body);
+}
+
+/// Refused with `code`, whatever the status and message.
+#[track_caller]
+fn assert_code(reply: &Reply, code: &str) {
+    assert_eq!(reply.error_code().as_deref(), Some(code), "{}", reply.body);
+}
+
+#[track_caller]
+fn assert_invalid_token(reply: &Reply) {
+    assert_error(
+        reply,
+        403,
+        "InvalidClientTokenId",
+        "The security token included in the request is invalid.",
+    );
+}
+
+#[track_caller]
+fn assert_bad_signature(reply: &Reply) {
+    assert_error(reply, 403, "SignatureDoesNotMatch", "The request signature");
+}
+
+#[track_caller]
+fn assert_code_refused(reply: &Reply) {
+    assert_error(
+        reply,
+        403,
+        "AccessDenied",
+        "MultiFactorAuthentication failed with invalid MFA one time pass code.",
+    );
+}
+
+#[track_caller]
+fn assert_no_session_token_for_sessions(reply: &Reply) {
+    assert_error(
+        reply,
+        403,
+        "AccessDenied",
+        "Cannot call GetSessionToken with session credentials",
+    );
+}
+
+/// A ValidationError with one error, whose message contains `about`; returns the message.
+#[track_caller]
+fn one_validation_error(reply: &Reply, about: &str) -> String {
+    assert_error(
+        reply,
+        400,
+        "ValidationError",
+        "1 validation error detected: ",
+    );
+    let message = reply.error_message().unwrap();
+    assert!(message.contains(about), "{message}");
+    message
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -151,24 +286,13 @@ fn an_unknown_access_key_is_an_invalid_client_token_id() {
     let standin = start();
     let keys = Keys::new("AKIAUNKNOWNUNKNOWN00", "secret", None);
     let reply = standin.call(&keys, "GetCallerIdentity", &[]);
-    assert_error(
-        &reply,
-        403,
-        "InvalidClientTokenId",
-        "The security token included in the request is invalid.",
-    );
+    assert_invalid_token(&reply);
 }
 
 #[test]
 fn a_request_without_authorization_is_missing_its_authentication_token() {
     let standin = start();
-    let body = form_body(&[("Action", "GetCallerIdentity"), ("Version", VERSION)]);
-    let host = standin.url().trim_start_matches("http://").to_string();
-    let headers = vec![
-        ("host".to_string(), host),
-        ("content-type".to_string(), FORM_CONTENT_TYPE.to_string()),
-    ];
-    let reply = http_request(&standin.url(), "POST", "/", &headers, body.as_bytes()).unwrap();
+    let reply = post_unsigned(&standin, &caller_identity_body());
     assert_error(
         &reply,
         403,
@@ -180,119 +304,61 @@ fn a_request_without_authorization_is_missing_its_authentication_token() {
 #[test]
 fn a_tampered_body_breaks_the_signature() {
     let standin = start();
-    let signed = form_body(&[("Action", "GetCallerIdentity"), ("Version", VERSION)]);
     let sent = form_body(&[
         ("Action", "AssumeRole"),
         ("Version", VERSION),
         ("RoleArn", &role("open")),
         ("RoleSessionName", "sneaky"),
     ]);
-    let headers = sign_post(
-        &standin.url(),
-        &alice(),
-        "us-east-1",
-        "sts",
-        SystemTime::now(),
-        &signed,
-    )
-    .unwrap();
-    let reply = http_request(&standin.url(), "POST", "/", &headers, sent.as_bytes()).unwrap();
-    assert_error(
-        &reply,
-        403,
-        "SignatureDoesNotMatch",
-        "The request signature",
-    );
+    let headers = signed_by_alice(&standin, &caller_identity_body());
+    let reply = post(&standin, &headers, &sent);
+    assert_bad_signature(&reply);
     assert_eq!(standin.calls("AssumeRole"), 1, "counted although refused");
 }
 
 #[test]
 fn a_signed_header_changed_in_transit_breaks_the_signature() {
     let standin = start();
-    let body = form_body(&[("Action", "GetCallerIdentity"), ("Version", VERSION)]);
-    let mut headers = sign_post(
-        &standin.url(),
-        &alice(),
-        "us-east-1",
-        "sts",
-        SystemTime::now(),
-        &body,
-    )
-    .unwrap();
+    let body = caller_identity_body();
+    let mut headers = signed_by_alice(&standin, &body);
     for (name, value) in &mut headers {
         if name == "content-type" {
             *value = "application/x-www-form-urlencoded".to_string();
         }
     }
-    let reply = http_request(&standin.url(), "POST", "/", &headers, body.as_bytes()).unwrap();
-    assert_error(
-        &reply,
-        403,
-        "SignatureDoesNotMatch",
-        "The request signature",
-    );
+    let reply = post(&standin, &headers, &body);
+    assert_bad_signature(&reply);
 }
 
 #[test]
 fn unsigned_headers_may_change_but_signed_ones_may_not_be_dropped() {
     let standin = start();
-    let body = form_body(&[("Action", "GetCallerIdentity"), ("Version", VERSION)]);
-    let headers = sign_post(
-        &standin.url(),
-        &alice(),
-        "us-east-1",
-        "sts",
-        SystemTime::now(),
-        &body,
-    )
-    .unwrap();
+    let body = caller_identity_body();
+    let headers = signed_by_alice(&standin, &body);
 
     let mut with_agent = headers.clone();
     with_agent.push(("user-agent".to_string(), "curl/8".to_string()));
-    let reply = http_request(&standin.url(), "POST", "/", &with_agent, body.as_bytes()).unwrap();
-    assert!(reply.is_ok(), "{}", reply.body);
+    let reply = post(&standin, &with_agent, &body);
+    assert_ok(&reply);
 
     let without_content_type: Vec<_> = headers
         .into_iter()
         .filter(|(n, _)| n != "content-type")
         .collect();
-    let reply = http_request(
-        &standin.url(),
-        "POST",
-        "/",
-        &without_content_type,
-        body.as_bytes(),
-    )
-    .unwrap();
+    let reply = post(&standin, &without_content_type, &body);
     assert_eq!(reply.status, 403, "{}", reply.body);
 }
 
 #[test]
 fn a_signature_older_than_15_minutes_has_expired() {
     let standin = start();
-    let body = form_body(&[("Action", "GetCallerIdentity"), ("Version", VERSION)]);
+    let body = caller_identity_body();
     let twenty_minutes_ago = SystemTime::now() - Duration::from_secs(20 * 60);
-    let reply = signed_post(
-        &standin.url(),
-        &alice(),
-        "us-east-1",
-        "sts",
-        twenty_minutes_ago,
-        &body,
-    )
-    .unwrap();
+    let reply = alice_posts_at(&standin, "us-east-1", "sts", twenty_minutes_ago, &body);
     assert_error(&reply, 403, "SignatureDoesNotMatch", "Signature expired: ");
 
     let ten_minutes_ago = SystemTime::now() - Duration::from_secs(10 * 60);
-    let reply = signed_post(
-        &standin.url(),
-        &alice(),
-        "eu-central-1",
-        "sts",
-        ten_minutes_ago,
-        &body,
-    )
-    .unwrap();
+    let reply = alice_posts_at(&standin, "eu-central-1", "sts", ten_minutes_ago, &body);
     assert!(
         reply.is_ok(),
         "10 minutes of skew and any region are fine: {}",
@@ -300,15 +366,7 @@ fn a_signature_older_than_15_minutes_has_expired() {
     );
 
     let twenty_minutes_ahead = SystemTime::now() + Duration::from_secs(20 * 60);
-    let reply = signed_post(
-        &standin.url(),
-        &alice(),
-        "us-east-1",
-        "sts",
-        twenty_minutes_ahead,
-        &body,
-    )
-    .unwrap();
+    let reply = alice_posts_at(&standin, "us-east-1", "sts", twenty_minutes_ahead, &body);
     assert_error(
         &reply,
         403,
@@ -320,17 +378,14 @@ fn a_signature_older_than_15_minutes_has_expired() {
 #[test]
 fn a_signature_for_another_service_is_refused() {
     let standin = start();
-    let body = form_body(&[("Action", "GetCallerIdentity"), ("Version", VERSION)]);
-    let reply = signed_post(
-        &standin.url(),
-        &alice(),
+    // The stand-in also plays IAM and S3 (for `device`); EC2 it does not.
+    let reply = alice_posts_at(
+        &standin,
         "us-east-1",
-        // The stand-in also plays IAM and S3 (for `device`); EC2 it does not.
         "ec2",
         SystemTime::now(),
-        &body,
-    )
-    .unwrap();
+        &caller_identity_body(),
+    );
     assert_error(
         &reply,
         403,
@@ -342,8 +397,7 @@ fn a_signature_for_another_service_is_refused() {
 #[test]
 fn a_get_with_the_query_string_is_accepted() {
     let standin = start();
-    let query = form_body(&[("Action", "GetCallerIdentity"), ("Version", VERSION)]);
-    let path = format!("/?{query}");
+    let path = format!("/?{}", caller_identity_body());
     let headers = sign_request(
         "GET",
         &standin.url(),
@@ -357,7 +411,7 @@ fn a_get_with_the_query_string_is_accepted() {
     )
     .unwrap();
     let reply = http_request(&standin.url(), "GET", &path, &headers, b"").unwrap();
-    assert!(reply.is_ok(), "{}", reply.body);
+    assert_ok(&reply);
     assert_eq!(reply.field("Arn").as_deref(), Some(ALICE_ARN));
 }
 
@@ -373,15 +427,7 @@ fn unknown_actions_and_versions_are_invalid_actions() {
     );
 
     let body = form_body(&[("Action", "GetCallerIdentity"), ("Version", "2010-01-01")]);
-    let reply = signed_post(
-        &standin.url(),
-        &alice(),
-        "us-east-1",
-        "sts",
-        SystemTime::now(),
-        &body,
-    )
-    .unwrap();
+    let reply = alice_posts_at(&standin, "us-east-1", "sts", SystemTime::now(), &body);
     assert_error(&reply, 400, "InvalidAction", "Could not find operation");
 }
 
@@ -393,9 +439,8 @@ fn unknown_actions_and_versions_are_invalid_actions() {
 fn get_session_token_with_a_fresh_code_succeeds_and_the_same_code_again_is_refused() {
     let standin = start();
     let code = standin.code(ALICE_MFA, 0);
-    let params = [("SerialNumber", ALICE_MFA), ("TokenCode", code.as_str())];
 
-    let first = standin.call(&alice(), "GetSessionToken", &params);
+    let first = get_session_token(&standin, &alice(), ALICE_MFA, &code);
     assert_eq!(first.status, 200, "{}", first.body);
     assert!(first
         .body
@@ -421,13 +466,8 @@ fn get_session_token_with_a_fresh_code_succeeds_and_the_same_code_again_is_refus
         "default 12 h, got {left} s"
     );
 
-    let again = standin.call(&alice(), "GetSessionToken", &params);
-    assert_error(
-        &again,
-        403,
-        "AccessDenied",
-        "MultiFactorAuthentication failed with invalid MFA one time pass code.",
-    );
+    let again = get_session_token(&standin, &alice(), ALICE_MFA, &code);
+    assert_code_refused(&again);
     assert_eq!(standin.calls("GetSessionToken"), 2);
 }
 
@@ -437,11 +477,7 @@ fn codes_of_the_neighbouring_steps_work_but_older_ones_and_wrong_ones_do_not() {
     let standin = start();
     for offset in [-1, 1] {
         let code = standin.code(ALICE_MFA, offset);
-        let reply = standin.call(
-            &alice(),
-            "GetSessionToken",
-            &[("SerialNumber", ALICE_MFA), ("TokenCode", &code)],
-        );
+        let reply = get_session_token(&standin, &alice(), ALICE_MFA, &code);
         assert!(reply.is_ok(), "offset {offset}: {}", reply.body);
     }
     let mut tried = Vec::new();
@@ -454,28 +490,14 @@ fn codes_of_the_neighbouring_steps_work_but_older_ones_and_wrong_ones_do_not() {
             continue; // one chance in a million
         }
         tried.push(offset);
-        let reply = standin.call(
-            &alice(),
-            "GetSessionToken",
-            &[("SerialNumber", ALICE_MFA), ("TokenCode", &code)],
-        );
-        assert_error(
-            &reply,
-            403,
-            "AccessDenied",
-            "MultiFactorAuthentication failed with invalid MFA one time pass code.",
-        );
+        let reply = get_session_token(&standin, &alice(), ALICE_MFA, &code);
+        assert_code_refused(&reply);
     }
     assert!(!tried.is_empty());
 
     // A code consumed on alice's device says nothing about bob's.
     let bobs = standin.code(BOB_MFA, 0);
-    let reply = standin.call(
-        &bob(),
-        "GetSessionToken",
-        &[("SerialNumber", BOB_MFA), ("TokenCode", &bobs)],
-    );
-    assert!(reply.is_ok(), "{}", reply.body);
+    assert_ok(&get_session_token(&standin, &bob(), BOB_MFA, &bobs));
 }
 
 #[test]
@@ -492,19 +514,8 @@ fn a_token_code_that_is_not_six_digits_is_a_validation_error() {
             "Member must satisfy regular expression pattern: [\\d]*",
         ),
     ] {
-        let reply = standin.call(
-            &alice(),
-            "GetSessionToken",
-            &[("SerialNumber", ALICE_MFA), ("TokenCode", code)],
-        );
-        assert_error(
-            &reply,
-            400,
-            "ValidationError",
-            "1 validation error detected: ",
-        );
-        let message = reply.error_message().unwrap();
-        assert!(message.contains("at 'tokenCode' failed to satisfy constraint: "));
+        let reply = get_session_token(&standin, &alice(), ALICE_MFA, code);
+        let message = one_validation_error(&reply, "at 'tokenCode' failed to satisfy constraint: ");
         assert!(message.ends_with(constraint), "{message}");
     }
 }
@@ -513,11 +524,7 @@ fn a_token_code_that_is_not_six_digits_is_a_validation_error() {
 fn another_users_mfa_serial_cannot_be_validated() {
     let standin = start();
     let code = standin.code(BOB_MFA, 0);
-    let reply = standin.call(
-        &alice(),
-        "GetSessionToken",
-        &[("SerialNumber", BOB_MFA), ("TokenCode", &code)],
-    );
+    let reply = get_session_token(&standin, &alice(), BOB_MFA, &code);
     assert_error(
         &reply,
         403,
@@ -525,12 +532,7 @@ fn another_users_mfa_serial_cannot_be_validated() {
         "MultiFactorAuthentication failed, unable to validate MFA code.  Please verify your MFA serial number is valid and associated with this user.",
     );
     // The failed attempt did not consume bob's code.
-    let reply = standin.call(
-        &bob(),
-        "GetSessionToken",
-        &[("SerialNumber", BOB_MFA), ("TokenCode", &code)],
-    );
-    assert!(reply.is_ok(), "{}", reply.body);
+    assert_ok(&get_session_token(&standin, &bob(), BOB_MFA, &code));
 }
 
 #[test]
@@ -548,17 +550,8 @@ fn get_session_token_durations_must_lie_between_15_minutes_and_36_hours() {
             "GetSessionToken",
             &[("DurationSeconds", duration)],
         );
-        assert_error(
-            &reply,
-            400,
-            "ValidationError",
-            "1 validation error detected: ",
-        );
-        let message = reply.error_message().unwrap();
-        assert!(
-            message.contains(&format!("Value '{duration}' at 'durationSeconds'")),
-            "{message}"
-        );
+        let message =
+            one_validation_error(&reply, &format!("Value '{duration}' at 'durationSeconds'"));
         assert!(message.ends_with(constraint), "{message}");
     }
     for (duration, expected) in [("900", 900), ("129600", 129_600)] {
@@ -567,8 +560,8 @@ fn get_session_token_durations_must_lie_between_15_minutes_and_36_hours() {
             "GetSessionToken",
             &[("DurationSeconds", duration)],
         );
-        assert!(reply.is_ok(), "{}", reply.body);
-        let left = seconds_until(&reply.field("Expiration").unwrap());
+        assert_ok(&reply);
+        let left = seconds_left(&reply);
         assert!((expected - 60..=expected).contains(&left), "{left}");
     }
 }
@@ -579,12 +572,7 @@ fn session_credentials_cannot_get_another_session_token() {
     let session = standin.call(&alice(), "GetSessionToken", &[]);
     let keys = session.credentials().unwrap();
     let reply = standin.call(&keys, "GetSessionToken", &[]);
-    assert_error(
-        &reply,
-        403,
-        "AccessDenied",
-        "Cannot call GetSessionToken with session credentials",
-    );
+    assert_no_session_token_for_sessions(&reply);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -598,17 +586,12 @@ fn a_role_trusted_by_a_role_is_assumed_only_from_that_roles_session() {
     let session = mfa_session(&standin, 0);
     // target trusts no user, only sessions of hub: not alice's MFA session, not her keys.
     let denied = assume(&standin, &session, "target", &[]);
-    assert_eq!(
-        denied.error_code().as_deref(),
-        Some("AccessDenied"),
-        "{}",
-        denied.body
-    );
+    assert_code(&denied, "AccessDenied");
     let hub = assume(&standin, &session, "hub", &[]);
-    assert!(hub.is_ok(), "{}", hub.body);
+    assert_ok(&hub);
     let hub = hub.credentials().unwrap();
     let target = assume(&standin, &hub, "target", &[]);
-    assert!(target.is_ok(), "{}", target.body);
+    assert_ok(&target);
     let target = target.credentials().unwrap();
     assert_eq!(
         standin.key_owner(&target.access_key_id).as_deref(),
@@ -616,12 +599,7 @@ fn a_role_trusted_by_a_role_is_assumed_only_from_that_roles_session() {
     );
     // And a role's session may not call GetSessionToken either.
     let reply = standin.call(&hub, "GetSessionToken", &[]);
-    assert_error(
-        &reply,
-        403,
-        "AccessDenied",
-        "Cannot call GetSessionToken with session credentials",
-    );
+    assert_no_session_token_for_sessions(&reply);
 }
 
 #[test]
@@ -636,12 +614,7 @@ fn assume_role_with_web_identity_is_unsigned_and_wants_the_roles_token() {
             ("RoleSessionName", "ci-job"),
             ("WebIdentityToken", token),
         ]);
-        let host = standin.url().trim_start_matches("http://").to_string();
-        let headers = vec![
-            ("host".to_string(), host),
-            ("content-type".to_string(), FORM_CONTENT_TYPE.to_string()),
-        ];
-        http_request(&standin.url(), "POST", "/", &headers, body.as_bytes()).unwrap()
+        post_unsigned(&standin, &body)
     };
     let refused = call("not-the-token");
     assert_error(
@@ -651,7 +624,7 @@ fn assume_role_with_web_identity_is_unsigned_and_wants_the_roles_token() {
         "Not authorized to perform sts:AssumeRoleWithWebIdentity",
     );
     let reply = call(WEB_IDENTITY_TOKEN);
-    assert!(reply.is_ok(), "{}", reply.body);
+    assert_ok(&reply);
     let keys = reply.credentials().unwrap();
     assert_eq!(
         standin.key_owner(&keys.access_key_id).as_deref(),
@@ -663,12 +636,7 @@ fn assume_role_with_web_identity_is_unsigned_and_wants_the_roles_token() {
     );
     // The role's session carries no MFA: hub wants MFA, so without a code it is refused.
     let hub = assume(&standin, &keys, "hub", &[]);
-    assert_eq!(
-        hub.error_code().as_deref(),
-        Some("AccessDenied"),
-        "{}",
-        hub.body
-    );
+    assert_code(&hub, "AccessDenied");
 }
 
 #[test]
@@ -677,13 +645,7 @@ fn assume_role_on_s3_reader_is_denied_without_mfa_and_allowed_with_it() {
     let denied = assume(&standin, &alice(), "s3-reader", &[]);
     assert_error(&denied, 403, "AccessDenied", &not_authorized("s3-reader"));
 
-    let code = standin.code(ALICE_MFA, 0);
-    let allowed = assume(
-        &standin,
-        &alice(),
-        "s3-reader",
-        &[("SerialNumber", ALICE_MFA), ("TokenCode", &code)],
-    );
+    let allowed = assume_with_code(&standin, &alice(), "s3-reader", 0, &[]);
     assert_eq!(allowed.status, 200, "{}", allowed.body);
     assert!(allowed
         .body
@@ -697,7 +659,7 @@ fn assume_role_on_s3_reader_is_denied_without_mfa_and_allowed_with_it() {
         role_id.starts_with("AROA") && role_id.ends_with(":test"),
         "{role_id}"
     );
-    let left = seconds_until(&allowed.field("Expiration").unwrap());
+    let left = seconds_left(&allowed);
     assert!((3540..=3600).contains(&left), "default 1 h, got {left}");
 
     let keys = allowed.credentials().unwrap();
@@ -713,17 +675,11 @@ fn assume_role_on_s3_reader_is_denied_without_mfa_and_allowed_with_it() {
 fn the_open_role_needs_no_mfa_but_locked_and_unknown_roles_refuse_everyone() {
     let standin = start();
     let open = assume(&standin, &alice(), "open", &[]);
-    assert!(open.is_ok(), "{}", open.body);
+    assert_ok(&open);
 
     let locked = assume(&standin, &alice(), "locked", &[]);
     assert_error(&locked, 403, "AccessDenied", &not_authorized("locked"));
-    let code = standin.code(ALICE_MFA, 0);
-    let locked = assume(
-        &standin,
-        &alice(),
-        "locked",
-        &[("SerialNumber", ALICE_MFA), ("TokenCode", &code)],
-    );
+    let locked = assume_with_code(&standin, &alice(), "locked", 0, &[]);
     assert_error(&locked, 403, "AccessDenied", &not_authorized("locked"));
 
     let unknown = assume(&standin, &alice(), "no-such-role", &[]);
@@ -741,7 +697,7 @@ fn mfa_session_credentials_can_assume_s3_reader_without_a_code_but_not_for_two_h
     let session = mfa_session(&standin, 0);
 
     let chained = assume(&standin, &session, "s3-reader", &[]);
-    assert!(chained.is_ok(), "{}", chained.body);
+    assert_ok(&chained);
 
     let too_long = assume(
         &standin,
@@ -759,7 +715,7 @@ fn mfa_session_credentials_can_assume_s3_reader_without_a_code_but_not_for_two_h
     // Role credentials obtained that way chain on, within the same 1-hour limit.
     let role_keys = chained.credentials().unwrap();
     let again = assume(&standin, &role_keys, "auditor", &[]);
-    assert!(again.is_ok(), "{}", again.body);
+    assert_ok(&again);
     let too_long = assume(
         &standin,
         &role_keys,
@@ -778,7 +734,7 @@ fn mfa_session_credentials_can_assume_s3_reader_without_a_code_but_not_for_two_h
 fn session_credentials_without_mfa_cannot_assume_an_mfa_role() {
     let standin = start();
     let session = standin.call(&alice(), "GetSessionToken", &[]);
-    assert!(session.is_ok(), "{}", session.body);
+    assert_ok(&session);
     let keys = session.credentials().unwrap();
     let who = standin.call(&keys, "GetCallerIdentity", &[]);
     assert_eq!(who.field("Arn").as_deref(), Some(ALICE_ARN));
@@ -786,101 +742,62 @@ fn session_credentials_without_mfa_cannot_assume_an_mfa_role() {
     let denied = assume(&standin, &keys, "s3-reader", &[]);
     assert_error(&denied, 403, "AccessDenied", &not_authorized("s3-reader"));
     // ...but a code in the request itself does it.
-    let code = standin.code(ALICE_MFA, 0);
-    let allowed = assume(
-        &standin,
-        &keys,
-        "s3-reader",
-        &[("SerialNumber", ALICE_MFA), ("TokenCode", &code)],
-    );
-    assert!(allowed.is_ok(), "{}", allowed.body);
+    let allowed = assume_with_code(&standin, &keys, "s3-reader", 0, &[]);
+    assert_ok(&allowed);
 }
 
 #[test]
 fn assume_role_durations_are_bounded_by_the_role() {
     away_from_step_boundary();
     let standin = start();
-    let mfa = |offset: i64| {
-        let code = standin.code(ALICE_MFA, offset);
-        vec![
-            ("SerialNumber".to_string(), ALICE_MFA.to_string()),
-            ("TokenCode".to_string(), code),
-        ]
-    };
-    fn with<'a>(extra: &'a [(String, String)], duration: &'a str) -> Vec<(&'a str, &'a str)> {
-        let mut params: Vec<(&str, &str)> = extra
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        params.push(("DurationSeconds", duration));
-        params
-    }
+    // One code for every call: a refusal must not consume it.
+    let code = standin.code(ALICE_MFA, -1);
+    let with = |duration| mfa(ALICE_MFA, &code, &[("DurationSeconds", duration)]);
 
-    let m = mfa(-1);
-    let reply = assume(&standin, &alice(), "auditor", &with(&m, "7200"));
+    let reply = assume(&standin, &alice(), "auditor", &with("7200"));
     assert_error(
         &reply,
         400,
         "ValidationError",
         "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
     );
-    let reply = assume(&standin, &alice(), "auditor", &with(&m, "899"));
+    let reply = assume(&standin, &alice(), "auditor", &with("899"));
     assert_error(&reply, 400, "ValidationError", "1 validation error detected: Value '899' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900");
-    let reply = assume(&standin, &alice(), "s3-reader", &with(&m, "43201"));
+    let reply = assume(&standin, &alice(), "s3-reader", &with("43201"));
     assert_error(&reply, 400, "ValidationError", "1 validation error detected: Value '43201' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to 43200");
 
     // The code was never consumed by those refusals.
-    let reply = assume(&standin, &alice(), "s3-reader", &with(&m, "43200"));
-    assert!(reply.is_ok(), "{}", reply.body);
-    let left = seconds_until(&reply.field("Expiration").unwrap());
+    let reply = assume(&standin, &alice(), "s3-reader", &with("43200"));
+    assert_ok(&reply);
+    let left = seconds_left(&reply);
     assert!((43_140..=43_200).contains(&left), "{left}");
 
     let reply = assume(&standin, &alice(), "open", &[("DurationSeconds", "900")]);
-    assert!(reply.is_ok(), "{}", reply.body);
+    assert_ok(&reply);
 }
 
 #[test]
 fn the_partner_role_wants_its_external_id() {
     away_from_step_boundary();
     let standin = start();
-    let without = {
-        let code = standin.code(ALICE_MFA, -1);
-        assume(
-            &standin,
-            &alice(),
-            "partner",
-            &[("SerialNumber", ALICE_MFA), ("TokenCode", &code)],
-        )
-    };
+    let without = assume_with_code(&standin, &alice(), "partner", -1, &[]);
     assert_error(&without, 403, "AccessDenied", &not_authorized("partner"));
-    let wrong = {
-        let code = standin.code(ALICE_MFA, -1);
-        assume(
-            &standin,
-            &alice(),
-            "partner",
-            &[
-                ("SerialNumber", ALICE_MFA),
-                ("TokenCode", &code),
-                ("ExternalId", "guessed-id"),
-            ],
-        )
-    };
+    let wrong = assume_with_code(
+        &standin,
+        &alice(),
+        "partner",
+        -1,
+        &[("ExternalId", "guessed-id")],
+    );
     assert_error(&wrong, 403, "AccessDenied", &not_authorized("partner"));
-    let right = {
-        let code = standin.code(ALICE_MFA, -1);
-        assume(
-            &standin,
-            &alice(),
-            "partner",
-            &[
-                ("SerialNumber", ALICE_MFA),
-                ("TokenCode", &code),
-                ("ExternalId", "partner-ext-id"),
-            ],
-        )
-    };
-    assert!(right.is_ok(), "{}", right.body);
+    let right = assume_with_code(
+        &standin,
+        &alice(),
+        "partner",
+        -1,
+        &[("ExternalId", "partner-ext-id")],
+    );
+    assert_ok(&right);
 }
 
 #[test]
@@ -896,16 +813,7 @@ fn assume_role_parameters_are_validated() {
             "AssumeRole",
             &[("RoleArn", &open), ("RoleSessionName", bad)],
         );
-        assert_error(
-            &reply,
-            400,
-            "ValidationError",
-            "1 validation error detected: ",
-        );
-        assert!(reply
-            .error_message()
-            .unwrap()
-            .contains("at 'roleSessionName'"));
+        one_validation_error(&reply, "at 'roleSessionName'");
     }
     let name = "a.b@c=d,e-f+g_h";
     let reply = standin.call(
@@ -913,7 +821,7 @@ fn assume_role_parameters_are_validated() {
         "AssumeRole",
         &[("RoleArn", &open), ("RoleSessionName", name)],
     );
-    assert!(reply.is_ok(), "{}", reply.body);
+    assert_ok(&reply);
     assert_eq!(
         reply.field("Arn"),
         Some(format!(
@@ -936,42 +844,22 @@ fn temporary_keys_need_their_own_token() {
     let mut no_token = keys.clone();
     no_token.session_token = None;
     let reply = standin.call(&no_token, "GetCallerIdentity", &[]);
-    assert_error(
-        &reply,
-        403,
-        "InvalidClientTokenId",
-        "The security token included in the request is invalid.",
-    );
+    assert_invalid_token(&reply);
 
     let mut wrong_token = keys.clone();
     wrong_token.session_token = Some("forged".to_string());
     let reply = standin.call(&wrong_token, "GetCallerIdentity", &[]);
-    assert_error(
-        &reply,
-        403,
-        "InvalidClientTokenId",
-        "The security token included in the request is invalid.",
-    );
+    assert_invalid_token(&reply);
 
     let mut long_term_with_token = alice();
     long_term_with_token.session_token = keys.session_token.clone();
     let reply = standin.call(&long_term_with_token, "GetCallerIdentity", &[]);
-    assert_error(
-        &reply,
-        403,
-        "InvalidClientTokenId",
-        "The security token included in the request is invalid.",
-    );
+    assert_invalid_token(&reply);
 
     let mut wrong_secret = keys;
     wrong_secret.secret_access_key = alice().secret_access_key;
     let reply = standin.call(&wrong_secret, "GetCallerIdentity", &[]);
-    assert_error(
-        &reply,
-        403,
-        "SignatureDoesNotMatch",
-        "The request signature",
-    );
+    assert_bad_signature(&reply);
 }
 
 #[test]
@@ -979,8 +867,8 @@ fn temporary_keys_work_until_they_expire() {
     let standin = start();
     standin.set_lifetime_override(Some(2));
     let reply = standin.call(&alice(), "GetSessionToken", &[("DurationSeconds", "3600")]);
-    assert!(reply.is_ok(), "{}", reply.body);
-    let left = seconds_until(&reply.field("Expiration").unwrap());
+    assert_ok(&reply);
+    let left = seconds_left(&reply);
     assert!(
         (0..=2).contains(&left),
         "Expiration shows the override: {left}"
@@ -988,7 +876,7 @@ fn temporary_keys_work_until_they_expire() {
     let keys = reply.credentials().unwrap();
 
     let who = standin.call(&keys, "GetCallerIdentity", &[]);
-    assert!(who.is_ok(), "{}", who.body);
+    assert_ok(&who);
 
     std::thread::sleep(Duration::from_millis(2500));
     let expired = standin.call(&keys, "GetCallerIdentity", &[]);
@@ -1001,7 +889,7 @@ fn temporary_keys_work_until_they_expire() {
 
     standin.set_lifetime_override(None);
     let reply = standin.call(&alice(), "GetSessionToken", &[("DurationSeconds", "3600")]);
-    let left = seconds_until(&reply.field("Expiration").unwrap());
+    let left = seconds_left(&reply);
     assert!((3540..=3600).contains(&left), "{left}");
 }
 
@@ -1085,13 +973,7 @@ fn sixteen_clients_at_once_are_all_served_and_a_code_is_used_only_once() {
             let code = code.clone();
             std::thread::spawn(move || {
                 barrier.wait();
-                standin
-                    .call(
-                        &alice(),
-                        "GetSessionToken",
-                        &[("SerialNumber", ALICE_MFA), ("TokenCode", &code)],
-                    )
-                    .status
+                get_session_token(&standin, &alice(), ALICE_MFA, &code).status
             })
         })
         .collect();
@@ -1458,16 +1340,12 @@ fn federation_refuses_session_credentials_unknown_keys_and_a_chained_session_dur
 fn federation_takes_a_session_duration_for_a_role_long_term_keys_assumed() {
     away_from_step_boundary();
     let standin = start();
-    let code = standin.code(ALICE_MFA, 0);
-    let direct = assume(
+    let direct = assume_with_code(
         &standin,
         &alice(),
         "s3-reader",
-        &[
-            ("SerialNumber", ALICE_MFA),
-            ("TokenCode", &code),
-            ("DurationSeconds", "7200"),
-        ],
+        0,
+        &[("DurationSeconds", "7200")],
     )
     .credentials()
     .unwrap();
