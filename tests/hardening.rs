@@ -511,7 +511,7 @@ fn no_control_characters(text: &str) -> bool {
 fn escape_sequences_in_outside_text_are_shown_escaped() {
     let env = TestEnv::new();
     let run = env.run(["-p", CLEAR_SCREEN, "-t", "123456", "--", "true"]);
-    run.fails(125, &["profile 'x\\x1b[2Jy' is not usable"]);
+    run.fails(125, &["--profile 'x\\x1b[2Jy' is not a profile name"]);
     assert!(no_control_characters(&run.stderr), "{:?}", run.stderr);
     let run = env.run([
         "-p",
