@@ -1,7 +1,7 @@
 //! The manual pages (`mfa-exec man DIR`, hidden; scripts/package runs it): `mfa-exec(1)` and
 //! one page per subcommand, generated from the clap definitions by clap_mangen so that a page
 //! never lists an option the binary lacks. clap has no place for what a manual also needs, so
-//! the profile keys, environment, files and exit statuses the README documents are written
+//! the profile keys, environment, files and exit statuses (docs/reference.md has them too) are written
 //! here once and added to every page.
 
 use std::fs;
@@ -111,6 +111,8 @@ fn definitions(roff: &mut Roff, section: &str, items: &[(&str, &str)]) {
 const PROFILE_KEYS: &[(&str, &str)] = &[
     ("mfa_serial", "The MFA device's ARN or hardware serial, on the profile or its source_profile (--serial-number)."),
     ("mfa_process", "A command whose output is the MFA code, run with sh -c (--token-command)."),
+    ("mfa_prompt", "Where a person is asked for the code: auto, terminal, zenity, kdialog, osascript or ykman (--prompt)."),
+    ("mfa_ykman_account", "The YubiKey OATH account of --prompt ykman; default the MFA serial."),
     ("role_arn", "A role to assume (--role-arn); source_profile names the profile whose keys sign the call."),
     ("role_session_name", "The role session name; default mfa-exec-<unix seconds> (--role-session-name)."),
     ("external_id", "The external id a role requires (--external-id)."),
@@ -129,6 +131,10 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ("AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE", "Where the profiles are read; else ~/.aws/config and ~/.aws/credentials."),
     ("AWS_REGION, AWS_DEFAULT_REGION", "The region when --region is not given; they come before the profile's region key."),
     ("AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "Endpoint overrides, as in every AWS SDK."),
+    ("MFA_EXEC_PROMPT", "Where a person is asked for the code when --prompt is not given (auto, terminal, zenity, kdialog, osascript, ykman)."),
+    ("YKMAN_OATH_DEVICE_SERIAL", "Which YubiKey ykman asks, when several are plugged in."),
+    ("MFA_EXEC_KEYRING_TIMEOUT", "How long a keyring call may take (default 30s) before it fails in one line."),
+    ("BROWSER", "The browser mfa-exec console opens the sign-in URL in."),
     ("MFA_EXEC_MIN_REMAINING", "Reuse cached credentials only while more than this is left (--min-remaining); default 5m."),
     ("XDG_CACHE_HOME", "The cache is $XDG_CACHE_HOME/mfa-exec; else ~/.cache/mfa-exec."),
     ("XDG_CONFIG_HOME", "The keyring record is $XDG_CONFIG_HOME/mfa-exec/keyring.json; else ~/.config/mfa-exec/keyring.json."),
