@@ -42,7 +42,7 @@ pub use account::{
     WEB_IDENTITY_TOKEN,
 };
 pub use client::{
-    call, call_service, form_body, http_request, list_buckets, sign_post, sign_request,
+    call, call_service, form_body, http_request, list_buckets, s3_request, sign_post, sign_request,
     signed_post, Keys, Reply, FORM_CONTENT_TYPE,
 };
 pub use iam::IAM_VERSION;
