@@ -1,6 +1,6 @@
-//! A strict local stand-in for AWS STS, the IAM calls of a user's own virtual MFA device and S3
-//! ListBuckets, so that mfa-exec can be tested, demonstrated and benchmarked without an AWS
-//! account: its integration tests start one in-process ([`StandIn::start`]), and the
+//! A strict local stand-in for AWS STS, the IAM calls of a user's own virtual MFA device and the
+//! S3 calls of `aws s3 ls` and `aws s3 cp`, so that mfa-exec can be tested, demonstrated and
+//! benchmarked without an AWS account: its integration tests start one in-process ([`StandIn::start`]), and the
 //! `sts-standin` binary serves one for scripts/demo and the benchmarks.
 //!
 //! Strict means it refuses what AWS refuses, with AWS's error codes, HTTP statuses and messages:
@@ -9,12 +9,16 @@
 //! only once per device; AssumeRole on a role whose trust policy requires MFA needs a code or
 //! credentials that carry MFA; a role session lasts at most the role's MaxSessionDuration, and one
 //! hour when assumed with temporary credentials (role chaining); parameters are checked against
-//! STS's and IAM's service models. Replies are the Query protocol's XML, as STS and IAM send it.
+//! STS's and IAM's service models; a role session may do in S3 only what its role's permission
+//! policies and its session policies both allow, and session tags and a source identity follow
+//! STS's rules along a chain. Replies are the Query protocol's XML, as STS and IAM send it, and
+//! S3's.
 //!
 //! The modules follow a request: [`server`](StandIn) takes it and makes it a `request` (which
-//! also holds STS's API version and signing name), `sigv4` says who signed it, and `sts`, `iam`,
-//! `s3` or `federation` answers it from the `account` and its `state`. Each of those only reads
-//! the `request`, below them; none imports the server that calls it. `client` is a small signed
+//! also holds STS's API version and signing name), `sigv4` says who signed it, and `sts` (with
+//! `session`), `iam`, `s3` (with `payload`) or `federation` answers it from the `account`, its
+//! `policy` documents and its `state`. Each of those only reads the `request`, below them; none
+//! imports the server that calls it. `client` is a small signed
 //! client for the tests and the binary; [`phone`] plays an authenticator app.
 
 mod account;
