@@ -220,3 +220,231 @@ fn a_policy_comes_from_stdin_a_file_or_the_command_line() {
     assert_eq!(run.env_lines()["AWS_ACCESS_KEY_ID"], inline);
     assert_eq!(calls(&env, "AssumeRole"), 1);
 }
+
+/// The AWS CLI in each mode a command can get credentials: `aws s3 ARGS` run under
+/// `mfa-exec -p open MFA_ARGS` (exec, `--server`), with `--print-env`'s variables, or through
+/// a `credential_process` profile.
+struct Modes<'a> {
+    env: &'a TestEnv,
+    aws: std::path::PathBuf,
+}
+
+impl Modes<'_> {
+    /// `aws ARGS` as each mode runs it: (mode, the run).
+    fn each(&self, mfa_args: &[&str], aws_args: &[&str]) -> Vec<(&'static str, Run)> {
+        let env = self.env;
+        let mut all = vec![("exec", env.run_wrapping(mfa_args, &self.aws, aws_args))];
+        let server: Vec<&str> = [&["--server"], mfa_args].concat();
+        all.push(("--server", env.run_wrapping(&server, &self.aws, aws_args)));
+        let print: Vec<&str> = [mfa_args, &["--print-env", "--shell", "bash"]].concat();
+        let printed = env.run(&print);
+        printed.success();
+        let mut aws = env.command(&self.aws);
+        for line in printed.stdout.lines() {
+            let Some(rest) = line.strip_prefix("export ") else {
+                continue;
+            };
+            let (name, value) = rest.split_once('=').unwrap();
+            aws.env(name, value.trim_matches('\''));
+        }
+        all.push((
+            "--print-env",
+            Run::from(aws.args(aws_args).output().unwrap()),
+        ));
+        let with_profile: Vec<&str> = [aws_args, &["--profile", "agent"]].concat();
+        let via = Run::from(env.command(&self.aws).args(&with_profile).output().unwrap());
+        all.push(("credential_process", via));
+        all
+    }
+}
+
+/// `--read-only` in every mode: the session lists the buckets but cannot write to one; the
+/// same role unscoped writes, and a scoped run after that still cannot. One MFA code for all
+/// of it, the one the first run typed.
+#[test]
+fn read_only_lists_but_cannot_write_in_every_mode_and_the_unscoped_role_still_can() {
+    let Some(aws) = aws_cli() else { return };
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "{}[profile agent]\ncredential_process = {} --credential-process -p open --read-only\n",
+        demo_config_file(),
+        TestEnv::bin()
+    ));
+    let file = env.dir.path().join("report.txt");
+    std::fs::write(&file, "quarterly numbers\n").unwrap();
+    let file = file.to_str().unwrap();
+    // The day's first run types the code; every run after it uses the MFA session.
+    env.run([
+        "-p",
+        "open",
+        "-t",
+        &env.alice_code(),
+        "--read-only",
+        "--",
+        "true",
+    ])
+    .success();
+    let modes = Modes { env: &env, aws };
+    let scoped = ["-p", "open", "--read-only"];
+    let put = ["s3", "cp", file, "s3://demo-reports/report.txt"];
+    for (mode, run) in modes.each(&scoped, &["s3", "ls"]) {
+        assert_eq!(run.status, Some(0), "{mode}: {}", run.stderr);
+        assert!(
+            run.stdout.contains("demo-reports"),
+            "{mode}: {}",
+            run.stdout
+        );
+    }
+    for (mode, run) in modes.each(&scoped, &put) {
+        assert_ne!(run.status, Some(0), "{mode} wrote: {}", run.stdout);
+        assert!(
+            run.stderr.contains("AccessDenied"),
+            "{mode}: {}",
+            run.stderr
+        );
+    }
+    assert!(env.sts.objects().is_empty());
+
+    env.run_wrapping(&["-p", "open"], &modes.aws, &put)
+        .success();
+    assert_eq!(env.sts.objects().len(), 1, "the unscoped role wrote");
+    let again = env.run_wrapping(&scoped, &modes.aws, &put);
+    assert!(again.stderr.contains("AccessDenied"), "{}", again.stderr);
+    assert_eq!(calls(&env, "GetSessionToken"), 1, "one code for the day");
+}
+
+/// An inline policy that denies writing narrows the role as ReadOnlyAccess does, and what a
+/// run sends is what the user wrote: the policy as written, the ARNs, the tags of the profile
+/// that names them, the transitive keys and the source identity.
+#[test]
+fn the_scope_and_tags_reach_the_assume_role_as_given() {
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "{}[profile tagged]\nrole_arn = {}\nsource_profile = alice\nsession_tags = team=platform,project=x\ntransitive_session_tags = team\nsource_identity = alice\n",
+        demo_config_file(),
+        role_arn("s3-reader")
+    ));
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:PutObject","Resource":"*"},{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    env.run([
+        "-p",
+        "tagged",
+        "-t",
+        &env.alice_code(),
+        "--policy",
+        deny,
+        "--read-only",
+        "--tag",
+        "ticket=OPS-42",
+        "--",
+        "true",
+    ])
+    .success();
+    let assumed = env.sts.assumed_roles();
+    assert_eq!(assumed.len(), 1, "{assumed:?}");
+    let sent = &assumed[0];
+    assert_eq!(sent.role_arn, role_arn("s3-reader"));
+    assert_eq!(sent.policy.as_deref(), Some(deny));
+    assert_eq!(sent.policy_arns, ["arn:aws:iam::aws:policy/ReadOnlyAccess"]);
+    assert_eq!(
+        sent.tags,
+        [
+            ("team".to_string(), "platform".to_string()),
+            ("project".to_string(), "x".to_string()),
+            ("ticket".to_string(), "OPS-42".to_string()),
+        ]
+    );
+    assert_eq!(sent.transitive_tag_keys, ["team"]);
+    assert_eq!(sent.source_identity.as_deref(), Some("alice"));
+    assert_eq!(sent.error, None);
+}
+
+/// In a chain the scope narrows the last role only, as STS applies it; the hop before is
+/// assumed whole, with its own profile's tags.
+#[test]
+fn in_a_chain_only_the_last_role_is_scoped() {
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "{}[profile hub]\nrole_arn = {}\nsource_profile = alice\nsession_tags = team=platform\ntransitive_session_tags = team\n\n[profile target]\nrole_arn = {}\nsource_profile = hub\n",
+        demo_config_file(),
+        role_arn("hub"),
+        role_arn("target")
+    ));
+    env.run([
+        "-p",
+        "target",
+        "-t",
+        &env.alice_code(),
+        "--read-only",
+        "--",
+        "true",
+    ])
+    .success();
+    let assumed = env.sts.assumed_roles();
+    let arns: Vec<&str> = assumed.iter().map(|a| a.role_arn.as_str()).collect();
+    assert_eq!(arns, [role_arn("hub"), role_arn("target")]);
+    assert!(assumed[0].policy_arns.is_empty(), "{assumed:?}");
+    assert_eq!(
+        assumed[0].tags,
+        [("team".to_string(), "platform".to_string())]
+    );
+    assert_eq!(
+        assumed[1].policy_arns,
+        ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+    );
+    assert!(
+        assumed[1].tags.is_empty(),
+        "the transitive tag travels in the session, not the call"
+    );
+    assert!(assumed.iter().all(|a| a.error.is_none()), "{assumed:?}");
+}
+
+/// What STS refuses once it sees the whole request (an ARN it does not know) comes back in
+/// one line naming the option, and costs no code twice: the MFA session stays cached.
+#[test]
+fn an_unknown_policy_arn_is_sts_refusal_naming_the_option() {
+    let env = TestEnv::new();
+    env.run([
+        "-p",
+        "s3-reader",
+        "-t",
+        &env.alice_code(),
+        "--policy-arn",
+        "arn:aws:iam::123456789012:policy/does-not-exist",
+        "--",
+        "true",
+    ])
+    .fails(125, &["--policy-arn", "s3-reader"]);
+    env.run(["-p", "s3-reader", "--", "true"]).success();
+    assert_eq!(calls(&env, "GetSessionToken"), 1);
+}
+
+/// A role whose trust policy does not allow sts:TagSession refuses a tagged session; the line
+/// says which role, which option, and the two ways out.
+#[test]
+fn a_role_that_takes_no_tags_is_named_with_the_way_out() {
+    let env = TestEnv::new();
+    env.run([
+        "-p",
+        "auditor",
+        "-t",
+        &env.alice_code(),
+        "--tag",
+        "team=platform",
+        "--",
+        "true",
+    ])
+    .fails(
+        125,
+        &[
+            &role_arn("auditor"),
+            "does not take session tags (from --tag, session_tags)",
+            "allow sts:TagSession",
+        ],
+    );
+    env.run(["-p", "auditor", "--", "true"]).success();
+    assert_eq!(
+        calls(&env, "GetSessionToken"),
+        1,
+        "the MFA session was kept"
+    );
+}

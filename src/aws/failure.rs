@@ -158,6 +158,19 @@ where
             "the source credentials ({signer}) are temporary, and temporary credentials cannot call GetSessionToken; use an IAM user's long-term keys as the source"
         )),
         // A session policy or tag STS would not take: name what the user gave.
+        "MalformedPolicyDocument"
+            if message_lc.contains("does not exist") || message_lc.contains("not attachable") =>
+        {
+            other(format!(
+                "STS does not know a managed policy of the session of {role} (from {scope}): {message}; check the ARN (aws iam get-policy --policy-arn ARN)"
+            ))
+        }
+        "AccessDenied" if op == "AssumeRole" && message_lc.contains("sts:tagsession") => other(format!(
+            "{role} does not take session tags (from {scope}): its trust policy does not allow sts:TagSession; drop the tags, or allow sts:TagSession in the role's trust policy"
+        )),
+        "AccessDenied" if op == "AssumeRole" && message_lc.contains("sts:setsourceidentity") => other(format!(
+            "{role} does not take this source identity (from {scope}): its trust policy does not allow sts:SetSourceIdentity, or a role before it in the chain set another one; drop --source-identity/source_identity, or allow sts:SetSourceIdentity in the role's trust policy"
+        )),
         "MalformedPolicyDocument" => other(format!(
             "STS refused the session policy of {role} as malformed (from {scope}): {message}; fix the policy JSON"
         )),

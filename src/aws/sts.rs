@@ -137,8 +137,11 @@ fn scoped_by(role: &RoleSettings, scope: Option<&Scope>) -> String {
     if let Some(scope) = scope {
         parts.push(scope.origins());
     }
-    if !role.tagging.is_empty() {
-        parts.push("the session tags (--tag, session_tags)".to_string());
+    if !role.tagging.tags.is_empty() {
+        parts.push("--tag, session_tags".to_string());
+    }
+    if role.tagging.source_identity.is_some() {
+        parts.push("--source-identity, source_identity".to_string());
     }
     parts.join(", ")
 }

@@ -159,7 +159,7 @@ fn role_key(settings: &Settings) -> EntryKey {
     {
         if !tagging.is_empty() {
             parts.push(format!("tagging {i}"));
-            parts.push(tagging.describe());
+            parts.extend(tagging.key_parts());
         }
     }
     if let Some(scope) = &settings.scope {

@@ -295,11 +295,39 @@ impl Tagging {
         self.tags.is_empty() && self.transitive.is_empty() && self.source_identity.is_none()
     }
 
-    /// For the cache key and `cache list`: `k=v,k2=v2; transitive k; source identity x`.
+    /// What decides the credentials, for the cache key: every tag whole, in order.
+    pub(crate) fn key_parts(&self) -> Vec<String> {
+        let mut parts = vec!["tags".to_string()];
+        for (k, v) in &self.tags {
+            parts.push(k.clone());
+            parts.push(v.clone());
+        }
+        parts.push("transitive".to_string());
+        parts.extend(self.transitive.iter().cloned());
+        parts.push("source identity".to_string());
+        parts.push(self.source_identity.clone().unwrap_or_default());
+        parts
+    }
+
+    /// For `cache list` and `list`: `tags k=v,k2=v2; transitive k; source identity x`, long
+    /// values cut short and at most five tags named (a table line, not a dump).
     pub(crate) fn describe(&self) -> String {
+        const SHOWN: usize = 5;
+        const VALUE: usize = 24;
         let mut parts = Vec::new();
         if !self.tags.is_empty() {
-            let tags: Vec<String> = self.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let mut tags: Vec<String> = self
+                .tags
+                .iter()
+                .take(SHOWN)
+                .map(|(k, v)| match v.char_indices().nth(VALUE) {
+                    Some((cut, _)) => format!("{k}={}…", &v[..cut]),
+                    None => format!("{k}={v}"),
+                })
+                .collect();
+            if self.tags.len() > SHOWN {
+                tags.push(format!("+{} more", self.tags.len() - SHOWN));
+            }
             parts.push(format!("tags {}", tags.join(",")));
         }
         if !self.transitive.is_empty() {
