@@ -448,3 +448,58 @@ fn a_role_that_takes_no_tags_is_named_with_the_way_out() {
         "the MFA session was kept"
     );
 }
+
+/// Tags that fit STS's per-tag limits but not its packed size, and a policy STS finds
+/// malformed although it is JSON with a Statement: STS's refusals, one line each, naming the
+/// options they came from.
+#[test]
+fn sts_refusals_of_a_scope_name_the_options_they_came_from() {
+    let env = TestEnv::new();
+    let long = "v".repeat(250);
+    let tags: Vec<String> = (0..30).map(|i| format!("k{i}={long}")).collect();
+    let code = env.alice_code();
+    let mut args = vec!["-p", "s3-reader", "-t", &code];
+    for tag in &tags {
+        args.extend(["--tag", tag.as_str()]);
+    }
+    args.extend(["--", "true"]);
+    env.run(&args).fails(
+        125,
+        &["too large for STS once packed (from --tag, session_tags)"],
+    );
+    let with_principal = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}]}"#;
+    env.run(["-p", "s3-reader", "--policy", with_principal, "--", "true"])
+        .fails(
+            125,
+            &[
+                "STS refused the session policy",
+                "as malformed (from --policy)",
+                "principal",
+            ],
+        );
+    assert_eq!(calls(&env, "GetSessionToken"), 1);
+}
+
+/// The console signs in with the scoped role session: the federation endpoint gets the
+/// credentials of an AssumeRole that carried ReadOnlyAccess.
+#[test]
+fn the_console_signs_in_with_the_scoped_session() {
+    let env = TestEnv::new();
+    let run = env.run([
+        "console",
+        "-p",
+        "s3-reader",
+        "-t",
+        &env.alice_code(),
+        "--read-only",
+        "--print-url",
+    ]);
+    run.success();
+    assert!(run.stdout.contains("Action=login"), "{}", run.stdout);
+    let assumed = env.sts.assumed_roles();
+    assert_eq!(assumed.len(), 1, "{assumed:?}");
+    assert_eq!(
+        assumed[0].policy_arns,
+        ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+    );
+}
