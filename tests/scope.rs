@@ -12,6 +12,11 @@ use support::env::*;
 
 const READ_S3: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:List*","s3:Get*"],"Resource":"*"}]}"#;
 
+/// The demo profiles and one more, `[profile NAME]` with these lines.
+fn with_profile(env: &TestEnv, name: &str, lines: &str) {
+    env.write_config(&format!("{}[profile {name}]\n{lines}", demo_config_file()));
+}
+
 /// How many requests of this action the stand-in saw.
 fn calls(env: &TestEnv, action: &str) -> usize {
     env.sts
@@ -75,11 +80,14 @@ fn each_scope_is_its_own_cache_entry_and_one_code_serves_them_all() {
 #[test]
 fn a_profile_scoped_by_its_keys_is_read_only_without_a_flag() {
     let env = TestEnv::new();
-    env.write_config(&format!(
-        "{}[profile viewer]\nrole_arn = {}\nsource_profile = alice\nmfa_exec_read_only = true\nsession_tags = team=platform,cost-center=42\ntransitive_session_tags = team\nsource_identity = alice\n",
-        demo_config_file(),
-        role_arn("s3-reader")
-    ));
+    with_profile(
+        &env,
+        "viewer",
+        &format!(
+            "role_arn = {}\nsource_profile = alice\nmfa_exec_read_only = true\nsession_tags = team=platform,cost-center=42\ntransitive_session_tags = team\nsource_identity = alice\n",
+            role_arn("s3-reader")
+        ),
+    );
     let viewer = key_of(&env, &["-p", "viewer", "-t", &env.alice_code()]);
     let flagged = key_of(&env, &["-p", "s3-reader", "--read-only"]);
     assert_ne!(viewer, flagged, "tags make it another session");
@@ -265,11 +273,14 @@ impl Modes<'_> {
 fn read_only_lists_but_cannot_write_in_every_mode_and_the_unscoped_role_still_can() {
     let Some(aws) = aws_cli() else { return };
     let env = TestEnv::new();
-    env.write_config(&format!(
-        "{}[profile agent]\ncredential_process = {} --credential-process -p open --read-only\n",
-        demo_config_file(),
-        TestEnv::bin()
-    ));
+    with_profile(
+        &env,
+        "agent",
+        &format!(
+            "credential_process = {} --credential-process -p open --read-only\n",
+            TestEnv::bin()
+        ),
+    );
     let file = env.dir.path().join("report.txt");
     std::fs::write(&file, "quarterly numbers\n").unwrap();
     let file = file.to_str().unwrap();
@@ -319,11 +330,14 @@ fn read_only_lists_but_cannot_write_in_every_mode_and_the_unscoped_role_still_ca
 #[test]
 fn the_scope_and_tags_reach_the_assume_role_as_given() {
     let env = TestEnv::new();
-    env.write_config(&format!(
-        "{}[profile tagged]\nrole_arn = {}\nsource_profile = alice\nsession_tags = team=platform,project=x\ntransitive_session_tags = team\nsource_identity = alice\n",
-        demo_config_file(),
-        role_arn("s3-reader")
-    ));
+    with_profile(
+        &env,
+        "tagged",
+        &format!(
+            "role_arn = {}\nsource_profile = alice\nsession_tags = team=platform,project=x\ntransitive_session_tags = team\nsource_identity = alice\n",
+            role_arn("s3-reader")
+        ),
+    );
     let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:PutObject","Resource":"*"},{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
     env.run([
         "-p",
