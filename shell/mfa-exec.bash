@@ -328,7 +328,8 @@ function _mfa_exec_complete {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]} i
     local opts='--profile --serial-number --token-code --token-command --role-arn
         --role-session-name --external-id --duration --session-duration --region --prompt
-        --no-prompt --min-remaining --refresh --no-cache --no-session --help'
+        --no-prompt --min-remaining --refresh --no-cache --no-session --policy --policy-arn
+        --read-only --tag --source-identity --help'
     COMPREPLY=()
     if [[ $prev == = ]] && ((COMP_CWORD > 1)); then
         prev=${COMP_WORDS[COMP_CWORD - 2]}
@@ -370,8 +371,10 @@ function _mfa_exec_complete {
         -p | --profile) _mfa_exec_complete_profiles "$cur" ;;
         --shell) COMPREPLY=($(compgen -W 'sh bash zsh fish powershell' -- "$cur")) ;;
         --prompt) COMPREPLY=($(compgen -W 'auto terminal zenity kdialog osascript ykman' -- "$cur")) ;;
+        --policy) COMPREPLY=($(compgen -f -- "$cur")) ;;
         -t | --token-code | --token-command | --serial-number | --role-arn | --role-session-name | \
-            --external-id | -d | --duration | --session-duration | --region | --min-remaining) ;;
+            --external-id | -d | --duration | --session-duration | --region | --min-remaining | \
+            --policy-arn | --tag | --source-identity) ;;
         *) [[ $cur == -* ]] && COMPREPLY=($(compgen -W "$opts" -- "$cur")) ;;
     esac
     return 0

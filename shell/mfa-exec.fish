@@ -401,6 +401,11 @@ for cmd in mfa mfa-exec
     complete -c $cmd -n 'not __mfa_exec_after_dashdash' -l refresh -d 'Ignore cached credentials'
     complete -c $cmd -n 'not __mfa_exec_after_dashdash' -l no-cache -d 'Neither read nor write the cache'
     complete -c $cmd -n 'not __mfa_exec_after_dashdash' -l no-session -d 'For a role: AssumeRole with the code directly'
+    complete -c $cmd -n 'not __mfa_exec_after_dashdash' -l policy -r -F -d 'Session policy: file, - or JSON'
+    complete -c $cmd -n 'not __mfa_exec_after_dashdash' -l policy-arn -x -d 'Managed policy that narrows the role session'
+    complete -c $cmd -n 'not __mfa_exec_after_dashdash' -l read-only -d 'Narrow the role session to ReadOnlyAccess'
+    complete -c $cmd -n 'not __mfa_exec_after_dashdash' -l tag -x -d 'Session tag KEY=VALUE'
+    complete -c $cmd -n 'not __mfa_exec_after_dashdash' -l source-identity -x -d 'Source identity of the role session'
     complete -c $cmd -n 'not __mfa_exec_after_dashdash' -s h -l help -d 'Print help'
 end
 complete -c mfa -f

@@ -221,7 +221,8 @@ $global:_MfaExecCompleter = {
     } else {
         $candidates = '--profile', '--serial-number', '--token-code', '--token-command', '--role-arn',
         '--role-session-name', '--external-id', '--duration', '--session-duration', '--region',
-        '--prompt', '--no-prompt', '--min-remaining', '--refresh', '--no-cache', '--no-session', '--help'
+        '--prompt', '--no-prompt', '--min-remaining', '--refresh', '--no-cache', '--no-session',
+        '--policy', '--policy-arn', '--read-only', '--tag', '--source-identity', '--help'
         if ($words[0] -like '*mfa-exec*') {
             $candidates += '--print-env', '--shell', '--credential-process', '--server', '--version'
         }

@@ -361,6 +361,11 @@ function _mfa_exec_complete {
         '--refresh[ignore cached credentials]'
         '--no-cache[neither read nor write the credential cache]'
         '--no-session[for a role: AssumeRole with the code, without an MFA session]'
+        '--policy=[session policy that narrows the role session (file, - or JSON)]:policy:_files'
+        '*--policy-arn=[managed policy that narrows the role session]:policy ARN: '
+        '--read-only[narrow the role session to ReadOnlyAccess]'
+        '*--tag=[session tag KEY=VALUE]:tag: '
+        '--source-identity=[source identity of the role session]:name: '
         '(- *)'{-h,--help}'[print help]'
     )
     if [[ ${words[1]:t} != mfa-exec ]]; then

@@ -8,7 +8,8 @@ use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::settings::request::{
-    CacheRequest, CodeRequest, Output, PromptKind, Purpose, Request, RoleRequest, ShellKind,
+    CacheRequest, CodeRequest, Output, PromptKind, Purpose, Request, RoleRequest, ScopeRequest,
+    ShellKind,
 };
 
 #[derive(Debug, Parser)]
@@ -74,6 +75,46 @@ pub(crate) enum Sub {
     Console(ConsoleArgs),
 }
 
+/// What narrows a role session and what it carries: for runs and the console alike.
+#[derive(Debug, Default, Args)]
+pub(crate) struct ScopeArgs {
+    /// A session policy that narrows the role session: a file, - for stdin, or the JSON
+    /// itself (at most 2,048 characters) [profile key: mfa_exec_policy]
+    #[arg(long, value_name = "FILE|JSON")]
+    pub(crate) policy: Option<String>,
+
+    /// A managed policy that narrows the role session (repeatable, at most 10) [profile key:
+    /// mfa_exec_policy_arns]
+    #[arg(long = "policy-arn", value_name = "ARN")]
+    pub(crate) policy_arns: Vec<String>,
+
+    /// Narrow the role session to AWS's ReadOnlyAccess managed policy [profile key:
+    /// mfa_exec_read_only]
+    #[arg(long)]
+    pub(crate) read_only: bool,
+
+    /// A session tag for the role session (repeatable) [profile key: session_tags]
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub(crate) tags: Vec<String>,
+
+    /// The source identity CloudTrail records for the role session [profile key:
+    /// source_identity]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) source_identity: Option<String>,
+}
+
+impl ScopeArgs {
+    fn request(&self) -> ScopeRequest {
+        ScopeRequest {
+            policy: self.policy.clone(),
+            policy_arns: self.policy_arns.clone(),
+            read_only: self.read_only,
+            tags: self.tags.clone(),
+            source_identity: self.source_identity.clone(),
+        }
+    }
+}
+
 /// `mfa-exec console`: a console sign-in URL for the profile's role credentials.
 #[derive(Debug, Default, Args)]
 pub(crate) struct ConsoleArgs {
@@ -115,6 +156,9 @@ pub(crate) struct ConsoleArgs {
     /// assumed from the cached MFA session, at most 1h)
     #[arg(short, long, value_name = "DURATION")]
     pub(crate) duration: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) scope: ScopeArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -270,6 +314,9 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) no_session: bool,
 
+    #[command(flatten)]
+    pub(crate) scope: ScopeArgs,
+
     /// Print shell code that sets the variables (for eval) instead of running a command
     #[arg(long, conflicts_with_all = ["credential_process", "server"])]
     pub(crate) print_env: bool,
@@ -317,6 +364,7 @@ impl RunArgs {
                 off: self.no_cache,
             },
             no_session: self.no_session,
+            scope: self.scope.request(),
             purpose: Purpose::Run,
         }
     }
@@ -388,6 +436,7 @@ impl ConsoleArgs {
             },
             duration: self.duration.clone(),
             region: self.region.clone(),
+            scope: self.scope.request(),
             purpose: Purpose::Console,
             ..Request::default()
         }

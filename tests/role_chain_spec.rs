@@ -108,6 +108,7 @@ fn config(case: &Value) -> Config {
             trusted_users: SPEC_USERS.iter().map(|u| u.0.to_string()).collect(),
             trusted_roles: vec![INSTANCE_ROLE.to_string(), "RoleB".to_string()],
             web_identity_token: Some(WEB_IDENTITY_TOKEN.to_string()),
+            ..Role::default()
         });
     }
     config

@@ -67,6 +67,9 @@ pub(crate) struct Call<'a> {
     pub(crate) serial: &'a str,
     /// The role of an AssumeRole.
     pub(crate) role: &'a str,
+    /// The options and profile keys that scoped an AssumeRole (`--read-only`, `session_tags
+    /// in [profile x]`); empty when nothing did.
+    pub(crate) scope: &'a str,
 }
 
 /// Turns an SDK error into a kind and one line that says what to do.
@@ -81,6 +84,7 @@ where
         signer,
         serial,
         role,
+        scope,
     } = *call;
     let other = AwsFailure::other;
     // The source credentials (credential_process, SSO, IMDS…) failing to load surfaces as
@@ -153,6 +157,34 @@ where
         "AccessDenied" if message_lc.contains("getsessiontoken with session credentials") => other(format!(
             "the source credentials ({signer}) are temporary, and temporary credentials cannot call GetSessionToken; use an IAM user's long-term keys as the source"
         )),
+        // A session policy or tag STS would not take: name what the user gave.
+        "MalformedPolicyDocument"
+            if message_lc.contains("does not exist") || message_lc.contains("not attachable") =>
+        {
+            other(format!(
+                "STS does not know a managed policy of the session of {role} (from {scope}): {message}; check the ARN (aws iam get-policy --policy-arn ARN)"
+            ))
+        }
+        "AccessDenied" if op == "AssumeRole" && message_lc.contains("sts:tagsession") => other(format!(
+            "{role} does not take session tags (from {scope}): its trust policy does not allow sts:TagSession; drop the tags, or allow sts:TagSession in the role's trust policy"
+        )),
+        "AccessDenied" if op == "AssumeRole" && message_lc.contains("sts:setsourceidentity") => other(format!(
+            "{role} does not take this source identity (from {scope}): its trust policy does not allow sts:SetSourceIdentity, or a role before it in the chain set another one; drop --source-identity/source_identity, or allow sts:SetSourceIdentity in the role's trust policy"
+        )),
+        "MalformedPolicyDocument" => other(format!(
+            "STS refused the session policy of {role} as malformed (from {scope}): {message}; fix the policy JSON"
+        )),
+        "PackedPolicyTooLarge" => other(format!(
+            "the session policies and tags of {role} are too large for STS once packed (from {scope}): {message}; use fewer statements, policy ARNs or tags"
+        )),
+        _ if op == "AssumeRole"
+            && !scope.is_empty()
+            && (message_lc.contains("policy") || message_lc.contains("tag") || message_lc.contains("sourceidentity") || message_lc.contains("source identity")) =>
+        {
+            other(format!(
+                "STS refused the scope of {role} (from {scope}): {code}: {message}"
+            ))
+        }
         "AccessDenied" if op == "AssumeRole" => other(format!(
             "not allowed to assume {role}: its trust policy does not let this caller in (it may require MFA, an external id or another user); STS said: {message}"
         )),

@@ -94,6 +94,7 @@ impl Iam {
             signer: &self.signer.name,
             serial,
             role: "",
+            scope: "",
         }
     }
 

@@ -1,12 +1,14 @@
 //! The MFA calls to STS, GetSessionToken and AssumeRole (of every role of a chain), through
 //! aws-sdk-sts.
 
+use aws_sdk_sts::types::{PolicyDescriptorType, Tag};
 use aws_sdk_sts::Client;
 
 use super::failure::{explain, AwsFailure, Call};
 use super::{sts_config, Signer, FALLBACK_REGION};
 use crate::clock::now;
 use crate::secrets::Credentials;
+use crate::settings::scope::Scope;
 use crate::settings::{RoleSettings, Settings};
 
 /// An STS client signing with one set of credentials.
@@ -41,6 +43,7 @@ impl Sts {
             signer: &self.signer.name,
             serial,
             role,
+            scope: "",
         }
     }
 
@@ -69,12 +72,26 @@ impl Sts {
         role: &RoleSettings,
         duration: Option<u64>,
         mfa: Option<(&str, &str)>,
+        scope: Option<&Scope>,
     ) -> Result<Credentials, AwsFailure> {
         let serial = mfa.map_or(self.serial.as_deref().unwrap_or_default(), |(s, _)| s);
         let session_name = role
             .session_name
             .clone()
             .unwrap_or_else(default_session_name);
+        let tagging = &role.tagging;
+        let tags = tagging
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect::<Result<Vec<Tag>, _>>()
+            .map_err(|e| AwsFailure::other(format!("cannot build the session tags: {e}")))?;
+        let policy_arns = scope.map(|s| {
+            s.policy_arns
+                .iter()
+                .map(|(arn, _)| PolicyDescriptorType::builder().arn(arn).build())
+                .collect::<Vec<_>>()
+        });
         let out = self
             .client
             .assume_role()
@@ -84,9 +101,25 @@ impl Sts {
             .set_serial_number(mfa.map(|(s, _)| s.to_string()))
             .set_token_code(mfa.map(|(_, c)| c.to_string()))
             .set_duration_seconds(duration.map(|d| d as i32))
+            .set_policy(scope.and_then(|s| s.policy.as_ref().map(|(p, _)| p.clone())))
+            .set_policy_arns(policy_arns.filter(|a| !a.is_empty()))
+            .set_tags((!tags.is_empty()).then_some(tags))
+            .set_transitive_tag_keys(
+                (!tagging.transitive.is_empty()).then(|| tagging.transitive.clone()),
+            )
+            .set_source_identity(tagging.source_identity.clone())
             .send()
             .await
-            .map_err(|e| explain(e, &self.call("AssumeRole", serial, &role.arn)))?;
+            .map_err(|e| {
+                let origins = scoped_by(role, scope);
+                explain(
+                    e,
+                    &Call {
+                        scope: &origins,
+                        ..self.call("AssumeRole", serial, &role.arn)
+                    },
+                )
+            })?;
         Credentials::from_sdk(out.credentials).ok_or_else(|| self.malformed("AssumeRole"))
     }
 
@@ -96,6 +129,21 @@ impl Sts {
             self.endpoint
         ))
     }
+}
+
+/// What the AssumeRole was asked to carry, named as the user gave it, for STS's refusals.
+fn scoped_by(role: &RoleSettings, scope: Option<&Scope>) -> String {
+    let mut parts = Vec::new();
+    if let Some(scope) = scope {
+        parts.push(scope.origins());
+    }
+    if !role.tagging.tags.is_empty() {
+        parts.push("--tag, session_tags".to_string());
+    }
+    if role.tagging.source_identity.is_some() {
+        parts.push("--source-identity, source_identity".to_string());
+    }
+    parts.join(", ")
 }
 
 /// The STS endpoint requests go to, for messages.

@@ -29,6 +29,9 @@ struct Line {
     source: Option<String>,
     /// Why the profile cannot be used as it is, in mfa-exec's words.
     error: Option<String>,
+    /// What narrows its role session and what it carries (`read-only; tags team=x`), from
+    /// its mfa_exec_policy*, mfa_exec_read_only, session_tags and source_identity keys.
+    scope: Option<String>,
     mfa_serial: Option<String>,
     /// Expiration (RFC 3339) of the cached credentials the command would get, if any.
     credentials_expire: Option<String>,
@@ -106,6 +109,7 @@ fn line(
         roles: Vec::new(),
         source: None,
         error: None,
+        scope: None,
         mfa_serial: None,
         credentials_expire: None,
         session_expires: None,
@@ -139,6 +143,14 @@ fn line(
     // What a run of this profile would find in the cache: the same keys as a run computes.
     match Settings::resolve(&Request::for_profile(name), env, files) {
         Ok(settings) => {
+            line.scope = credentials::describe_scope(&settings);
+            if let (Some(scope), Some(resolves)) = (&line.scope, &mut line.resolves) {
+                // `role target [read-only] <- keys of bob`: the scope is the first role's.
+                match resolves.split_once(" <- ") {
+                    Some((first, rest)) => *resolves = format!("{first} [{scope}] <- {rest}"),
+                    None => resolves.push_str(&format!(" [{scope}]")),
+                }
+            }
             if let Some(cache) = cache {
                 let (own, session) = credentials::cached_expirations(&settings, cache);
                 line.credentials_at = own.filter(|&e| e > now());

@@ -119,6 +119,11 @@ const PROFILE_KEYS: &[(&str, &str)] = &[
     ("duration_seconds", "The credentials' lifetime: 3600, 90m, 12h (--duration)."),
     ("mfa_exec_session_duration", "The lifetime of the MFA session roles are assumed from; default 12h (--session-duration)."),
     ("region", "The region, after --region, AWS_REGION and AWS_DEFAULT_REGION; STS is called in us-east-1 when none is set."),
+    ("mfa_exec_policy", "A session policy that narrows the profile's role session: the JSON itself or a file (--policy)."),
+    ("mfa_exec_policy_arns", "Managed policies that narrow the profile's role session, comma-separated, at most 10 (--policy-arn)."),
+    ("mfa_exec_read_only", "true: narrow the profile's role session to AWS's ReadOnlyAccess (--read-only)."),
+    ("session_tags, transitive_session_tags", "Session tags sent with the profile's AssumeRole, as aws-vault reads them: key1=value1,key2=value2 and key1,key2 (--tag)."),
+    ("source_identity", "The source identity sent with the profile's AssumeRole (--source-identity)."),
 ];
 
 const ENVIRONMENT: &[(&str, &str)] = &[

@@ -22,6 +22,7 @@ use crate::aws::sts::Sts;
 use crate::aws::{new_runtime, Signer};
 use crate::secrets::Credentials;
 use crate::settings::duration::{human_duration, CHAINED_ROLE_MAX};
+use crate::settings::scope::Scope;
 use crate::settings::{RoleSettings, Settings, TokenSource};
 use cache::{Cache, EntryKey, Kind, Label};
 use codes::CodeSource;
@@ -117,6 +118,7 @@ fn session_key(settings: &Settings, duration: u64) -> EntryKey {
                 .unwrap_or_else(|| settings.profile.clone()),
             source_profile,
             role_arn: None,
+            scope: None,
         },
         &[
             "session",
@@ -146,6 +148,23 @@ fn role_key(settings: &Settings) -> EntryKey {
         parts.push(hop.role.external_id.clone().unwrap_or_default());
         parts.push(hop.role.session_name.clone().unwrap_or_default());
     }
+    // What a scoped or tagged session is, only when it is one: an unscoped run keeps the key
+    // it always had, and never meets a scoped entry (nor a scoped run an unscoped one).
+    for (i, tagging) in settings
+        .chain
+        .iter()
+        .map(|h| &h.role.tagging)
+        .chain([&role.tagging])
+        .enumerate()
+    {
+        if !tagging.is_empty() {
+            parts.push(format!("tagging {i}"));
+            parts.extend(tagging.key_parts());
+        }
+    }
+    if let Some(scope) = &settings.scope {
+        parts.extend(scope.key_parts());
+    }
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     EntryKey::new(
         Kind::Role,
@@ -153,9 +172,23 @@ fn role_key(settings: &Settings) -> EntryKey {
             profile: settings.profile.clone(),
             source_profile: settings.source.profile().map(String::from),
             role_arn: Some(role.arn.clone()),
+            scope: describe_scope(settings),
         },
         &parts,
     )
+}
+
+/// How `cache list` and `list` name a role session's scope and tags: `read-only; tags
+/// team=platform`; None for a session as the role allows it.
+pub(crate) fn describe_scope(settings: &Settings) -> Option<String> {
+    let role = settings.role.as_ref()?;
+    let parts: Vec<String> = settings
+        .scope
+        .iter()
+        .map(|s| s.describe())
+        .chain((!role.tagging.is_empty()).then(|| role.tagging.describe()))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// The credentials of a source taken as they are (a web identity profile's role).
@@ -166,6 +199,7 @@ fn base_key(settings: &Settings) -> EntryKey {
             profile: settings.profile.clone(),
             source_profile: settings.source.profile().map(String::from),
             role_arn: None,
+            scope: None,
         },
         &["source", &settings.source.identity()],
     )
@@ -353,27 +387,28 @@ impl Fetcher<'_> {
     ) -> Result<Credentials, HopFailure> {
         let settings = self.settings;
         let role = settings.role.as_ref().expect("a role");
-        let hops: Vec<(&RoleSettings, Option<u64>)> = settings
+        // The session policies narrow the session being made: the selected role's, last.
+        let hops: Vec<(&RoleSettings, Option<u64>, Option<&Scope>)> = settings
             .chain
             .iter()
-            .map(|h| (&h.role, None))
-            .chain([(role, settings.duration)])
+            .map(|h| (&h.role, None, None))
+            .chain([(role, settings.duration, settings.scope.as_ref())])
             .collect();
         let (mut signer, mut temporary) = (signer, temporary);
         let mut last = None;
-        for (i, (role, asked)) in hops.into_iter().enumerate() {
+        for (i, (role, asked, scope)) in hops.into_iter().enumerate() {
             let failed = |error| HopFailure { hop: i, error };
             let duration = chained_duration(role, asked, temporary);
             let sts = Sts::with(settings, signer);
             let creds = if code_hop == Some(i) {
                 let serial = device(settings).map_err(failed)?;
                 self.with_code(|rt, code| {
-                    rt.block_on(sts.assume_role(role, duration, Some((serial, code))))
+                    rt.block_on(sts.assume_role(role, duration, Some((serial, code)), scope))
                 })
                 .map_err(failed)?
             } else {
                 let rt = self.runtime().map_err(failed)?;
-                rt.block_on(sts.assume_role(role, duration, None))
+                rt.block_on(sts.assume_role(role, duration, None, scope))
                     .map_err(|e| failed(e.into()))?
             };
             signer = Signer::role(&creds, &role.arn);

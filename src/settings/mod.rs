@@ -22,6 +22,7 @@ pub(crate) mod endpoints;
 pub(crate) mod env;
 pub(crate) mod keyring;
 pub(crate) mod request;
+pub(crate) mod scope;
 pub(crate) mod source;
 pub(crate) mod validate;
 
@@ -36,6 +37,7 @@ use duration::{
 };
 use env::Env;
 use request::{one_of, CacheRequest, PromptKind, Purpose, Request};
+use scope::{Scope, Tagging};
 use source::{chain, check_named_profile, ProviderKind, Source};
 use validate::{
     validate_code, validate_external_id, validate_role_arn, validate_serial, validate_session_name,
@@ -47,6 +49,10 @@ pub(crate) struct RoleSettings {
     /// Only a configured name: the generated default must not split the cache.
     pub(crate) session_name: Option<String>,
     pub(crate) external_id: Option<String>,
+    /// The session tags and source identity sent with this role's AssumeRole: its profile's
+    /// (`session_tags`, `transitive_session_tags`, `source_identity`), and for the selected
+    /// profile's role the command line's too.
+    pub(crate) tagging: Tagging,
 }
 
 /// A role assumed on the way to the selected profile's (role chaining): `target -> hub -> keys`
@@ -132,6 +138,9 @@ pub(crate) struct Settings {
     pub(crate) role: Option<RoleSettings>,
     /// The roles assumed before `role`, nearest the source first (empty without chaining).
     pub(crate) chain: Vec<Hop>,
+    /// The session policies of `role` (never of the roles before it: STS scopes the session
+    /// being made), when asked for.
+    pub(crate) scope: Option<Scope>,
     /// Without an MFA session: the role whose AssumeRole carries the code (an index into
     /// `chain`, `chain.len()` for `role`), the one whose profile has `mfa_serial`, as the
     /// SDKs send it; the first when none has.
@@ -193,6 +202,17 @@ impl Settings {
             }
         }
         let role = role(request, profile, role_arn)?;
+        let scope = match &role {
+            Some(role) => {
+                scope::resolve(&request.scope, profile, &role.arn, env.home().as_deref())?
+            }
+            // The MFA session IAM wants is no role session: nothing of a scope applies.
+            None if request.purpose == Purpose::MfaSession => None,
+            None => {
+                refuse_scope_without_role(request, profile, &profile_name)?;
+                None
+            }
+        };
 
         // A web identity profile on its own: AssumeRoleWithWebIdentity takes no MFA code.
         let needs_code = role.is_some()
@@ -301,6 +321,7 @@ impl Settings {
             serial,
             role,
             chain: inner,
+            scope,
             code_hop,
             duration,
             session_duration,
@@ -353,7 +374,40 @@ fn profile_role(profile: Profile<'_>) -> Result<RoleSettings> {
         arn,
         session_name,
         external_id,
+        tagging: scope::tagging(profile, &[], None)?,
     })
+}
+
+/// GetSessionToken takes no session policy, tag or source identity: asking for one without a
+/// role would hand the command the whole user, unscoped. Refused before any call.
+fn refuse_scope_without_role(request: &Request, profile: Profile<'_>, name: &str) -> Result<()> {
+    let asked = &request.scope;
+    let from_flag = [
+        (asked.read_only, "--read-only"),
+        (asked.policy.is_some(), "--policy"),
+        (!asked.policy_arns.is_empty(), "--policy-arn"),
+        (!asked.tags.is_empty(), "--tag"),
+        (asked.source_identity.is_some(), "--source-identity"),
+    ]
+    .into_iter()
+    .find_map(|(set, flag)| set.then(|| flag.to_string()));
+    let from_key = [
+        "mfa_exec_read_only",
+        "mfa_exec_policy",
+        "mfa_exec_policy_arns",
+        "session_tags",
+        "transitive_session_tags",
+        "source_identity",
+    ]
+    .into_iter()
+    .find(|k| profile.get(k).is_some())
+    .map(|k| format!("{k} in [{}]", FileKind::Config.section(name)));
+    let Some(what) = from_flag.or(from_key) else {
+        return Ok(());
+    };
+    bail!(
+        "{what} scopes a role session, and profile '{name}' has no role: GetSessionToken takes no session policy, tag or source identity; use a role profile (mfa-exec list shows them), or add role_arn to this one"
+    )
 }
 
 fn role(
@@ -383,10 +437,16 @@ fn role(
     if let Some(id) = &external_id {
         validate_external_id(id)?;
     }
+    let tagging = scope::tagging(
+        profile,
+        &request.scope.tags,
+        request.scope.source_identity.as_deref(),
+    )?;
     Ok(Some(RoleSettings {
         arn,
         session_name,
         external_id,
+        tagging,
     }))
 }
 

@@ -29,7 +29,21 @@ pub(crate) struct Request {
     pub(crate) cache: CacheRequest,
     /// `--no-session`: a role assumed directly with the code.
     pub(crate) no_session: bool,
+    pub(crate) scope: ScopeRequest,
     pub(crate) purpose: Purpose,
+}
+
+/// What narrows the role session (`--policy`, `--policy-arn`, `--read-only`) and what it
+/// carries (`--tag`, `--source-identity`), over the profile's keys.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ScopeRequest {
+    /// `--policy` as typed: the JSON, a file, or `-` for standard input.
+    pub(crate) policy: Option<String>,
+    pub(crate) policy_arns: Vec<String>,
+    pub(crate) read_only: bool,
+    /// `--tag K=V`, as typed.
+    pub(crate) tags: Vec<String>,
+    pub(crate) source_identity: Option<String>,
 }
 
 impl Request {

@@ -1,9 +1,11 @@
 //! The account the stand-in plays: its IAM users (long-term keys, an MFA device's TOTP seed),
 //! its roles (the parts of a trust policy that matter to mfa-exec: who is trusted, whether MFA is
-//! required, an external id, the longest session) and the demo account every test and the demo
+//! required, an external id, the longest session, whether session tags and a source identity may
+//! be set; and the role's permission policies) and the demo account every test and the demo
 //! start from.
 
 use crate::client::Keys;
+use crate::policy::{read_only_access, Policy};
 
 /// carol's keys: a demo user with no MFA device yet.
 pub const CAROL_KEY: &str = "AKIACAROLEXAMPLE7Q2Z";
@@ -41,8 +43,8 @@ impl User {
     }
 }
 
-/// An IAM role and the parts of its trust policy the stand-in models.
-#[derive(Clone, Debug)]
+/// An IAM role: the parts of its trust policy the stand-in models, and its permissions.
+#[derive(Clone, Debug, Default)]
 pub struct Role {
     pub name: String,
     pub arn: String,
@@ -58,6 +60,14 @@ pub struct Role {
     /// The web identity token the role trusts for AssumeRoleWithWebIdentity (the stand-in's
     /// stand-in for an OIDC provider and the trust policy's conditions).
     pub web_identity_token: Option<String>,
+    /// The trust policy allows `sts:TagSession`: AssumeRole may pass session tags (or carry
+    /// transitive ones along a chain). Without it STS refuses tags with AccessDenied.
+    pub allow_tag_session: bool,
+    /// The trust policy allows `sts:SetSourceIdentity`: AssumeRole may set a source identity
+    /// (or carry one along a chain).
+    pub allow_source_identity: bool,
+    /// The role's permission (identity) policies: what its sessions may do at most.
+    pub permissions: Vec<Policy>,
 }
 
 /// What the stand-in serves: the account's users and roles, and optionally a fixed lifetime for
@@ -75,7 +85,7 @@ impl Config {
     /// The demo account: users alice and bob, each with a virtual MFA device, carol without
     /// one, and the roles `s3-reader`, `auditor`, `partner`, `open`, `locked`, `hub`, `target`
     /// (trusts only `hub`), `instance` (the instance metadata stand-in's) and `ci` (web
-    /// identity).
+    /// identity). Their permissions are in the README's table.
     pub fn demo() -> Config {
         let user = |name: &str, key: &str, secret: &str, seed: &str| User {
             name: name.to_string(),
@@ -93,14 +103,47 @@ impl Config {
             trusted_users: vec!["alice".to_string(), "bob".to_string()],
             trusted_roles: Vec::new(),
             web_identity_token: None,
+            allow_tag_session: false,
+            allow_source_identity: false,
+            permissions: vec![s3_read()],
         };
+        // Roles whose trust policy also allows sts:TagSession and sts:SetSourceIdentity: those
+        // mfa-exec scopes per command (and the chain through hub to target).
+        let tagging = |mut r: Role| {
+            r.allow_tag_session = true;
+            r.allow_source_identity = true;
+            r
+        };
+        let s3_reader = tagging(role("s3-reader", true, 43200, None));
+        let mut auditor = role("auditor", true, 3600, None);
+        auditor.permissions = vec![read_only_access()];
+        let mut partner = role("partner", true, 3600, Some("partner-ext-id"));
+        partner.permissions = vec![Policy::allow(&["s3:ListAllMyBuckets"], &["*"])
+            .and(Policy::allow(
+                &["s3:ListBucket"],
+                &["arn:aws:s3:::demo-reports"],
+            ))
+            .and(Policy::allow(
+                &["s3:GetObject"],
+                &["arn:aws:s3:::demo-reports/*"],
+            ))];
+        // The one role that may write: everything in S3 on the demo buckets.
+        let mut open = tagging(role("open", false, 3600, None));
+        open.permissions =
+            vec![
+                Policy::allow(&["s3:ListAllMyBuckets"], &["*"]).and(Policy::allow(
+                    &["s3:*"],
+                    &["arn:aws:s3:::demo-*", "arn:aws:s3:::demo-*/*"],
+                )),
+            ];
         let mut locked = role("locked", false, 3600, None);
         locked.trusted_users.clear();
+        locked.permissions.clear();
         // A multi-account chain: `hub` trusts the users (and the instance's and the web
         // identity's roles), `target` trusts only sessions of `hub`; both want MFA.
-        let mut hub = role("hub", true, 43200, None);
+        let mut hub = tagging(role("hub", true, 43200, None));
         hub.trusted_roles = vec![INSTANCE_ROLE.to_string(), WEB_IDENTITY_ROLE.to_string()];
-        let mut target = role("target", true, 43200, None);
+        let mut target = tagging(role("target", true, 43200, None));
         target.trusted_users.clear();
         target.trusted_roles = vec!["hub".to_string()];
         // What an EC2 instance's profile and a CI job's OIDC token get (no MFA, no user).
@@ -133,15 +176,7 @@ impl Config {
                 },
             ],
             roles: vec![
-                role("s3-reader", true, 43200, None),
-                role("auditor", true, 3600, None),
-                role("partner", true, 3600, Some("partner-ext-id")),
-                role("open", false, 3600, None),
-                locked,
-                hub,
-                target,
-                instance,
-                web,
+                s3_reader, auditor, partner, open, locked, hub, target, instance, web,
             ],
             lifetime_override: None,
         }
@@ -156,6 +191,14 @@ impl Config {
     pub fn role(&self, name: &str) -> Option<&Role> {
         self.roles.iter().find(|r| r.name == name)
     }
+}
+
+/// Reading S3: list the buckets, list and get the objects of any bucket.
+fn s3_read() -> Policy {
+    Policy::allow(
+        &["s3:ListAllMyBuckets", "s3:ListBucket", "s3:GetObject"],
+        &["*"],
+    )
 }
 
 /// `arn:aws:iam::ACCOUNT:user/NAME`

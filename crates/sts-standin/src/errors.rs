@@ -15,6 +15,13 @@ pub(crate) mod msg {
     pub const ROLE_MAX_DURATION: &str =
         "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.";
     pub const ROLE_CHAINING: &str = "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.";
+    // Session tags, as STS answers (InvalidParameterValue, 400); recorded from AWS in
+    // localstack's snapshot tests (tests/aws/services/sts/test_sts.snapshot.json).
+    pub const TRANSITIVE_NOT_IN_TAGS: &str =
+        "The specified transitive tag key must be included in the requested tags.";
+    pub const DUPLICATE_TAG_KEYS: &str =
+        "Duplicate tag keys found. Please note that Tag keys are case insensitive.";
+    pub const TRANSITIVE_CONFLICT: &str = "One of the specified transitive tag keys can't be set because it conflicts with a transitive tag key from the calling session.";
 }
 
 /// An error reply: written in STS's shape, IAM's (another namespace) or S3's by the service the
@@ -88,10 +95,36 @@ pub(crate) fn check_pattern(
     extra: &str,
     errors: &mut Vec<String>,
 ) {
-    let ok = value
-        .chars()
-        .all(|c| c.is_alphanumeric() || c == '_' || extra.contains(c));
-    if !ok {
+    check_chars(
+        member,
+        value,
+        pattern,
+        |c| c.is_alphanumeric() || c == '_' || extra.contains(c),
+        errors,
+    );
+}
+
+/// Like [`check_pattern`] for a character class `ok` tells: the value passes if every char does.
+pub(crate) fn check_chars(
+    member: &str,
+    value: &str,
+    pattern: &str,
+    ok: impl Fn(char) -> bool,
+    errors: &mut Vec<String>,
+) {
+    if !value.chars().all(ok) {
         errors.push(format!("Value '{value}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"));
+    }
+}
+
+/// A list parameter longer than the service model allows. The message shows the list as
+/// `[a, b, …]`: STS prints the value of a list in its own Java form, which the stand-in does not
+/// copy, so compare such messages by their start and end only.
+pub(crate) fn check_count(member: &str, items: &[String], max: usize, errors: &mut Vec<String>) {
+    if items.len() > max {
+        errors.push(format!(
+            "Value '[{}]' at '{member}' failed to satisfy constraint: Member must have length less than or equal to {max}",
+            items.join(", ")
+        ));
     }
 }

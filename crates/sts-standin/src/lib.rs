@@ -1,6 +1,6 @@
-//! A strict local stand-in for AWS STS, the IAM calls of a user's own virtual MFA device and S3
-//! ListBuckets, so that mfa-exec can be tested, demonstrated and benchmarked without an AWS
-//! account: its integration tests start one in-process ([`StandIn::start`]), and the
+//! A strict local stand-in for AWS STS, the IAM calls of a user's own virtual MFA device and the
+//! S3 calls of `aws s3 ls` and `aws s3 cp`, so that mfa-exec can be tested, demonstrated and
+//! benchmarked without an AWS account: its integration tests start one in-process ([`StandIn::start`]), and the
 //! `sts-standin` binary serves one for scripts/demo and the benchmarks.
 //!
 //! Strict means it refuses what AWS refuses, with AWS's error codes, HTTP statuses and messages:
@@ -9,12 +9,16 @@
 //! only once per device; AssumeRole on a role whose trust policy requires MFA needs a code or
 //! credentials that carry MFA; a role session lasts at most the role's MaxSessionDuration, and one
 //! hour when assumed with temporary credentials (role chaining); parameters are checked against
-//! STS's and IAM's service models. Replies are the Query protocol's XML, as STS and IAM send it.
+//! STS's and IAM's service models; a role session may do in S3 only what its role's permission
+//! policies and its session policies both allow, and session tags and a source identity follow
+//! STS's rules along a chain. Replies are the Query protocol's XML, as STS and IAM send it, and
+//! S3's.
 //!
 //! The modules follow a request: [`server`](StandIn) takes it and makes it a `request` (which
-//! also holds STS's API version and signing name), `sigv4` says who signed it, and `sts`, `iam`,
-//! `s3` or `federation` answers it from the `account` and its `state`. Each of those only reads
-//! the `request`, below them; none imports the server that calls it. `client` is a small signed
+//! also holds STS's API version and signing name), `sigv4` says who signed it, and `sts` (with
+//! `session`), `iam`, `s3` (with `payload`) or `federation` answers it from the `account`, its
+//! `policy` documents and its `state`. Each of those only reads the `request`, below them; none
+//! imports the server that calls it. `client` is a small signed
 //! client for the tests and the binary; [`phone`] plays an authenticator app.
 
 mod account;
@@ -24,10 +28,13 @@ mod federation;
 mod iam;
 mod ids;
 mod imds;
+mod payload;
 pub mod phone;
+mod policy;
 mod request;
 mod s3;
 mod server;
+mod session;
 mod sigv4;
 mod state;
 mod sts;
@@ -39,13 +46,14 @@ pub use account::{
     WEB_IDENTITY_TOKEN,
 };
 pub use client::{
-    call, call_service, form_body, http_request, list_buckets, sign_post, sign_request,
+    call, call_service, form_body, http_request, list_buckets, s3_request, sign_post, sign_request,
     signed_post, Keys, Reply, FORM_CONTENT_TYPE,
 };
 pub use iam::IAM_VERSION;
 pub use imds::Imds;
+pub use policy::{read_only_access, Effect, Policy, Statement};
 pub use request::{NAMESPACE, SERVICE, VERSION};
 pub use server::StandIn;
-pub use state::Signed;
+pub use state::{AssumedRole, Session, Signed, StoredObject};
 pub use totp::totp_code;
 pub use xml::{esc, iso_format};

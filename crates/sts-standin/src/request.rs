@@ -1,6 +1,7 @@
 //! A request as the services see it, apart from tiny_http: its method, URL, headers and body
-//! ([`Incoming`]), its Query-protocol parameters, and the STS API that a request addresses unless
-//! it names another (its version, signing name and reply namespace). It sits below the server
+//! ([`Incoming`]), its Query-protocol parameters, the reply a service gives ([`Outgoing`]), and
+//! the STS API that a request addresses unless it names another (its version, signing name and
+//! reply namespace). It sits below the server
 //! and the services: `server` makes an `Incoming` and dispatches it, and `sts`, `iam`, `s3`,
 //! `federation` and `sigv4` only read it, so no service imports the server that calls it.
 
@@ -18,6 +19,27 @@ pub(crate) struct Incoming {
     /// Header names lower-cased, in received order.
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
+}
+
+/// A successful reply, as a service makes it (errors are [`crate::errors::StsError`]s).
+pub(crate) struct Outgoing {
+    pub(crate) status: u16,
+    pub(crate) content_type: String,
+    pub(crate) body: Vec<u8>,
+    /// Headers besides `Content-Type` (and the request id the server adds).
+    pub(crate) headers: Vec<(String, String)>,
+}
+
+impl Outgoing {
+    /// `200` with an XML body: every STS and IAM reply, and S3's listings.
+    pub(crate) fn xml(body: String) -> Outgoing {
+        Outgoing {
+            status: 200,
+            content_type: "text/xml".to_string(),
+            body: body.into_bytes(),
+            headers: Vec::new(),
+        }
+    }
 }
 
 impl Incoming {
@@ -70,4 +92,24 @@ pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'
         .iter()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.as_str())
+}
+
+/// A Query-protocol list: the values of `{list}.member.N{field}` (`field` is `""` for a list of
+/// strings, `".Key"` for a member's field), ordered by N as the SDKs number them from 1.
+pub(crate) fn members(params: &[(String, String)], list: &str, field: &str) -> Vec<(u32, String)> {
+    let prefix = format!("{list}.member.");
+    let mut found: Vec<(u32, String)> = params
+        .iter()
+        .filter_map(|(name, value)| {
+            let rest = name.strip_prefix(&prefix)?;
+            let n = if field.is_empty() {
+                rest
+            } else {
+                rest.strip_suffix(field)?
+            };
+            Some((n.parse().ok()?, value.clone()))
+        })
+        .collect();
+    found.sort_by_key(|(n, _)| *n);
+    found
 }

@@ -1,7 +1,8 @@
 //! The running stand-in: a tiny_http server on 127.0.0.1 whose worker threads take each
 //! request, authenticate it (SigV4) and hand it to STS, IAM or S3 by the service it was signed
 //! for, under one lock on the account's state. [`StandIn`] is what tests hold: it reports the
-//! calls it has seen and the codes of its MFA devices, and stops when dropped.
+//! calls it has seen (AssumeRole's session parameters as received, the sessions issued, the S3
+//! objects put) and the codes of its MFA devices, and stops when dropped.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Read};
@@ -16,17 +17,18 @@ use crate::client::{call, call_service, Keys, Reply};
 use crate::errors::{err, StsError};
 use crate::iam::{self, IAM_VERSION};
 use crate::ids::request_id;
-use crate::request::{param, Incoming, SERVICE};
+use crate::request::{param, Incoming, Outgoing, SERVICE};
 use crate::sigv4::{authenticate, parse_authorization};
-use crate::state::{Device, Shared, Signed, State};
+use crate::state::{AssumedRole, Device, Session, Shared, Signed, State, StoredObject};
 use crate::totp::{totp_code, unix_now};
 use crate::xml::{error_xml, error_xml_in};
 use crate::{federation, s3, sts};
 
 /// Worker threads taking requests off tiny_http's queue (connections have their own threads).
 const WORKERS: usize = 16;
-/// Largest request body read.
-const MAX_BODY: u64 = 1 << 20;
+/// Largest request body read: above the AWS CLI's 8 MiB multipart threshold (and its chunk
+/// framing), below which `aws s3 cp` sends one PutObject.
+const MAX_BODY: u64 = 9 << 20;
 
 /// A running stand-in. Serves on background threads until dropped.
 pub struct StandIn {
@@ -79,6 +81,8 @@ impl StandIn {
                 signin_tokens: HashMap::new(),
                 console_sessions: HashMap::new(),
                 session_durations: Vec::new(),
+                assumed_roles: Vec::new(),
+                objects: BTreeMap::new(),
             }),
             stop: AtomicBool::new(false),
             log: AtomicBool::new(false),
@@ -180,6 +184,27 @@ impl StandIn {
     /// The `SessionDuration` of every getSigninToken request so far, in order (None: not sent).
     pub fn session_durations(&self) -> Vec<Option<String>> {
         self.shared.lock().session_durations.clone()
+    }
+
+    /// Every AssumeRole request so far, in order, with its session parameters as received
+    /// (`Policy`, `PolicyArns`, `Tags`, `TransitiveTagKeys`, `SourceIdentity`) and the error
+    /// code it was refused with, if it was.
+    pub fn assumed_roles(&self) -> Vec<AssumedRole> {
+        self.shared.lock().assumed_roles.clone()
+    }
+
+    /// What the role session of `access_key_id` carries (session policies, tags including
+    /// inherited transitive ones, transitive keys, source identity); None for a key that is not
+    /// a role session's.
+    pub fn session(&self, access_key_id: &str) -> Option<Session> {
+        let state = self.shared.lock();
+        let temp = state.temps.get(access_key_id)?;
+        temp.role.as_ref().map(|_| temp.session.clone())
+    }
+
+    /// The S3 objects put so far, by bucket and key.
+    pub fn objects(&self) -> Vec<StoredObject> {
+        self.shared.lock().objects.values().cloned().collect()
     }
 
     /// All STS requests received (the `/_standin/` helper paths not included).
@@ -305,19 +330,28 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
         let _ = request.respond(response);
         return;
     }
-    let (status, content_type, body, request_id) = if read.is_err() {
+    let (reply, request_id) = if read.is_err() {
         let id = request_id();
         let e = err(400, "MalformedInput", "Could not read the request body");
-        (e.status, "text/xml", error_xml(&e, &id), id)
+        (failure(e.status, "text/xml", error_xml(&e, &id)), id)
     } else {
         respond(shared, &incoming)
     };
-    let mut response = tiny_http::Response::from_data(body.into_bytes())
-        .with_status_code(status)
-        .with_header(header("Content-Type", content_type));
+    // Always Content-Length, never chunked (tiny_http chunks above 32 KiB): S3 answers
+    // GetObject and HeadObject with the object's length, and botocore reads it.
+    let mut response = tiny_http::Response::from_data(reply.body)
+        .with_chunked_threshold(usize::MAX)
+        .with_status_code(reply.status)
+        .with_header(header("Content-Type", &reply.content_type));
+    for (name, value) in &reply.headers {
+        response = response.with_header(header(name, value));
+    }
     if !request_id.is_empty() {
         response = response.with_header(header("x-amzn-RequestId", &request_id));
+        // S3's name for it.
+        response = response.with_header(header("x-amz-request-id", &request_id));
     }
+    // tiny_http sends HEAD's headers (Content-Length included) without the body.
     let _ = request.respond(response);
 }
 
@@ -325,13 +359,23 @@ fn header(name: &str, value: &str) -> tiny_http::Header {
     tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("valid header")
 }
 
-/// (status, content type, body, request id)
-fn respond(shared: &Shared, rq: &Incoming) -> (u16, &'static str, String, String) {
+/// An error reply's body as an [`Outgoing`].
+fn failure(status: u16, content_type: &str, body: String) -> Outgoing {
+    Outgoing {
+        status,
+        content_type: content_type.to_string(),
+        body: body.into_bytes(),
+        headers: Vec::new(),
+    }
+}
+
+/// (reply, request id)
+fn respond(shared: &Shared, rq: &Incoming) -> (Outgoing, String) {
     let path = rq.path();
     if path == "/_standin/calls" {
         let state = shared.lock();
         let json = serde_json::to_string(&state.calls).expect("JSON of counts");
-        return (200, "application/json", json, String::new());
+        return (failure(200, "application/json", json), String::new());
     }
 
     let id = request_id();
@@ -345,14 +389,9 @@ fn respond(shared: &Shared, rq: &Incoming) -> (u16, &'static str, String, String
         .map(|a| a.service.clone())
         .unwrap_or_else(|| SERVICE.to_string());
     let action = if service == "s3" {
-        format!("s3:{} {path}", rq.method)
+        s3::operation(rq)
     } else {
         param(&params, "Action").unwrap_or("").to_string()
-    };
-    let action = if action == "s3:GET /" {
-        "ListBuckets".to_string()
-    } else {
-        action
     };
 
     let mut state = shared.lock();
@@ -366,7 +405,7 @@ fn respond(shared: &Shared, rq: &Incoming) -> (u16, &'static str, String, String
             service: a.service,
         });
     }
-    let result = serve(&mut state, rq, &params, &action, &id);
+    let result = serve(&mut state, rq, &params, &action, &service, &id);
     drop(state);
 
     if shared.log.load(Ordering::SeqCst) {
@@ -378,17 +417,15 @@ fn respond(shared: &Shared, rq: &Incoming) -> (u16, &'static str, String, String
             ),
         }
     }
-    match result {
-        Ok(xml) => (200, "text/xml", xml, id),
-        Err(e) if service == "s3" => (e.status, "application/xml", s3::error_xml(&e, &id), id),
-        Err(e) if service == "iam" => (
-            e.status,
-            "text/xml",
-            error_xml_in(&e, &id, iam::NAMESPACE),
-            id,
-        ),
-        Err(e) => (e.status, "text/xml", error_xml(&e, &id), id),
-    }
+    let reply = match result {
+        Ok(reply) => reply,
+        Err(e) if service == "s3" => failure(e.status, "application/xml", s3::error_xml(&e, &id)),
+        Err(e) if service == "iam" => {
+            failure(e.status, "text/xml", error_xml_in(&e, &id, iam::NAMESPACE))
+        }
+        Err(e) => failure(e.status, "text/xml", error_xml(&e, &id)),
+    };
+    (reply, id)
 }
 
 /// Authenticates a request and runs its action.
@@ -397,9 +434,12 @@ fn serve(
     rq: &Incoming,
     params: &[(String, String)],
     action: &str,
+    service: &str,
     id: &str,
-) -> Result<String, StsError> {
-    if rq.method != "POST" && rq.method != "GET" {
+) -> Result<Outgoing, StsError> {
+    // The Query protocol takes GET and POST; S3 also PUT and HEAD.
+    let s3_method = service == "s3" && matches!(rq.method.as_str(), "PUT" | "HEAD");
+    if rq.method != "POST" && rq.method != "GET" && !s3_method {
         return Err(err(
             405,
             "InvalidHttpRequest",
@@ -408,12 +448,12 @@ fn serve(
     }
     // The one STS call that is not signed: the web identity token is the credential.
     if action == "AssumeRoleWithWebIdentity" && rq.header("authorization").is_none() {
-        return sts::assume_role_with_web_identity(state, params, id);
+        return sts::assume_role_with_web_identity(state, params, id).map(Outgoing::xml);
     }
     let (caller, service) = authenticate(state, rq)?;
     match service.as_str() {
-        "iam" => iam::action(state, &caller, params, action, id),
-        "s3" => s3::action(&caller, rq, action),
-        _ => sts::action(state, &caller, params, action, id),
+        "iam" => iam::action(state, &caller, params, action, id).map(Outgoing::xml),
+        "s3" => s3::action(state, &caller, rq),
+        _ => sts::action(state, &caller, params, action, id).map(Outgoing::xml),
     }
 }

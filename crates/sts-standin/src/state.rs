@@ -1,6 +1,7 @@
 //! What the account holds while the stand-in serves: its MFA devices (the configured users' and
-//! those created through IAM since), the temporary credentials it has issued, the TOTP codes
-//! already used, and the request counts.
+//! those created through IAM since), the temporary credentials it has issued (with what a role
+//! session carries: session policies, tags, source identity), the TOTP codes already used, the
+//! S3 objects put, the AssumeRole calls as received, and the request counts.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
@@ -8,6 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use crate::account::Config;
+use crate::policy::Policy;
 
 /// Where temporary credentials came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +40,61 @@ pub(crate) struct Temp {
     /// AssumeRole called with DurationSeconds: the federation endpoint refuses such a session
     /// unless long-term keys assumed it.
     pub(crate) duration_given: bool,
+    /// What a role session carries besides its role (empty for other credentials).
+    pub(crate) session: Session,
+}
+
+/// What a role session carries: the session policies it was scoped by, its session tags (its
+/// own and those inherited as transitive), which of them pass on along a chain, and its source
+/// identity. [`StandIn::session`](crate::StandIn::session) shows it to tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Session {
+    /// The inline session policy (`Policy`), as sent.
+    pub policy: Option<String>,
+    /// The managed session policies (`PolicyArns`).
+    pub policy_arns: Vec<String>,
+    /// Session tags, inherited transitive ones first, then the request's.
+    pub tags: Vec<(String, String)>,
+    /// Keys of the tags that pass on to sessions this one assumes (role chaining).
+    pub transitive_tag_keys: Vec<String>,
+    /// Set once, never changed further down a chain.
+    pub source_identity: Option<String>,
+    /// The parsed session policies (inline, then managed); None when none were passed, so the
+    /// role's permissions alone apply.
+    pub(crate) scope: Option<Vec<Policy>>,
+}
+
+/// One AssumeRole request as the stand-in received it (after its parameters' own validation,
+/// refused or not): what mfa-exec sent. [`StandIn::assumed_roles`](crate::StandIn::assumed_roles)
+/// lists them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AssumedRole {
+    pub role_arn: String,
+    pub session_name: String,
+    /// `Policy`, as sent.
+    pub policy: Option<String>,
+    /// `PolicyArns.member.N.arn`, in N order.
+    pub policy_arns: Vec<String>,
+    /// `Tags.member.N.Key` / `.Value`, in N order.
+    pub tags: Vec<(String, String)>,
+    /// `TransitiveTagKeys.member.N`, in N order.
+    pub transitive_tag_keys: Vec<String>,
+    pub source_identity: Option<String>,
+    /// The error code STS answered with, None when it issued credentials.
+    pub error: Option<String>,
+}
+
+/// An object put into one of the demo buckets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredObject {
+    pub bucket: String,
+    pub key: String,
+    pub body: Vec<u8>,
+    /// `Content-Type` as put (S3's default `binary/octet-stream` when none was sent).
+    pub content_type: String,
+    /// The ETag S3 answered with (quoted).
+    pub etag: String,
+    pub last_modified: SystemTime,
 }
 
 /// A sign-in token the federation endpoint issued: good once, for 15 minutes.
@@ -90,6 +147,10 @@ pub(crate) struct State {
     pub(crate) console_sessions: HashMap<String, (String, String)>,
     /// The SessionDuration of every getSigninToken request, in order (None: not sent).
     pub(crate) session_durations: Vec<Option<String>>,
+    /// Every AssumeRole request that passed the service model's validation, in order.
+    pub(crate) assumed_roles: Vec<AssumedRole>,
+    /// S3 objects by (bucket, key).
+    pub(crate) objects: BTreeMap<(String, String), StoredObject>,
 }
 
 /// A request as it was signed: its `Action` and the SigV4 credential scope of its

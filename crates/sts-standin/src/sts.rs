@@ -1,7 +1,8 @@
 //! STS: GetCallerIdentity, GetSessionToken, AssumeRole and (unsigned)
 //! AssumeRoleWithWebIdentity, with STS's parameter constraints,
 //! its MFA rules (a code is good for the steps either side of now, and only once per device) and
-//! its limits on durations (a role's MaxSessionDuration; one hour for role chaining).
+//! its limits on durations (a role's MaxSessionDuration; one hour for role chaining). AssumeRole's
+//! session policies, tags and source identity are `session`'s.
 
 use std::time::{Duration, SystemTime};
 
@@ -12,8 +13,9 @@ use crate::errors::{
 };
 use crate::ids::{base64, random_bytes, random_string, stable_id, SECRET_CHARS, UPPER_ALNUM};
 use crate::request::{param, VERSION};
+use crate::session;
 use crate::sigv4::Caller;
-use crate::state::{Kind, State, Temp};
+use crate::state::{Kind, Session, State, Temp};
 use crate::totp::{totp_code, unix_now};
 use crate::xml::{esc, iso_format, reply_xml};
 
@@ -171,6 +173,8 @@ fn get_session_token(
     Ok(reply_xml("GetSessionToken", &result, id))
 }
 
+/// AssumeRole, recorded as received (for [`crate::StandIn::assumed_roles`]) with the error code
+/// it was refused with, if any.
 fn assume_role(
     state: &mut State,
     caller: &Caller,
@@ -179,6 +183,27 @@ fn assume_role(
 ) -> Result<String, StsError> {
     let mut errors = Vec::new();
     let (role_arn, session) = role_params(params, &mut errors);
+    let requested = session::read(params, &mut errors);
+    state
+        .assumed_roles
+        .push(requested.record(role_arn.unwrap_or_default(), session.unwrap_or_default()));
+    let index = state.assumed_roles.len() - 1;
+    let result = assume_role_checked(state, caller, params, id, errors, &requested);
+    if let Err(e) = &result {
+        state.assumed_roles[index].error = Some(e.code.to_string());
+    }
+    result
+}
+
+fn assume_role_checked(
+    state: &mut State,
+    caller: &Caller,
+    params: &[(String, String)],
+    id: &str,
+    mut errors: Vec<String>,
+    requested: &session::Requested,
+) -> Result<String, StsError> {
+    let (role_arn, session) = role_params(params, &mut Vec::new());
     let external_id = param(params, "ExternalId");
     if let Some(x) = external_id {
         check_length("externalId", x, 2, 1224, &mut errors);
@@ -227,6 +252,12 @@ fn assume_role(
     if role.require_mfa && !mfa_present {
         return Err(not_authorized());
     }
+    let (new_session, packed) = session::new_session(
+        requested,
+        caller.temp().map(|t| &t.session),
+        &role,
+        &caller.arn(),
+    )?;
 
     let duration_given = duration.is_some();
     let duration = duration.unwrap_or(3600);
@@ -253,9 +284,20 @@ fn assume_role(
     if let Some(t) = state.temps.get_mut(&akid) {
         t.chained = chained;
         t.duration_given = duration_given;
+        t.session = new_session.clone();
     }
+    // STS answers PackedPolicySize when session policies or tags were passed, and the session's
+    // SourceIdentity when it has one.
+    let packed = packed
+        .map(|p| format!("\n    <PackedPolicySize>{p}</PackedPolicySize>"))
+        .unwrap_or_default();
+    let source_identity = new_session
+        .source_identity
+        .as_deref()
+        .map(|s| format!("\n    <SourceIdentity>{}</SourceIdentity>", esc(s)))
+        .unwrap_or_default();
     let result = format!(
-        "<AssumedRoleUser>\n      <AssumedRoleId>{}:{}</AssumedRoleId>\n      <Arn>{}</Arn>\n    </AssumedRoleUser>\n    {}",
+        "<AssumedRoleUser>\n      <AssumedRoleId>{}:{}</AssumedRoleId>\n      <Arn>{}</Arn>\n    </AssumedRoleUser>\n    {}{packed}{source_identity}",
         stable_id("AROA", &role.name),
         esc(session),
         esc(&assumed_role_arn(&role.name, session)),
@@ -393,6 +435,7 @@ fn issue(
         role,
         chained: false,
         duration_given: false,
+        session: Session::default(),
     };
     state.temps.insert(akid.clone(), temp.clone());
     (akid, temp)

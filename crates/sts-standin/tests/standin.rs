@@ -1353,3 +1353,656 @@ fn federation_takes_a_session_duration_for_a_role_long_term_keys_assumed() {
     assert_eq!(signin_token(&standin, &direct, Some("60")).status, 400);
     assert_eq!(signin_token(&standin, &direct, Some("43201")).status, 400);
 }
+
+// Least privilege per command (issue 25): role permissions, session policies, session tags,
+// source identity, and S3's objects.
+
+const READ_ONLY: &str = "arn:aws:iam::aws:policy/ReadOnlyAccess";
+
+/// alice's MFA session assumes `role_name` (role chaining: no code needed, MFA carried) with
+/// `extra` parameters.
+fn assume_from_session(
+    standin: &StandIn,
+    session: &Keys,
+    role_name: &str,
+    extra: &[(&str, &str)],
+) -> Reply {
+    assume(standin, session, role_name, extra)
+}
+
+/// Keys of `role_name` assumed from alice's MFA `session` with `extra` parameters.
+#[track_caller]
+fn role_keys(standin: &StandIn, session: &Keys, role_name: &str, extra: &[(&str, &str)]) -> Keys {
+    let reply = assume_from_session(standin, session, role_name, extra);
+    assert_ok(&reply);
+    reply.credentials().unwrap()
+}
+
+/// A fresh MFA session of alice's (a code of the current step).
+fn alice_session(standin: &StandIn) -> Keys {
+    away_from_step_boundary();
+    mfa_session(standin, 0)
+}
+
+/// An S3 request with `keys` (the body's SHA-256 stated, as botocore sends over http).
+fn s3(standin: &StandIn, keys: &Keys, method: &str, path: &str, body: &[u8]) -> Reply {
+    s3_request(&standin.url(), keys, method, path, &[], None, body).unwrap()
+}
+
+#[track_caller]
+fn assert_s3_denied(reply: &Reply) {
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    assert_eq!(reply.error_code().as_deref(), Some("AccessDenied"));
+    assert_eq!(reply.error_message().as_deref(), Some("Access Denied"));
+    assert!(
+        reply.body.starts_with("<?xml"),
+        "S3's error XML: {}",
+        reply.body
+    );
+    assert!(!reply.body.contains("<Type>"), "no STS Type in S3 errors");
+}
+
+/// The one refusal a call got: (status, code, message).
+fn refusal(reply: &Reply) -> (u16, String, String) {
+    (
+        reply.status,
+        reply.error_code().unwrap_or_default(),
+        reply.error_message().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn a_role_scoped_by_read_only_access_lists_but_cannot_put_while_the_unscoped_role_can() {
+    let standin = start();
+    let session = alice_session(&standin);
+    let scoped = role_keys(
+        &standin,
+        &session,
+        "open",
+        &[("PolicyArns.member.1.arn", READ_ONLY)],
+    );
+    let unscoped = role_keys(&standin, &session, "open", &[]);
+
+    // Read-only: ListBuckets and ListObjectsV2 work, PutObject is S3's AccessDenied.
+    let list = list_buckets(&standin.url(), &scoped).unwrap();
+    assert_ok(&list);
+    assert!(
+        list.body.contains("<Name>demo-reports</Name>"),
+        "{}",
+        list.body
+    );
+    assert_ok(&s3(
+        &standin,
+        &scoped,
+        "GET",
+        "/demo-reports?list-type=2",
+        b"",
+    ));
+    assert_s3_denied(&s3(&standin, &scoped, "PUT", "/demo-reports/a.txt", b"no"));
+    assert!(standin.objects().is_empty());
+
+    // The same role without a scope writes.
+    assert_ok(&s3(
+        &standin,
+        &unscoped,
+        "PUT",
+        "/demo-reports/a.txt",
+        b"yes",
+    ));
+    let objects = standin.objects();
+    assert_eq!(objects.len(), 1);
+    assert_eq!(
+        (objects[0].bucket.as_str(), objects[0].key.as_str()),
+        ("demo-reports", "a.txt")
+    );
+    assert_eq!(objects[0].body, b"yes");
+
+    // Now the scoped session reads what the other one wrote.
+    let got = s3(&standin, &scoped, "GET", "/demo-reports/a.txt", b"");
+    assert_ok(&got);
+    assert_eq!(got.body, "yes");
+
+    // The session remembers its scope.
+    let session = standin.session(&scoped.access_key_id).unwrap();
+    assert_eq!(session.policy_arns, vec![READ_ONLY.to_string()]);
+    assert_eq!(session.policy, None);
+}
+
+#[test]
+fn an_inline_deny_blocks_put_object_and_a_session_policy_never_grants_more_than_the_role() {
+    let standin = start();
+    let session = alice_session(&standin);
+    let deny_put = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"s3:*","Resource":"*"},
+        {"Effect":"Deny","Action":"s3:PutObject","Resource":"arn:aws:s3:::demo-reports/*"}]}"#;
+    let keys = role_keys(&standin, &session, "open", &[("Policy", deny_put)]);
+    assert_s3_denied(&s3(&standin, &keys, "PUT", "/demo-reports/x", b"1"));
+    // The Deny names one bucket: the other is still writable.
+    assert_ok(&s3(&standin, &keys, "PUT", "/demo-logs/x", b"1"));
+
+    // s3-reader may only read: a session policy allowing everything does not let it write.
+    let allow_all =
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#;
+    let reader = role_keys(&standin, &session, "s3-reader", &[("Policy", allow_all)]);
+    assert_s3_denied(&s3(&standin, &reader, "PUT", "/demo-logs/y", b"1"));
+    assert_ok(&s3(&standin, &reader, "GET", "/demo-logs/x", b""));
+}
+
+#[test]
+fn session_policies_sts_cannot_use_are_refused_with_its_codes() {
+    let standin = start();
+    let session = alice_session(&standin);
+    let try_with =
+        |extra: &[(&str, &str)]| refusal(&assume_from_session(&standin, &session, "open", extra));
+
+    assert_eq!(
+        try_with(&[("Policy", "{\"Statement\": [")]),
+        (
+            400,
+            "MalformedPolicyDocument".into(),
+            "This policy contains invalid Json".into()
+        )
+    );
+    assert_eq!(
+        try_with(&[(
+            "Policy",
+            r#"{"Statement":[{"Effect":"Allow","Action":"PutObject","Resource":"*"}]}"#
+        )]),
+        (
+            400,
+            "MalformedPolicyDocument".into(),
+            "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.".into()
+        )
+    );
+    assert_eq!(
+        try_with(&[(
+            "PolicyArns.member.1.arn",
+            "arn:aws:iam::aws:policy/NoSuchPolicy"
+        )]),
+        (
+            400,
+            "MalformedPolicyDocument".into(),
+            "Policy arn:aws:iam::aws:policy/NoSuchPolicy does not exist or is not attachable."
+                .into()
+        )
+    );
+
+    // Eleven managed policies: one too many.
+    let names: Vec<String> = (1..=11)
+        .map(|n| format!("PolicyArns.member.{n}.arn"))
+        .collect();
+    let eleven: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), READ_ONLY)).collect();
+    let (status, code, message) = try_with(&eleven);
+    assert_eq!((status, code.as_str()), (400, "ValidationError"));
+    assert!(
+        message.starts_with("1 validation error detected: Value '["),
+        "{message}"
+    );
+    assert!(message.ends_with("at 'policyArns' failed to satisfy constraint: Member must have length less than or equal to 10"), "{message}");
+
+    // 2,049 characters of plain text, whitespace counting as written.
+    let statement =
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}"#;
+    let long = format!("{statement}{}", " ".repeat(2049 - statement.len()));
+    let (status, code, message) = try_with(&[("Policy", &long)]);
+    assert_eq!((status, code.as_str()), (400, "ValidationError"));
+    assert!(message.ends_with("at 'policy' failed to satisfy constraint: Member must have length less than or equal to 2048"), "{message}");
+
+    // 2,048 characters inline are allowed, but not with a managed policy's ARN besides.
+    let full = format!("{statement}{}", " ".repeat(2048 - statement.len()));
+    assert_ok(&assume_from_session(
+        &standin,
+        &session,
+        "open",
+        &[("Policy", &full)],
+    ));
+    assert_eq!(
+        try_with(&[("Policy", &full), ("PolicyArns.member.1.arn", READ_ONLY)]),
+        (
+            400,
+            "PackedPolicyTooLarge".into(),
+            "Packed policy consumes 102% of allotted space, please use smaller policy.".into()
+        )
+    );
+    // The refusals are STS's XML.
+    let reply = assume_from_session(&standin, &session, "open", &[("Policy", "nope")]);
+    assert_error(
+        &reply,
+        400,
+        "MalformedPolicyDocument",
+        "This policy contains invalid Json",
+    );
+}
+
+#[test]
+fn session_tags_and_a_source_identity_outside_sts_rules_are_refused() {
+    let standin = start();
+    let session = alice_session(&standin);
+    let try_on = |role_name: &str, extra: &[(&str, &str)]| {
+        refusal(&assume_from_session(&standin, &session, role_name, extra))
+    };
+
+    // 51 tags.
+    let names: Vec<(String, String)> = (1..=51)
+        .map(|n| {
+            (
+                format!("Tags.member.{n}.Key"),
+                format!("Tags.member.{n}.Value"),
+            )
+        })
+        .collect();
+    let keys: Vec<String> = (1..=51).map(|n| format!("k{n}")).collect();
+    let mut tags: Vec<(&str, &str)> = Vec::new();
+    for ((k, v), key) in names.iter().zip(&keys) {
+        tags.push((k, key));
+        tags.push((v, "v"));
+    }
+    let (status, code, message) = try_on("open", &tags);
+    assert_eq!((status, code.as_str()), (400, "ValidationError"));
+    assert!(message.ends_with("at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50"), "{message}");
+    // Fifty are allowed.
+    assert_ok(&assume_from_session(
+        &standin,
+        &session,
+        "open",
+        &tags[..100],
+    ));
+
+    let tag =
+        |k: &'static str, v: &'static str| [("Tags.member.1.Key", k), ("Tags.member.1.Value", v)];
+    assert_eq!(
+        try_on("open", &tag("no*stars", "v")),
+        (
+            400,
+            "ValidationError".into(),
+            r"1 validation error detected: Value 'no*stars' at 'tags.1.member.key' failed to satisfy constraint: Member must satisfy regular expression pattern: [\p{L}\p{Z}\p{N}_.:/=+\-@]+".into()
+        )
+    );
+    let long_value = "v".repeat(257);
+    let (_, code, message) = try_on(
+        "open",
+        &[
+            ("Tags.member.1.Key", "k"),
+            ("Tags.member.1.Value", &long_value),
+        ],
+    );
+    assert_eq!(code, "ValidationError");
+    assert!(message.ends_with("at 'tags.1.member.value' failed to satisfy constraint: Member must have length less than or equal to 256"), "{message}");
+
+    let mut transitive_elsewhere = tag("Project", "x").to_vec();
+    transitive_elsewhere.push(("TransitiveTagKeys.member.1", "Team"));
+    assert_eq!(
+        try_on("open", &transitive_elsewhere),
+        (
+            400,
+            "InvalidParameterValue".into(),
+            "The specified transitive tag key must be included in the requested tags.".into()
+        )
+    );
+    assert_eq!(
+        try_on(
+            "open",
+            &[
+                ("Tags.member.1.Key", "Project"),
+                ("Tags.member.1.Value", "a"),
+                ("Tags.member.2.Key", "project"),
+                ("Tags.member.2.Value", "b"),
+            ]
+        ),
+        (
+            400,
+            "InvalidParameterValue".into(),
+            "Duplicate tag keys found. Please note that Tag keys are case insensitive.".into()
+        )
+    );
+
+    // The source identity: 2–64 of [\w+=,.@-], so never `aws:…`.
+    for bad in ["aws:alice", "a", "alice smith"] {
+        let (_, code, message) = try_on("open", &[("SourceIdentity", bad)]);
+        assert_eq!(code, "ValidationError", "{bad}: {message}");
+        assert!(
+            message.contains("at 'sourceIdentity' failed to satisfy constraint"),
+            "{message}"
+        );
+    }
+
+    // partner's trust policy allows neither sts:TagSession nor sts:SetSourceIdentity.
+    let partner = |extra: &[(&str, &str)]| {
+        let mut all = vec![("ExternalId", "partner-ext-id")];
+        all.extend_from_slice(extra);
+        refusal(&assume_from_session(&standin, &session, "partner", &all))
+    };
+    let session_arn = "arn:aws:iam::123456789012:user/alice";
+    assert_eq!(
+        partner(&tag("Project", "x")),
+        (
+            403,
+            "AccessDenied".into(),
+            format!(
+                "User: {session_arn} is not authorized to perform: sts:TagSession on resource: {}",
+                role("partner")
+            )
+        )
+    );
+    assert_eq!(
+        partner(&[("SourceIdentity", "alice")]),
+        (
+            403,
+            "AccessDenied".into(),
+            format!("User: {session_arn} is not authorized to perform: sts:SetSourceIdentity on resource: {}", role("partner"))
+        )
+    );
+    assert_ok(&assume_from_session(
+        &standin,
+        &session,
+        "partner",
+        &[("ExternalId", "partner-ext-id")],
+    ));
+}
+
+#[test]
+fn transitive_tags_pass_along_a_chain_and_cannot_be_overridden_there() {
+    let standin = start();
+    let session = alice_session(&standin);
+    let hub = role_keys(
+        &standin,
+        &session,
+        "hub",
+        &[
+            ("Tags.member.1.Key", "Project"),
+            ("Tags.member.1.Value", "apollo"),
+            ("Tags.member.2.Key", "Ticket"),
+            ("Tags.member.2.Value", "T-1"),
+            ("TransitiveTagKeys.member.1", "Project"),
+        ],
+    );
+    let reply = assume(
+        &standin,
+        &hub,
+        "target",
+        &[("Tags.member.1.Key", "Step"), ("Tags.member.1.Value", "2")],
+    );
+    assert_ok(&reply);
+    assert!(reply.field("PackedPolicySize").is_some(), "{}", reply.body);
+    let target = reply.credentials().unwrap();
+    let session = standin.session(&target.access_key_id).unwrap();
+    // Project came along (still transitive); Ticket stayed with the hub's session.
+    assert_eq!(
+        session.tags,
+        vec![
+            ("Project".to_string(), "apollo".to_string()),
+            ("Step".to_string(), "2".to_string())
+        ]
+    );
+    assert_eq!(session.transitive_tag_keys, vec!["Project".to_string()]);
+
+    // Setting Project again down the chain, in any case, is refused.
+    for key in ["Project", "PROJECT"] {
+        let again = assume(
+            &standin,
+            &hub,
+            "target",
+            &[
+                ("Tags.member.1.Key", key),
+                ("Tags.member.1.Value", "gemini"),
+            ],
+        );
+        assert_error(
+            &again,
+            400,
+            "InvalidParameterValue",
+            "One of the specified transitive tag keys can't be set because it conflicts with a transitive tag key from the calling session.",
+        );
+    }
+    // And the role whose trust policy does not allow sts:TagSession cannot take them on.
+    let auditor = assume(&standin, &hub, "auditor", &[]);
+    assert_error(&auditor, 403, "AccessDenied", "User: arn:aws:sts::123456789012:assumed-role/hub/test is not authorized to perform: sts:TagSession");
+}
+
+#[test]
+fn a_source_identity_once_set_stays_for_the_whole_chain() {
+    let standin = start();
+    let hub_reply = {
+        away_from_step_boundary();
+        let session = mfa_session(&standin, 0);
+        assume_from_session(
+            &standin,
+            &session,
+            "hub",
+            &[("SourceIdentity", "alice@example.com")],
+        )
+    };
+    assert_ok(&hub_reply);
+    assert_eq!(
+        hub_reply.field("SourceIdentity").as_deref(),
+        Some("alice@example.com")
+    );
+    let hub = hub_reply.credentials().unwrap();
+
+    // Not repeated: inherited.
+    let target = assume(&standin, &hub, "target", &[]);
+    assert_ok(&target);
+    assert_eq!(
+        target.field("SourceIdentity").as_deref(),
+        Some("alice@example.com")
+    );
+    let keys = target.credentials().unwrap();
+    assert_eq!(
+        standin
+            .session(&keys.access_key_id)
+            .unwrap()
+            .source_identity
+            .as_deref(),
+        Some("alice@example.com")
+    );
+    // Repeated unchanged: fine. Changed: refused.
+    assert_ok(&assume(
+        &standin,
+        &hub,
+        "target",
+        &[("SourceIdentity", "alice@example.com")],
+    ));
+    let changed = assume(&standin, &hub, "target", &[("SourceIdentity", "mallory")]);
+    assert_error(
+        &changed,
+        403,
+        "AccessDenied",
+        &format!(
+            "User: arn:aws:sts::123456789012:assumed-role/hub/test is not authorized to perform: sts:SetSourceIdentity on resource: {}",
+            role("target")
+        ),
+    );
+}
+
+#[test]
+fn s3_keeps_the_bytes_put_and_refuses_a_body_that_does_not_match_its_hash() {
+    let standin = start();
+    let session = alice_session(&standin);
+    let keys = role_keys(&standin, &session, "open", &[]);
+    let body = b"line one\nline two\n";
+
+    // A stated SHA-256 that is not the body's.
+    let wrong = "0".repeat(64);
+    let refused = s3_request(
+        &standin.url(),
+        &keys,
+        "PUT",
+        "/demo-logs/app.log",
+        &[],
+        Some(&wrong),
+        body,
+    )
+    .unwrap();
+    assert_eq!(
+        refusal(&refused),
+        (
+            400,
+            "XAmzContentSHA256Mismatch".into(),
+            "The provided 'x-amz-content-sha256' header does not match what was computed.".into()
+        )
+    );
+    // An S3 request must state one.
+    let headers = sign_request(
+        "GET",
+        &standin.url(),
+        "/demo-logs?list-type=2",
+        &[],
+        b"",
+        &keys,
+        "us-east-1",
+        "s3",
+        SystemTime::now(),
+    )
+    .unwrap();
+    let unstated = http_request(
+        &standin.url(),
+        "GET",
+        "/demo-logs?list-type=2",
+        &headers,
+        b"",
+    )
+    .unwrap();
+    assert_eq!(refusal(&unstated).1, "InvalidRequest");
+    assert!(standin.objects().is_empty());
+
+    // The right hash, and UNSIGNED-PAYLOAD (S3 takes it; the signature then covers no body).
+    let put = s3_request(
+        &standin.url(),
+        &keys,
+        "PUT",
+        "/demo-logs/app.log",
+        &[("content-type", "text/plain")],
+        None,
+        body,
+    )
+    .unwrap();
+    assert_ok(&put);
+    // S3's ETag of a single-part object: the MD5 of its bytes, quoted.
+    assert_eq!(
+        put.header("etag"),
+        Some("\"987929d61c9b69f0c6406b840aa77fd8\"")
+    );
+    let unsigned = s3_request(
+        &standin.url(),
+        &keys,
+        "PUT",
+        "/demo-logs/dir/other%20name.txt",
+        &[],
+        Some("UNSIGNED-PAYLOAD"),
+        b"x",
+    )
+    .unwrap();
+    assert_ok(&unsigned);
+
+    // GetObject gives back the bytes, HeadObject their length.
+    let got = s3(&standin, &keys, "GET", "/demo-logs/app.log", b"");
+    assert_ok(&got);
+    assert_eq!(got.body.as_bytes(), body);
+    assert_eq!(got.header("content-type"), Some("text/plain"));
+    assert_eq!(got.header("etag"), put.header("etag"));
+    let head = s3(&standin, &keys, "HEAD", "/demo-logs/app.log", b"");
+    assert_ok(&head);
+    assert_eq!(
+        head.header("content-length"),
+        Some(body.len().to_string().as_str())
+    );
+    assert_eq!(
+        refusal(&s3(&standin, &keys, "GET", "/demo-logs/missing", b"")),
+        (
+            404,
+            "NoSuchKey".into(),
+            "The specified key does not exist.".into()
+        )
+    );
+    assert_eq!(
+        refusal(&s3(
+            &standin,
+            &keys,
+            "GET",
+            "/no-such-bucket?list-type=2",
+            b""
+        ))
+        .1,
+        "NoSuchBucket"
+    );
+
+    // ListObjectsV2 as `aws s3 ls s3://demo-logs/` asks: a delimiter rolls dir/ up.
+    let ls = s3(
+        &standin,
+        &keys,
+        "GET",
+        "/demo-logs?list-type=2&prefix=&delimiter=%2F&encoding-type=url",
+        b"",
+    );
+    assert_ok(&ls);
+    assert!(ls.body.contains("<Key>app.log</Key>"), "{}", ls.body);
+    assert!(
+        ls.body
+            .contains("<CommonPrefixes><Prefix>dir/</Prefix></CommonPrefixes>"),
+        "{}",
+        ls.body
+    );
+    assert!(ls.body.contains("<KeyCount>2</KeyCount>"), "{}", ls.body);
+    let inside = s3(
+        &standin,
+        &keys,
+        "GET",
+        "/demo-logs?list-type=2&prefix=dir%2F&encoding-type=url",
+        b"",
+    );
+    assert!(
+        inside.body.contains("<Key>dir/other%20name.txt</Key>"),
+        "{}",
+        inside.body
+    );
+
+    // What the stand-in does not serve is said plainly.
+    let multipart = s3(&standin, &keys, "POST", "/demo-logs/big?uploads", b"");
+    assert_eq!(
+        (multipart.status, multipart.error_code().as_deref()),
+        (501, Some("NotImplemented"))
+    );
+}
+
+#[test]
+fn assumed_roles_lists_each_assume_role_with_what_it_carried() {
+    let standin = start();
+    let session = alice_session(&standin);
+    let policy = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}}"#;
+    assert_ok(&assume_from_session(
+        &standin,
+        &session,
+        "open",
+        &[
+            ("Policy", policy),
+            ("PolicyArns.member.1.arn", READ_ONLY),
+            ("Tags.member.1.Key", "Command"),
+            ("Tags.member.1.Value", "aws s3 ls"),
+            ("TransitiveTagKeys.member.1", "Command"),
+            ("SourceIdentity", "alice"),
+        ],
+    ));
+    assume_from_session(
+        &standin,
+        &session,
+        "partner",
+        &[("SourceIdentity", "alice")],
+    );
+
+    let calls = standin.assumed_roles();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        calls[0],
+        AssumedRole {
+            role_arn: role("open"),
+            session_name: "test".into(),
+            policy: Some(policy.into()),
+            policy_arns: vec![READ_ONLY.into()],
+            tags: vec![("Command".into(), "aws s3 ls".into())],
+            transitive_tag_keys: vec!["Command".into()],
+            source_identity: Some("alice".into()),
+            error: None,
+        }
+    );
+    assert_eq!(calls[1].error.as_deref(), Some("AccessDenied"));
+}

@@ -23,6 +23,10 @@ pub(super) struct Entry {
     pub(super) profile: String,
     pub(super) source_profile: Option<String>,
     pub(super) role_arn: Option<String>,
+    /// The session policies and tags of a scoped role session (absent otherwise, so entries
+    /// of unscoped sessions read and write as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) scope: Option<String>,
     /// For people reading the file; `credentials.expiration` is what counts.
     expires: String,
     pub(super) credentials: Credentials,
@@ -78,6 +82,7 @@ impl Cache {
             profile: key.profile.clone(),
             source_profile: key.source_profile.clone(),
             role_arn: key.role_arn.clone(),
+            scope: key.scope.clone(),
             expires: rfc3339(creds.expiration),
             credentials: creds.clone(),
         };
@@ -107,6 +112,7 @@ mod tests {
                 profile: "alice".into(),
                 source_profile: Some("alice".into()),
                 role_arn: None,
+                scope: None,
             },
             &["session", "AKIAALICE", "arn:aws:iam::1:mfa/alice", "43200"],
         )
@@ -212,6 +218,7 @@ mod tests {
                 profile: "bob".into(),
                 source_profile: None,
                 role_arn: None,
+                scope: None,
             },
             &["session", "AKIABOB", "arn:aws:iam::1:mfa/bob", "43200"],
         );

@@ -39,6 +39,7 @@ pub(crate) struct EntryKey {
     pub(super) profile: String,
     pub(super) source_profile: Option<String>,
     pub(super) role_arn: Option<String>,
+    pub(super) scope: Option<String>,
 }
 
 /// How `cache list` names an entry: the profile it is for (for an MFA session, the source
@@ -47,6 +48,8 @@ pub(crate) struct Label {
     pub(crate) profile: String,
     pub(crate) source_profile: Option<String>,
     pub(crate) role_arn: Option<String>,
+    /// A role session's session policies and tags (`read-only; tags team=x`), when it has any.
+    pub(crate) scope: Option<String>,
 }
 
 impl EntryKey {
@@ -71,6 +74,7 @@ impl EntryKey {
             profile: label.profile,
             source_profile: label.source_profile,
             role_arn: label.role_arn,
+            scope: label.scope,
         }
     }
 
@@ -98,6 +102,7 @@ mod tests {
             profile: profile.into(),
             source_profile: None,
             role_arn: None,
+            scope: None,
         }
     }
 
@@ -198,6 +203,7 @@ mod tests {
                 profile: "prod-admin".into(),
                 source_profile: Some("alice".into()),
                 role_arn: Some(ADMIN_ROLE.into()),
+                scope: None,
             },
             &[
                 "role",

@@ -90,6 +90,7 @@ mod tests {
                 profile: profile.into(),
                 source_profile: None,
                 role_arn: None,
+                scope: None,
             },
             &["session", profile],
         )

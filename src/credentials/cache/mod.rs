@@ -197,6 +197,7 @@ mod tests {
                 profile: "alice".into(),
                 source_profile: None,
                 role_arn: None,
+                scope: None,
             },
             &["session", "AKIAALICE", "arn:aws:iam::1:mfa/alice"],
         );

@@ -109,7 +109,11 @@ impl Cache {
                 e.kind.name(),
                 rfc3339(e.credentials.expiration),
                 left,
-                safe(e.role_arn.as_deref().unwrap_or("-"))
+                safe(&match (&e.role_arn, &e.scope) {
+                    (Some(role), Some(scope)) => format!("{role} [{scope}]"),
+                    (Some(role), None) => role.clone(),
+                    (None, _) => "-".to_string(),
+                })
             )?;
         }
         Ok(scan.entries.len())
@@ -186,6 +190,7 @@ mod tests {
                     profile: profile.to_string(),
                     source_profile: source.map(String::from),
                     role_arn: role.map(String::from),
+                    scope: None,
                 },
                 &[profile, role.unwrap_or("")],
             );
