@@ -301,3 +301,47 @@ fn the_remembered_parse_holds_no_secret_and_is_private() {
     refreshed.success();
     assert_eq!(env.sts.calls("GetSessionToken"), 2);
 }
+
+/// An organisation's generated config: 100,000 profiles. The right one resolves (cold, then
+/// from the remembered parse), and `list` shows every one.
+#[test]
+fn a_config_of_a_hundred_thousand_profiles_resolves_and_lists_every_one() {
+    let env = TestEnv::new();
+    let mut config = demo_config_file();
+    for n in 0..100_000 {
+        config.push_str(&format!(
+            "[profile team-{n}]\nrole_arn = arn:aws:iam::123456789012:role/team-{n}\nsource_profile = alice\n"
+        ));
+    }
+    config.push_str(&format!(
+        "[profile last]\nrole_arn = {}\nsource_profile = alice\n",
+        role_arn("s3-reader")
+    ));
+    env.write_config(&config);
+    let_the_files_settle();
+    for code in [Some(env.alice_code()), None] {
+        let mut args = vec!["-p", "last"];
+        if let Some(code) = &code {
+            args.extend(["-t", code]);
+        }
+        args.extend(["--", "env"]);
+        let run = finish_within(spawn(&env, &args), Duration::from_secs(120));
+        run.success();
+        assert_eq!(run.env_lines()["MFA_EXEC_ROLE_ARN"], role_arn("s3-reader"));
+    }
+    assert_eq!(
+        env.sts.calls("AssumeRole"),
+        1,
+        "the second run was a cache hit"
+    );
+
+    // Collected as it is written: 100,000 lines fill a pipe long before the end.
+    let list = env.run(["list"]);
+    list.success();
+    let lines: Vec<&str> = list.stdout.lines().skip(1).collect();
+    assert_eq!(lines.len(), 100_000 + 8, "{}", &list.stdout[..200]);
+    assert!(lines.iter().any(|l| l.starts_with("team-99999 ")));
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("last ") && l.contains("role last <- keys of alice")));
+}
