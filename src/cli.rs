@@ -33,6 +33,33 @@ pub(crate) struct Cli {
     pub(crate) run: RunArgs,
 }
 
+/// A run's arguments alone. Building clap's definition of every subcommand and option costs
+/// most of a cache hit's start, and most invocations are runs: those are parsed with this
+/// smaller definition first. Only a parse that succeeds is taken from it; anything else (a
+/// subcommand, `--help`, `--version`, a mistake) is parsed again by [`Cli`], so every message,
+/// help text and error is [`Cli`]'s own.
+#[derive(Debug, Parser)]
+#[command(name = "mfa-exec")]
+struct RunOnly {
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+impl Cli {
+    /// Parses the process's arguments: as a run with [`RunOnly`] when they are one, else with
+    /// the whole definition.
+    pub(crate) fn parse_runs_first() -> Result<Cli, clap::Error> {
+        let args: Vec<OsString> = std::env::args_os().collect();
+        if let Ok(RunOnly { run }) = RunOnly::try_parse_from(&args) {
+            return Ok(Cli {
+                subcommand: None,
+                run,
+            });
+        }
+        Cli::try_parse_from(args)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum Sub {
     /// Show or clear cached credentials

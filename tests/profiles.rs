@@ -209,3 +209,139 @@ fn a_profile_the_sdks_ignore_is_explained() {
         .fails(125, &["only letters, digits and - / . % @ _ : +"]);
     assert_eq!(env.sts.total_calls(), 0);
 }
+
+/// The record of what a run asked of the parse (`profile::remembered`), in the cache directory.
+fn remembered_parse(env: &TestEnv) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(env.cache_dir())
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "parsed"))
+}
+
+/// Files written a moment ago are not remembered (a write in the same clock tick could leave
+/// the same identity); a person's files are older than this.
+fn let_the_files_settle() {
+    std::thread::sleep(Duration::from_millis(120));
+}
+
+/// A cache hit answers from what the previous run remembered of the parse, and an edit of
+/// the config is seen by the very next run even when only the ctime tells it: the same size,
+/// the same inode, and the modification time put back to the nanosecond.
+#[test]
+fn an_edit_of_the_same_size_within_the_same_second_is_seen_by_the_next_run() {
+    let env = TestEnv::new();
+    let config = |region: &str| {
+        format!(
+            "{}[profile eu]\nregion = {region}\nrole_arn = {}\nsource_profile = alice\n",
+            demo_config_file(),
+            role_arn("s3-reader")
+        )
+    };
+    env.write_config(&config("eu-west-1"));
+    let_the_files_settle();
+
+    let first = env.run(["-p", "eu", "-t", &env.alice_code(), "--", "env"]);
+    first.success();
+    assert_eq!(first.env_lines()["AWS_REGION"], "eu-west-1");
+    assert!(
+        remembered_parse(&env).is_some(),
+        "the first run remembered the parse"
+    );
+    let hit = env.run(["-p", "eu", "--", "env"]);
+    hit.success();
+    assert_eq!(hit.env_lines()["AWS_REGION"], "eu-west-1");
+    assert_eq!(env.sts.total_calls(), 2, "the second run was a cache hit");
+
+    let path = env.home().join(".aws/config");
+    let before = std::fs::metadata(&path).unwrap();
+    env.write_config(&config("eu-west-2"));
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(before.modified().unwrap())
+        .unwrap();
+    let after = std::fs::metadata(&path).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((after.len(), after.ino()), (before.len(), before.ino()));
+    assert_eq!(after.modified().unwrap(), before.modified().unwrap());
+
+    let edited = env.run(["-p", "eu", "--", "env"]);
+    edited.success();
+    assert_eq!(edited.env_lines()["AWS_REGION"], "eu-west-2");
+}
+
+/// What is remembered of the parse names no secret, is private like the cache, and a run that
+/// must call STS reads the secret from the credentials file.
+#[test]
+fn the_remembered_parse_holds_no_secret_and_is_private() {
+    let env = TestEnv::new();
+    let_the_files_settle();
+    env.run(["-p", "alice", "-t", &env.alice_code(), "--", "true"])
+        .success();
+    let record = remembered_parse(&env).expect("a remembered parse");
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(!text.contains(ALICE_SECRET), "{text}");
+    assert!(text.contains("aws_secret_access_key"), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&record).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // From the record, a new MFA session: signed with the secret read from the file.
+    let refreshed = env.run([
+        "-p",
+        "alice",
+        "--refresh",
+        "-t",
+        &env.alice_code(),
+        "--",
+        "true",
+    ]);
+    refreshed.success();
+    assert_eq!(env.sts.calls("GetSessionToken"), 2);
+}
+
+/// An organisation's generated config: 100,000 profiles. The right one resolves (cold, then
+/// from the remembered parse), and `list` shows every one.
+#[test]
+fn a_config_of_a_hundred_thousand_profiles_resolves_and_lists_every_one() {
+    let env = TestEnv::new();
+    let mut config = demo_config_file();
+    for n in 0..100_000 {
+        config.push_str(&format!(
+            "[profile team-{n}]\nrole_arn = arn:aws:iam::123456789012:role/team-{n}\nsource_profile = alice\n"
+        ));
+    }
+    config.push_str(&format!(
+        "[profile last]\nrole_arn = {}\nsource_profile = alice\n",
+        role_arn("s3-reader")
+    ));
+    env.write_config(&config);
+    let_the_files_settle();
+    for code in [Some(env.alice_code()), None] {
+        let mut args = vec!["-p", "last"];
+        if let Some(code) = &code {
+            args.extend(["-t", code]);
+        }
+        args.extend(["--", "env"]);
+        let run = finish_within(spawn(&env, &args), Duration::from_secs(120));
+        run.success();
+        assert_eq!(run.env_lines()["MFA_EXEC_ROLE_ARN"], role_arn("s3-reader"));
+    }
+    assert_eq!(
+        env.sts.calls("AssumeRole"),
+        1,
+        "the second run was a cache hit"
+    );
+
+    // Collected as it is written: 100,000 lines fill a pipe long before the end.
+    let list = env.run(["list"]);
+    list.success();
+    let lines: Vec<&str> = list.stdout.lines().skip(1).collect();
+    assert_eq!(lines.len(), 100_000 + 8, "{}", &list.stdout[..200]);
+    assert!(lines.iter().any(|l| l.starts_with("team-99999 ")));
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("last ") && l.contains("role last <- keys of alice")));
+}

@@ -103,15 +103,19 @@ impl Signer {
                     ),
                 }
             }
-            Source::Keys { origin, keys: k } => Signer {
-                provider: keys(
-                    &k.access_key_id,
-                    &k.secret_access_key,
-                    k.session_token.clone(),
-                    "mfa-exec-source",
-                ),
-                name: format!("access key {} from {origin}", k.access_key_id),
-            },
+            Source::Keys { origin, keys: k } => {
+                // A profile's secret may be read from the files only now (a cache miss).
+                let k = k.load()?;
+                Signer {
+                    provider: keys(
+                        &k.access_key_id,
+                        &k.secret_access_key,
+                        k.session_token.clone(),
+                        "mfa-exec-source",
+                    ),
+                    name: format!("access key {} from {origin}", k.access_key_id),
+                }
+            }
             Source::Process {
                 profile,
                 command,

@@ -46,7 +46,10 @@ struct Line {
 pub(super) fn run(json: bool, env: &Env) -> Result<ExitCode> {
     let files = env.profile_files()?;
     let names = files.profile_names();
-    let cache = Cache::existing(env).ok().flatten();
+    let cache = Cache::existing(env)
+        .ok()
+        .flatten()
+        .map(Cache::reading_each_entry_once);
     let lines: Vec<Line> = names
         .iter()
         .map(|name| line(&files, name, env, cache.as_ref()))

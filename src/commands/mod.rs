@@ -17,14 +17,13 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use clap::Parser;
 
 use crate::cli::{Cli, Sub};
 use crate::exit::{Exit, BROKEN_PIPE, FAILURE};
 use crate::settings::env::Env;
 
 pub(crate) fn run() -> Result<ExitCode> {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::parse_runs_first() {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
     };

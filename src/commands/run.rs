@@ -21,16 +21,20 @@ pub(super) fn run(args: &RunArgs, env: &Env) -> Result<ExitCode> {
     if matches!(output, Output::PrintEnv(_) | Output::CredentialProcess) {
         check_stdout()?;
     }
-    let files = env.profile_files()?;
+    let files = env.remembered_profile_files()?;
     let settings = Settings::resolve(&args.request(), env, &files)?;
     let cache = if settings.cache.enabled {
         Cache::open(env)
     } else {
         None
     };
+    // SDKs read the `default` profile's own credentials before the server's.
+    let default_credentials = matches!(output, Output::Server(_))
+        .then(|| files.default_profile_credentials())
+        .flatten();
+    // Before the command replaces this process: what the next run can answer without a parse.
+    files.remember();
     if let Output::Server(argv) = &output {
-        // SDKs read the `default` profile's own credentials before the server's.
-        let default_credentials = files.default_profile_credentials();
         return server::run(&settings, cache, argv, default_credentials);
     }
     let (creds, obtained) = credentials::obtain(&settings, cache.as_ref())?;

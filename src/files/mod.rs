@@ -122,6 +122,46 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// Is this file or directory private to us? Returns what is wrong, if anything. What the
+/// cache and the remembered profile resolutions (`profile::remembered`) trust: anyone who
+/// can write either could swap credentials or the profiles a run uses.
+pub(crate) fn privacy_problem(meta: &Metadata, what: &str) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    problem_with(
+        meta.uid(),
+        meta.mode(),
+        nix::unistd::geteuid().as_raw(),
+        what,
+    )
+}
+
+/// [`privacy_problem`] for an owner and mode, as seen by user `me`.
+pub(crate) fn problem_with(owner: u32, mode: u32, me: u32, what: &str) -> Option<String> {
+    if owner != me {
+        return Some(format!("{what} is owned by another user (uid {owner})"));
+    }
+    let mode = mode & 0o777;
+    if mode & 0o077 != 0 {
+        return Some(format!("{what} is open to other users (mode {mode:o})"));
+    }
+    None
+}
+
+/// Reads a file mfa-exec keeps privately: not through a symlink, never blocking on a FIFO,
+/// only a regular file of ours, closed to others, of at most `max` bytes. Ok(None) when there
+/// is none; the refusal ends with what to do ("remove it").
+pub(crate) fn read_private(path: &Path, max: u64) -> Result<Option<Vec<u8>>, String> {
+    // Nothing kept privately is worth keeping that mfa-exec cannot read.
+    let refused = |e: Refused| format!("{e}; remove it");
+    let Some((file, meta)) = open_regular(path, Links::Refuse, max).map_err(refused)? else {
+        return Ok(None);
+    };
+    if let Some(problem) = privacy_problem(&meta, &path.display().to_string()) {
+        return Err(problem);
+    }
+    read_bounded(file, path, max).map(Some).map_err(refused)
+}
+
 /// Temp file in the same directory, fsync, rename over the target, fsync the directory. The
 /// file gets `mode`, or with None keeps the mode it had (0600 when new). A symlink at `path`
 /// itself is replaced, never written through: the cache entries and `--qr-png`. The files a

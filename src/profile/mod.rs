@@ -18,14 +18,16 @@
 //!   no runtime.
 
 pub(crate) mod edit;
+mod remembered;
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::task::{Context as TaskContext, Poll, Waker};
+use std::time::SystemTime;
 
 use anyhow::{anyhow, bail, Result};
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
@@ -34,6 +36,7 @@ use aws_runtime::env_config::section::{EnvConfigSections, Profile as SdkProfile}
 use aws_types::os_shim_internal::{Env as SdkEnv, Fs as SdkFs};
 
 use crate::files::{self, Links};
+use remembered::{Answer, Identity, Record, Seen};
 
 /// Larger than any real profile file (thousands of profiles fit in a few MB), small enough to
 /// read and parse in well under a second.
@@ -83,21 +86,118 @@ pub(crate) fn check_name(name: &str, given_as: &str) -> Result<()> {
 pub(crate) struct ProfileFiles {
     pub(crate) config_path: PathBuf,
     pub(crate) credentials_path: PathBuf,
+    /// Both files' identities, taken before they were read; None when one could not be told.
+    identities: Option<(Identity, Identity)>,
+    /// Where this pair of files' record is kept and what is asked of the parse is noted, when
+    /// the parse may be remembered (a run's files, settled: see [`remembered::SETTLE`]).
+    record_path: Option<PathBuf>,
+    /// The record that matched the files: it answers instead of a parse.
+    record: Option<Record>,
+    /// What was asked of the parse this run, for the next record.
+    asked: RefCell<Record>,
+    /// The files as read and parsed: at once without a record; with one, at the first
+    /// question the record cannot answer.
+    full: OnceCell<Full>,
+    config_only: OnceCell<EnvConfigSections>,
+    credentials_only: OnceCell<EnvConfigSections>,
+}
+
+/// Both files read and parsed.
+struct Full {
     sections: EnvConfigSections,
     /// The text of each file, for the per-file views below (parsed only when asked for: the
     /// run path needs the merged view alone).
     config_text: Option<String>,
     credentials_text: Option<String>,
-    config_only: OnceCell<EnvConfigSections>,
-    credentials_only: OnceCell<EnvConfigSections>,
+    /// The identities of the files as opened for the read.
+    read_as: (Identity, Identity),
+}
+
+impl Full {
+    /// Reads and parses both files; a missing file is an empty one, as for every AWS SDK.
+    fn load(config_path: &Path, credentials_path: &Path) -> Result<Full> {
+        let (config_text, config_id) = read_bounded(config_path)?;
+        let (credentials_text, credentials_id) = read_bounded(credentials_path)?;
+        let sections = parse(&[
+            (EnvConfigFileKind::Config, config_path, &config_text),
+            (
+                EnvConfigFileKind::Credentials,
+                credentials_path,
+                &credentials_text,
+            ),
+        ])?;
+        Ok(Full {
+            sections,
+            config_text,
+            credentials_text,
+            read_as: (config_id, credentials_id),
+        })
+    }
+}
+
+/// Where a profile's answers come from.
+#[derive(Clone, Copy)]
+enum Inner<'a> {
+    /// The parse (None: neither file has the profile).
+    Parsed(Option<&'a SdkProfile>),
+    /// The record of an earlier parse of the same files.
+    Remembered(&'a Seen),
 }
 
 /// One profile as the AWS CLI sees it: the credentials file's keys win over the config file's.
 #[derive(Clone, Copy)]
 pub(crate) struct Profile<'a> {
     pub(crate) name: &'a str,
-    inner: Option<&'a SdkProfile>,
+    inner: Inner<'a>,
     files: &'a ProfileFiles,
+}
+
+/// A secret property (`aws_secret_access_key`, `aws_session_token`): its value, or where to
+/// read it when it is needed, for a profile answered from the record (which holds no secret).
+#[derive(Clone)]
+pub(crate) enum Secret {
+    Known(String),
+    InFiles(Box<SecretInFiles>),
+}
+
+/// Where a secret left out of the record is read.
+#[derive(Clone)]
+pub(crate) struct SecretInFiles {
+    config_path: PathBuf,
+    credentials_path: PathBuf,
+    profile: String,
+    key: &'static str,
+    /// The files the record was made from: the secret is read from those or not at all.
+    identities: (Identity, Identity),
+}
+
+impl Secret {
+    /// The value: for a remembered profile, read from the files now (a cache miss, about to
+    /// call STS), which must still be the ones the rest of the settings came from.
+    pub(crate) fn read(&self) -> Result<String> {
+        let SecretInFiles {
+            config_path,
+            credentials_path,
+            profile,
+            key,
+            identities,
+        } = match self {
+            Secret::Known(value) => return Ok(value.clone()),
+            Secret::InFiles(stored) => stored.as_ref(),
+        };
+        let full = Full::load(config_path, credentials_path)?;
+        if full.read_as != *identities {
+            bail!(
+                "{} or {} changed while mfa-exec ran; run the command again",
+                config_path.display(),
+                credentials_path.display()
+            );
+        }
+        match full.sections.get_profile(profile).and_then(|p| p.get(key)) {
+            Some(value) if !value.is_empty() => Ok(value.to_string()),
+            _ => bail!("[{profile}] has no {key} any more; run the command again"),
+        }
+    }
 }
 
 impl<'a> Profile<'a> {
@@ -108,12 +208,59 @@ impl<'a> Profile<'a> {
 
     /// A property exactly as the SDK parsed it, empty values included.
     pub(crate) fn get_raw(&self, key: &str) -> Option<&'a str> {
-        self.inner?.get(key)
+        match self.inner {
+            Inner::Parsed(inner) => {
+                let value = inner?.get(key);
+                self.files.note(self.name, |seen| seen.note(key, value));
+                value
+            }
+            Inner::Remembered(seen) => match seen.answer(key) {
+                Answer::Value(v) => Some(v),
+                Answer::Absent => None,
+                // Not in the record: the parse answers (and the next record knows).
+                Answer::Withheld | Answer::Unknown => {
+                    let files = self.files;
+                    let value = files.parsed(self.name)?.get(key);
+                    files.note(self.name, |seen| seen.note(key, value));
+                    value
+                }
+            },
+        }
+    }
+
+    /// Whether the profile has a non-empty property, without reading a secret's value.
+    pub(crate) fn has(&self, key: &str) -> bool {
+        match self.inner {
+            Inner::Remembered(seen) if matches!(seen.answer(key), Answer::Withheld) => true,
+            _ => self.get(key).is_some(),
+        }
+    }
+
+    /// A non-empty secret property, read from the files only when its value is used.
+    pub(crate) fn secret(&self, key: &'static str) -> Option<Secret> {
+        let files = self.files;
+        match (self.inner, files.identities) {
+            (Inner::Remembered(seen), Some(identities))
+                if matches!(seen.answer(key), Answer::Withheld) =>
+            {
+                Some(Secret::InFiles(Box::new(SecretInFiles {
+                    config_path: files.config_path.clone(),
+                    credentials_path: files.credentials_path.clone(),
+                    profile: self.name.to_string(),
+                    key,
+                    identities,
+                })))
+            }
+            _ => self.get(key).map(|v| Secret::Known(v.to_string())),
+        }
     }
 
     /// Whether either file has a (valid) section for this profile.
     pub(crate) fn exists(&self) -> bool {
-        self.inner.is_some()
+        match self.inner {
+            Inner::Parsed(inner) => inner.is_some(),
+            Inner::Remembered(seen) => seen.exists,
+        }
     }
 
     /// A non-empty property as the credentials file alone has it (`keys add
@@ -121,10 +268,11 @@ impl<'a> Profile<'a> {
     pub(crate) fn get_in_credentials_file(&self, key: &str) -> Option<&'a str> {
         let files = self.files;
         let only = files.credentials_only.get_or_init(|| {
+            let full = files.full();
             parse_one(
                 EnvConfigFileKind::Credentials,
                 &files.credentials_path,
-                &files.credentials_text,
+                &full.credentials_text,
             )
         });
         only.get_profile(self.name)?
@@ -138,10 +286,11 @@ impl<'a> Profile<'a> {
         files
             .config_only
             .get_or_init(|| {
+                let full = files.full();
                 parse_one(
                     EnvConfigFileKind::Config,
                     &files.config_path,
-                    &files.config_text,
+                    &full.config_text,
                 )
             })
             .get_profile(self.name)
@@ -152,38 +301,175 @@ impl<'a> Profile<'a> {
 impl ProfileFiles {
     /// Reads and parses both files; a missing file is an empty one, as for every AWS SDK.
     pub(crate) fn load(config_path: PathBuf, credentials_path: PathBuf) -> Result<ProfileFiles> {
-        let config_text = read_bounded(&config_path)?;
-        let credentials_text = read_bounded(&credentials_path)?;
-        let sections = parse(&[
-            (EnvConfigFileKind::Config, &config_path, &config_text),
-            (
-                EnvConfigFileKind::Credentials,
-                &credentials_path,
-                &credentials_text,
-            ),
-        ])?;
-        Ok(ProfileFiles {
+        let full = Full::load(&config_path, &credentials_path)?;
+        let files = ProfileFiles::unread(config_path, credentials_path, None, None, None);
+        let _ = files.full.set(full);
+        Ok(files)
+    }
+
+    /// The files of a run: answered from the record kept in `dir` when both files are exactly
+    /// what it was made from, else read and parsed as [`ProfileFiles::load`] does, noting what
+    /// is asked so that [`ProfileFiles::remember`] can keep it for the next run.
+    pub(crate) fn load_remembering(
+        config_path: PathBuf,
+        credentials_path: PathBuf,
+        dir: Option<&Path>,
+    ) -> Result<ProfileFiles> {
+        ProfileFiles::load_remembering_at(config_path, credentials_path, dir, SystemTime::now())
+    }
+
+    /// [`ProfileFiles::load_remembering`] as at `now` (tests move it past the settling time).
+    fn load_remembering_at(
+        config_path: PathBuf,
+        credentials_path: PathBuf,
+        dir: Option<&Path>,
+        now: SystemTime,
+    ) -> Result<ProfileFiles> {
+        let identities = match (
+            Identity::stat(&config_path),
+            Identity::stat(&credentials_path),
+        ) {
+            (Some(c), Some(k)) => Some((c, k)),
+            _ => None,
+        };
+        let settled = identities.is_some_and(|(c, k)| c.settled(now) && k.settled(now));
+        let paths = (config_path.as_path(), credentials_path.as_path());
+        let record_path = dir
+            .filter(|_| settled)
+            .map(|dir| remembered::record_path(dir, paths));
+        let record = match (&record_path, identities) {
+            (Some(at), Some(ids)) => Record::read(at, paths, ids),
+            _ => None,
+        };
+        let remembered = record.is_some();
+        let files = ProfileFiles::unread(
             config_path,
             credentials_path,
-            sections,
-            config_text,
-            credentials_text,
+            identities,
+            record_path,
+            record,
+        );
+        if !remembered {
+            let _ = files
+                .full
+                .set(Full::load(&files.config_path, &files.credentials_path)?);
+        }
+        Ok(files)
+    }
+
+    fn unread(
+        config_path: PathBuf,
+        credentials_path: PathBuf,
+        identities: Option<(Identity, Identity)>,
+        record_path: Option<PathBuf>,
+        record: Option<Record>,
+    ) -> ProfileFiles {
+        let asked = match identities {
+            Some(ids) => Record::new((&config_path, &credentials_path), ids),
+            None => Record::default(),
+        };
+        ProfileFiles {
+            config_path,
+            credentials_path,
+            identities,
+            record_path,
+            record,
+            asked: RefCell::new(asked),
+            full: OnceCell::new(),
             config_only: OnceCell::new(),
             credentials_only: OnceCell::new(),
-        })
+        }
+    }
+
+    /// The parse, made now if the record answered so far. The record matched the files a
+    /// moment ago, so they parsed then; if they no longer do, they changed in between, and no
+    /// answer given so far can be trusted: the run ends here, with the parse's error.
+    fn full(&self) -> &Full {
+        self.full.get_or_init(
+            || match Full::load(&self.config_path, &self.credentials_path) {
+                Ok(full) => full,
+                Err(e) => {
+                    crate::terminal::say(&format!("{e:#} (it changed while mfa-exec read it)"));
+                    std::process::exit(crate::exit::FAILURE.into())
+                }
+            },
+        )
+    }
+
+    /// A profile as the parse has it.
+    fn parsed(&self, name: &str) -> Option<&SdkProfile> {
+        self.full().sections.get_profile(name)
+    }
+
+    /// Notes what the parse said of a profile, when the parse is to be remembered.
+    fn note(&self, name: &str, what: impl FnOnce(&mut Seen)) {
+        if self.record_path.is_some() {
+            let mut asked = self.asked.borrow_mut();
+            let seen = asked.profiles.entry(name.to_string()).or_default();
+            seen.exists = self.parsed(name).is_some();
+            what(seen);
+        }
     }
 
     pub(crate) fn profile<'a>(&'a self, name: &'a str) -> Profile<'a> {
+        if let Some(seen) = self.record.as_ref().and_then(|r| r.profiles.get(name)) {
+            return Profile {
+                name,
+                inner: Inner::Remembered(seen),
+                files: self,
+            };
+        }
+        self.note(name, |_| {});
         Profile {
             name,
-            inner: self.sections.get_profile(name),
+            inner: Inner::Parsed(self.parsed(name)),
             files: self,
+        }
+    }
+
+    /// Keeps what this run asked of the parse for the next run with the same files (with
+    /// what the record already held), when anything is new. Best effort: a record that
+    /// cannot be written costs the next run a parse, nothing else.
+    pub(crate) fn remember(&self) {
+        let (Some(at), Some(full), Some(ids)) =
+            (&self.record_path, self.full.get(), self.identities)
+        else {
+            return;
+        };
+        // Read as they were stat'ed, or a write came in between: keep nothing.
+        if full.read_as != ids {
+            return;
+        }
+        let asked = self.asked.borrow();
+        let mut record = match &self.record {
+            Some(old) if !old.is_full() => old.clone(),
+            _ => Record::new((&self.config_path, &self.credentials_path), ids),
+        };
+        let before = record.clone();
+        for (name, seen) in &asked.profiles {
+            record.profiles.entry(name.clone()).or_default().merge(seen);
+            record.profiles.get_mut(name).expect("just added").exists = seen.exists;
+        }
+        record
+            .services
+            .extend(asked.services.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if self.record.is_none()
+            || record.profiles != before.profiles
+            || record.services != before.services
+        {
+            record.write(at);
         }
     }
 
     /// Whether either file exists (a first-time user has neither).
     pub(crate) fn any_file_exists(&self) -> bool {
-        self.config_text.is_some() || self.credentials_text.is_some()
+        match (self.full.get(), self.identities) {
+            (None, Some((c, k))) => c.present() || k.present(),
+            _ => {
+                let full = self.full();
+                full.config_text.is_some() || full.credentials_text.is_some()
+            }
+        }
     }
 
     /// Why the SDKs do not see a profile that the user may believe is there, if a reason is
@@ -195,17 +481,18 @@ impl ProfileFiles {
             headers(text.as_deref())
                 .any(|h| h.split_whitespace().collect::<Vec<_>>().join(" ") == header)
         };
+        let full = self.full();
         let files = [
             (
                 FileKind::Config,
                 FileKind::Credentials,
-                &self.config_text,
+                &full.config_text,
                 &self.config_path,
             ),
             (
                 FileKind::Credentials,
                 FileKind::Config,
-                &self.credentials_text,
+                &full.credentials_text,
                 &self.credentials_path,
             ),
         ];
@@ -239,6 +526,12 @@ impl ProfileFiles {
 
     /// A `[services NAME]` section's sub-property, e.g. `("dev", "sts", "endpoint_url")`.
     pub(crate) fn service_property(&self, section: &str, service: &str, key: &str) -> Option<&str> {
+        let noted = format!("{section} {service} {key}");
+        if self.full.get().is_none() {
+            if let Some(value) = self.record.as_ref().and_then(|r| r.services.get(&noted)) {
+                return value.as_deref();
+            }
+        }
         let key = PropertiesKey::builder()
             .section_key("services")
             .section_name(section)
@@ -246,16 +539,25 @@ impl ProfileFiles {
             .sub_property_name(key)
             .build()
             .ok()?;
-        self.sections
+        let value = self
+            .full()
+            .sections
             .other_sections()
             .get(&key)
             .map(String::as_str)
-            .filter(|v| !v.is_empty())
+            .filter(|v| !v.is_empty());
+        if self.record_path.is_some() {
+            self.asked
+                .borrow_mut()
+                .services
+                .insert(noted, value.map(String::from));
+        }
+        value
     }
 
     /// Every profile name in either file, sorted, for completion and messages.
     pub(crate) fn profile_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.sections.profiles().map(String::from).collect();
+        let mut names: Vec<String> = self.full().sections.profiles().map(String::from).collect();
         names.sort();
         names
     }
@@ -263,14 +565,19 @@ impl ProfileFiles {
     /// The names of the `[sso-session NAME]` sections, sorted.
     #[cfg(test)]
     fn sso_session_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.sections.sso_sessions().map(String::from).collect();
+        let mut names: Vec<String> = self
+            .full()
+            .sections
+            .sso_sessions()
+            .map(String::from)
+            .collect();
         names.sort();
         names
     }
 
     #[cfg(test)]
     fn sso_session_get(&self, session: &str, key: &str) -> Option<&str> {
-        self.sections.sso_session(session)?.get(key)
+        self.full().sections.sso_session(session)?.get(key)
     }
 }
 
@@ -356,19 +663,21 @@ fn complete_without_runtime<F: Future>(future: F) -> F::Output {
 }
 
 /// Reads a profile file: `None` when it does not exist; refuses anything that is not a regular,
-/// UTF-8 file of sane size, in bounded time (a FIFO is opened without blocking).
-fn read_bounded(path: &Path) -> Result<Option<String>> {
+/// UTF-8 file of sane size, in bounded time (a FIFO is opened without blocking). With the text,
+/// the identity of the file opened.
+fn read_bounded(path: &Path) -> Result<(Option<String>, Identity)> {
     let refused = |e: files::Refused| {
         anyhow!("{e}; point AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE at a profile file, or unset them")
     };
-    let Some((file, _)) =
+    let Some((file, meta)) =
         files::open_regular(path, Links::Follow, MAX_FILE_SIZE).map_err(refused)?
     else {
-        return Ok(None);
+        return Ok((None, Identity::ABSENT));
     };
+    let identity = Identity::of(&meta);
     let bytes = files::read_bounded(file, path, MAX_FILE_SIZE).map_err(refused)?;
     match String::from_utf8(bytes) {
-        Ok(text) => Ok(Some(text)),
+        Ok(text) => Ok((Some(text), identity)),
         Err(e) => {
             let offset = e.utf8_error().valid_up_to();
             let line = e.as_bytes()[..offset]
@@ -406,6 +715,33 @@ mod tests {
                 std::fs::write(&k, text).unwrap();
             }
             ProfileFiles::load(c, k)
+        }
+        /// As a run loads them, remembering into `cache/` here, an hour later (so that files
+        /// just written count as settled).
+        fn load_remembering(
+            &self,
+            config: Option<&str>,
+            credentials: Option<&str>,
+        ) -> Result<ProfileFiles> {
+            use std::os::unix::fs::DirBuilderExt;
+            let cache = self.0.path().join("cache");
+            if !cache.exists() {
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&cache)
+                    .unwrap();
+                for (name, text) in [("config", config), ("credentials", credentials)] {
+                    if let Some(text) = text {
+                        std::fs::write(self.0.path().join(name), text).unwrap();
+                    }
+                }
+            }
+            ProfileFiles::load_remembering_at(
+                self.0.path().join("config"),
+                self.0.path().join("credentials"),
+                Some(&cache),
+                SystemTime::now() + std::time::Duration::from_secs(3600),
+            )
         }
     }
 
@@ -537,6 +873,95 @@ mod tests {
         assert!(err.contains("is a directory"), "{err}");
     }
 
+    #[test]
+    fn a_remembered_parse_holds_no_secret_and_answers_until_a_file_changes() {
+        let dir = Dir::new();
+        let (config, credentials) = (
+            "[profile a]\nregion = eu-west-1\nservices = s\n[services s]\nsts =\n  endpoint_url = http://x\n",
+            "[a]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = SeCrEt/value\naws_session_token = ToKeN\n",
+        );
+        let cold = dir
+            .load_remembering(Some(config), Some(credentials))
+            .unwrap();
+        let a = cold.profile("a");
+        assert_eq!(a.get("region"), Some("eu-west-1"));
+        assert_eq!(a.get("aws_access_key_id"), Some("AKIAEXAMPLE"));
+        assert!(a.has("aws_secret_access_key") && a.has("aws_session_token"));
+        assert_eq!(a.get("aws_secret_access_key"), Some("SeCrEt/value"));
+        assert_eq!(a.get("aws_session_token"), Some("ToKeN"));
+        assert_eq!(
+            cold.service_property("s", "sts", "endpoint_url"),
+            Some("http://x")
+        );
+        assert!(!cold.profile("b").exists());
+        cold.remember();
+
+        let record = std::fs::read_dir(dir.0.path().join("cache"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "parsed"))
+            .expect("a record");
+        let text = std::fs::read_to_string(&record).unwrap();
+        assert!(
+            !text.contains("SeCrEt") && !text.contains("ToKeN"),
+            "{text}"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&record).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        let warm = dir.load_remembering(None, None).unwrap();
+        assert!(warm.record.is_some());
+        let a = warm.profile("a");
+        assert_eq!(a.get("region"), Some("eu-west-1"));
+        assert!(a.has("aws_secret_access_key"));
+        assert_eq!(
+            a.secret("aws_secret_access_key").unwrap().read().unwrap(),
+            "SeCrEt/value"
+        );
+        assert_eq!(
+            warm.service_property("s", "sts", "endpoint_url"),
+            Some("http://x")
+        );
+        assert!(!warm.profile("b").exists());
+        assert!(warm.full.get().is_none(), "answered without a parse");
+        // A property never asked: the parse answers.
+        assert_eq!(warm.profile("a").get("output"), None);
+        assert!(warm.full.get().is_some());
+
+        // The same size, at once: a new ctime (and mtime), so the record no longer matches.
+        std::fs::write(
+            dir.0.path().join("config"),
+            config.replace("eu-west-1", "us-west-2"),
+        )
+        .unwrap();
+        let changed = dir.load_remembering(None, None).unwrap();
+        assert!(changed.record.is_none());
+        assert_eq!(changed.profile("a").get("region"), Some("us-west-2"));
+    }
+
+    #[test]
+    fn files_changed_a_moment_ago_are_not_remembered() {
+        let dir = Dir::new();
+        dir.load_remembering(Some("[profile a]\nregion = x\n"), None)
+            .unwrap();
+        let now = ProfileFiles::load_remembering_at(
+            dir.0.path().join("config"),
+            dir.0.path().join("credentials"),
+            Some(&dir.0.path().join("cache")),
+            SystemTime::now(),
+        )
+        .unwrap();
+        now.profile("a").get("region");
+        now.remember();
+        assert_eq!(
+            std::fs::read_dir(dir.0.path().join("cache"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
     /// The AWS SDKs' shared conformance suite for the profile files
     /// (`test-data/profile-parser-tests.json` of the `aws-runtime` crate, vendored under
     /// `tests/data/`, Apache-2.0): every case, through the files on disk and this module.
@@ -552,7 +977,8 @@ mod tests {
             let name = case["name"].as_str().unwrap();
             let config = case["input"]["configFile"].as_str();
             let credentials = case["input"]["credentialsFile"].as_str();
-            let loaded = Dir::new().load(config, credentials);
+            let dir = Dir::new();
+            let loaded = dir.load_remembering(config, credentials);
             let output = &case["output"];
             let outcome = match (&loaded, output.get("errorContaining")) {
                 (Err(e), Some(needle)) => {
@@ -567,11 +993,31 @@ mod tests {
                 (Ok(_), Some(needle)) => {
                     Err(format!("accepted; expected an error with `{needle}`"))
                 }
-                (Ok(files), None) => check_sections(
-                    files,
-                    &output["config"],
-                    &[config.unwrap_or(""), credentials.unwrap_or("")].concat(),
-                ),
+                (Ok(files), None) => {
+                    let input = [config.unwrap_or(""), credentials.unwrap_or("")].concat();
+                    // Cold (parsed, and remembered), then warm: the same answers from the
+                    // record, without a parse.
+                    check_sections(files, &output["config"], &input, false).and_then(|()| {
+                        // As a run asks whether its profiles exist.
+                        for name in output["config"]["profiles"]
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                        {
+                            files.profile(name.0).exists();
+                        }
+                        files.remember();
+                        let warm = dir.load_remembering(config, credentials).unwrap();
+                        if warm.record.is_none() {
+                            return Err("nothing was remembered".into());
+                        }
+                        check_sections(&warm, &output["config"], &input, true)?;
+                        match warm.full.get() {
+                            None => Ok(()),
+                            Some(_) => Err("the warm run parsed the files".into()),
+                        }
+                    })
+                }
             };
             if let Err(why) = outcome {
                 failures.push(format!("{name}: {why}"));
@@ -583,10 +1029,14 @@ mod tests {
     /// Compares what was loaded with a suite case's expected profiles and sso-sessions: the
     /// same names, the same values, and no property beyond the expected ones (any property the
     /// parser could invent is named by a `key =` somewhere in the input, so those are probed).
+    ///
+    /// `warm`: the files are answered from the record, which knows the profiles a run asked
+    /// for and not the list of them, nor sso-sessions: only the expected profiles are asked.
     fn check_sections(
         files: &ProfileFiles,
         expected: &serde_json::Value,
         input: &str,
+        warm: bool,
     ) -> std::result::Result<(), String> {
         let probes: Vec<String> = input
             .lines()
@@ -623,6 +1073,28 @@ mod tests {
             }
             Ok(())
         };
+        if warm {
+            let profiles = expected["profiles"].as_object();
+            let mut names: Vec<String> = profiles
+                .into_iter()
+                .flatten()
+                .map(|(n, _)| n.clone())
+                .collect();
+            names.sort();
+            if let Some(missing) = names.iter().find(|n| !files.profile(n).exists()) {
+                return Err(format!("warm: [{missing}] does not exist"));
+            }
+            // A secret is not in the record: read from the files, as a cache miss does.
+            return check("profiles (warm)", names, profiles, &|p, k| {
+                let profile = files.profile(p);
+                match remembered::SECRET_KEYS.iter().find(|s| **s == k) {
+                    Some(secret) if profile.has(k) => {
+                        profile.secret(secret).map(|s| s.read().unwrap())
+                    }
+                    _ => profile.get_raw(k).map(String::from),
+                }
+            });
+        }
         check(
             "profiles",
             files.profile_names(),

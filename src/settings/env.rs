@@ -98,6 +98,17 @@ impl Env {
             self.aws_file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
         )
     }
+
+    /// The profile files of a run: answered from what an earlier run with the very same files
+    /// remembered of their parse, kept in the cache directory (`profile::remembered`), so a
+    /// cache hit costs the same whatever the size of the files.
+    pub(crate) fn remembered_profile_files(&self) -> Result<ProfileFiles> {
+        ProfileFiles::load_remembering(
+            self.aws_file("AWS_CONFIG_FILE", "config"),
+            self.aws_file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+            self.cache_dir().as_deref(),
+        )
+    }
 }
 
 fn expand_home(path: &str, home: Option<PathBuf>) -> PathBuf {

@@ -10,7 +10,7 @@ use super::choice::OUTER_PROFILE_VAR;
 use super::env::Env;
 use super::keyring::KeyringKeys;
 use super::RESOLVING_VAR;
-use crate::profile::{FileKind, Profile, ProfileFiles};
+use crate::profile::{FileKind, Profile, ProfileFiles, Secret};
 use crate::secrets::StaticKeys;
 
 /// Where the keys that sign the MFA STS call come from.
@@ -19,7 +19,7 @@ pub(crate) enum Source {
     /// Keys read directly: the environment, or a profile's `aws_access_key_id`.
     Keys {
         origin: KeysOrigin,
-        keys: StaticKeys,
+        keys: SourceKeys,
     },
     /// A profile's long-term keys in the OS keyring (`mfa-exec keys add`), read only when
     /// an STS call needs them.
@@ -73,7 +73,7 @@ impl Source {
     /// GetSessionToken; None when only running it tells (credential_process).
     pub(crate) fn long_term(&self) -> Option<bool> {
         match self {
-            Source::Keys { keys, .. } => Some(keys.session_token.is_none()),
+            Source::Keys { keys, .. } => Some(!keys.temporary()),
             Source::Keyring(_) => Some(true),
             Source::Process { .. } => None,
             Source::Provider { .. } | Source::Ec2InstanceMetadata | Source::EcsContainer => {
@@ -99,7 +99,7 @@ impl Source {
         };
         match self {
             Source::Keys { origin, keys } => {
-                let what = if keys.session_token.is_some() {
+                let what = if keys.temporary() {
                     "temporary keys"
                 } else {
                     "keys"
@@ -118,6 +118,32 @@ impl Source {
             Source::Ec2InstanceMetadata => "the EC2 instance's role".into(),
             Source::EcsContainer => "the container's role".into(),
         }
+    }
+}
+
+/// Keys read directly: the access key id at once, the secret (and token) when an STS call
+/// needs them. A profile answered from the remembered parse (`profile::remembered`) has its
+/// secret read from the files only then, so a cache hit never reads them.
+#[derive(Clone)]
+pub(crate) struct SourceKeys {
+    pub(crate) access_key_id: String,
+    secret_access_key: Secret,
+    session_token: Option<Secret>,
+}
+
+impl SourceKeys {
+    /// Keys with a session token: temporary ones, which cannot call GetSessionToken.
+    pub(crate) fn temporary(&self) -> bool {
+        self.session_token.is_some()
+    }
+
+    /// The keys whole, to sign with.
+    pub(crate) fn load(&self) -> Result<StaticKeys> {
+        Ok(StaticKeys {
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.read()?,
+            session_token: self.session_token.as_ref().map(Secret::read).transpose()?,
+        })
     }
 }
 
@@ -308,24 +334,25 @@ pub(crate) fn source_chain<'a>(
     Ok(walk(files, start, env)?.0)
 }
 
-fn static_keys(profile: Profile<'_>) -> Option<StaticKeys> {
-    Some(StaticKeys {
+fn static_keys(profile: Profile<'_>) -> Option<SourceKeys> {
+    Some(SourceKeys {
         access_key_id: profile.get("aws_access_key_id")?.to_string(),
-        secret_access_key: profile.get("aws_secret_access_key")?.to_string(),
-        session_token: profile.get("aws_session_token").map(String::from),
+        secret_access_key: profile.secret("aws_secret_access_key")?,
+        session_token: profile.secret("aws_session_token"),
     })
 }
 
 /// Keys in the environment that may sign the STS call. Keys an outer mfa-exec put there are
 /// temporary and MFA-derived: never use them as the source of a new MFA call.
-fn env_keys(env: &Env) -> Option<StaticKeys> {
+fn env_keys(env: &Env) -> Option<SourceKeys> {
     if env.get(OUTER_PROFILE_VAR).is_some() {
         return None;
     }
-    Some(StaticKeys {
+    let known = |v: &str| Secret::Known(v.to_string());
+    Some(SourceKeys {
         access_key_id: env.get("AWS_ACCESS_KEY_ID")?.to_string(),
-        secret_access_key: env.get("AWS_SECRET_ACCESS_KEY")?.to_string(),
-        session_token: env.get("AWS_SESSION_TOKEN").map(String::from),
+        secret_access_key: known(env.get("AWS_SECRET_ACCESS_KEY")?),
+        session_token: env.get("AWS_SESSION_TOKEN").map(known),
     })
 }
 
@@ -430,7 +457,7 @@ fn profile_source(files: &ProfileFiles, profile: Profile<'_>, env: &Env) -> Resu
             keys,
         });
     }
-    let half = |key: &str| profile.get(key).is_some();
+    let half = |key: &str| profile.has(key);
     if half("aws_access_key_id") || half("aws_secret_access_key") || half("aws_session_token") {
         let missing = if half("aws_access_key_id") {
             "aws_secret_access_key"

@@ -38,6 +38,20 @@ impl Cache {
         if let Some(memory) = &self.memory {
             return memory.lock().ok()?.entries.get(&key.file_stem).cloned();
         }
+        if let Some(read) = &self.read_once {
+            if let Some(found) = read.lock().ok()?.get(&key.file_stem) {
+                return found.clone();
+            }
+            let found = self.read_from_disk(key);
+            read.lock()
+                .ok()?
+                .insert(key.file_stem.clone(), found.clone());
+            return found;
+        }
+        self.read_from_disk(key)
+    }
+
+    fn read_from_disk(&self, key: &EntryKey) -> Option<Credentials> {
         let path = self.dir.join(key.entry_file());
         let bytes = match self.read_private(&path) {
             Ok(Some(b)) => b,

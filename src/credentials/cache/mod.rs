@@ -53,6 +53,9 @@ pub(crate) struct Cache {
     warned: Mutex<HashSet<String>>,
     /// Set for a cache that lives only in this process (see [`Cache::in_memory`]).
     memory: Option<Mutex<Memory>>,
+    /// Entries already read, by file stem, for a reader that asks for the same ones again
+    /// and again (see [`Cache::reading_each_entry_once`]).
+    read_once: Option<Mutex<HashMap<String, Option<Credentials>>>>,
 }
 
 /// The in-process form: entries by file stem, and spent codes.
@@ -96,6 +99,7 @@ impl Cache {
             dir,
             warned: Default::default(),
             memory: None,
+            read_once: None,
         }
     }
 
@@ -107,6 +111,16 @@ impl Cache {
             dir: PathBuf::new(),
             warned: Default::default(),
             memory: Some(Default::default()),
+            read_once: None,
+        }
+    }
+
+    /// The same cache, reading each entry from the disk at most once: `list` asks for the MFA
+    /// session every role of a source shares once per role, thousands of times in a big config.
+    pub(crate) fn reading_each_entry_once(self) -> Cache {
+        Cache {
+            read_once: Some(Default::default()),
+            ..self
         }
     }
 

@@ -10,7 +10,7 @@
 //! reads half of one; a run killed mid-write leaves that temporary file, which may hold
 //! credentials, so writes and `cache clear` remove such leftovers.
 
-use std::fs::{self, Metadata};
+use std::fs;
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::Path;
@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::Cache;
-use crate::files::{self, Links};
+use crate::files::{self, privacy_problem};
 
 /// Entries are a few hundred bytes and the used-codes file is kept to a few KB; anything
 /// bigger was not written by mfa-exec.
@@ -71,28 +71,6 @@ pub(super) fn prepare(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Is this file or directory private to us? Returns what is wrong, if anything.
-fn privacy_problem(meta: &Metadata, what: &str) -> Option<String> {
-    problem_with(
-        meta.uid(),
-        meta.mode(),
-        nix::unistd::geteuid().as_raw(),
-        what,
-    )
-}
-
-/// [`privacy_problem`] for an owner and mode, as seen by user `me`.
-fn problem_with(owner: u32, mode: u32, me: u32, what: &str) -> Option<String> {
-    if owner != me {
-        return Some(format!("{what} is owned by another user (uid {owner})"));
-    }
-    let mode = mode & 0o777;
-    if mode & 0o077 != 0 {
-        return Some(format!("{what} is open to other users (mode {mode:o})"));
-    }
-    None
-}
-
 /// O_NOFOLLOW (a planted symlink is not followed) and O_NONBLOCK (a planted FIFO does not
 /// block the open), for files the cache opens itself (locks, the spent-code record).
 pub(super) fn no_follow_no_block() -> i32 {
@@ -103,19 +81,7 @@ impl Cache {
     /// Reads a file in the cache: not through a symlink, never blocking on a FIFO, only a
     /// private regular file of sane size. Ok(None) when there is none.
     pub(super) fn read_private(&self, path: &Path) -> Result<Option<Vec<u8>>, String> {
-        // Nothing in the cache is worth keeping that mfa-exec cannot read.
-        let refused = |e: files::Refused| format!("{e}; remove it");
-        let Some((file, meta)) =
-            files::open_regular(path, Links::Refuse, MAX_FILE).map_err(refused)?
-        else {
-            return Ok(None);
-        };
-        if let Some(problem) = privacy_problem(&meta, &path.display().to_string()) {
-            return Err(problem);
-        }
-        files::read_bounded(file, path, MAX_FILE)
-            .map(Some)
-            .map_err(refused)
+        files::read_private(path, MAX_FILE)
     }
 
     /// Replaces the file at `path` (0600) through a temporary file and a rename, after
@@ -184,6 +150,7 @@ mod tests {
 
     use super::super::testing::*;
     use super::*;
+    use crate::files::problem_with;
 
     fn chmod(path: &Path, mode: u32) {
         fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
