@@ -209,7 +209,7 @@ impl Settings {
             // The MFA session IAM wants is no role session: nothing of a scope applies.
             None if request.purpose == Purpose::MfaSession => None,
             None => {
-                refuse_scope_without_role(request, profile, &profile_name)?;
+                scope::refuse_without_role(&request.scope, profile)?;
                 None
             }
         };
@@ -376,38 +376,6 @@ fn profile_role(profile: Profile<'_>) -> Result<RoleSettings> {
         external_id,
         tagging: scope::tagging(profile, &[], None)?,
     })
-}
-
-/// GetSessionToken takes no session policy, tag or source identity: asking for one without a
-/// role would hand the command the whole user, unscoped. Refused before any call.
-fn refuse_scope_without_role(request: &Request, profile: Profile<'_>, name: &str) -> Result<()> {
-    let asked = &request.scope;
-    let from_flag = [
-        (asked.read_only, "--read-only"),
-        (asked.policy.is_some(), "--policy"),
-        (!asked.policy_arns.is_empty(), "--policy-arn"),
-        (!asked.tags.is_empty(), "--tag"),
-        (asked.source_identity.is_some(), "--source-identity"),
-    ]
-    .into_iter()
-    .find_map(|(set, flag)| set.then(|| flag.to_string()));
-    let from_key = [
-        "mfa_exec_read_only",
-        "mfa_exec_policy",
-        "mfa_exec_policy_arns",
-        "session_tags",
-        "transitive_session_tags",
-        "source_identity",
-    ]
-    .into_iter()
-    .find(|k| profile.get(k).is_some())
-    .map(|k| format!("{k} in [{}]", FileKind::Config.section(name)));
-    let Some(what) = from_flag.or(from_key) else {
-        return Ok(());
-    };
-    bail!(
-        "{what} scopes a role session, and profile '{name}' has no role: GetSessionToken takes no session policy, tag or source identity; use a role profile (mfa-exec list shows them), or add role_arn to this one"
-    )
 }
 
 fn role(

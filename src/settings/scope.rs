@@ -20,7 +20,7 @@ use anyhow::{bail, Result};
 
 use super::request::ScopeRequest;
 use crate::files::{self, Links};
-use crate::profile::Profile;
+use crate::profile::{FileKind, Profile};
 use crate::terminal::safe;
 
 /// STS's limit on a session policy's plain text, in characters.
@@ -95,10 +95,7 @@ pub(crate) fn resolve(
     role_arn: &str,
     home: Option<&Path>,
 ) -> Result<Option<Scope>> {
-    let section = format!(
-        "in [{}]",
-        crate::profile::FileKind::Config.section(profile.name)
-    );
+    let section = format!("in [{}]", FileKind::Config.section(profile.name));
     let mut scope = Scope::default();
     match (&asked.policy, profile.get("mfa_exec_policy")) {
         (Some(value), _) => {
@@ -170,6 +167,42 @@ pub(crate) fn resolve(
     scope.policy_arns = unique;
     scope.read_only = read_only;
     Ok((scope.policy.is_some() || !scope.policy_arns.is_empty()).then_some(scope))
+}
+
+/// The profile keys that scope a role session, in the order a refusal names them.
+const PROFILE_KEYS: [&str; 6] = [
+    "mfa_exec_read_only",
+    "mfa_exec_policy",
+    "mfa_exec_policy_arns",
+    "session_tags",
+    "transitive_session_tags",
+    "source_identity",
+];
+
+/// GetSessionToken takes no session policy, tag or source identity: asking for one without a
+/// role would hand the command the whole user, unscoped. Refused before any call, naming the
+/// flag (or else the profile key) that asked.
+pub(crate) fn refuse_without_role(asked: &ScopeRequest, profile: Profile<'_>) -> Result<()> {
+    let name = profile.name;
+    let from_flag = [
+        (asked.read_only, "--read-only"),
+        (asked.policy.is_some(), "--policy"),
+        (!asked.policy_arns.is_empty(), "--policy-arn"),
+        (!asked.tags.is_empty(), "--tag"),
+        (asked.source_identity.is_some(), "--source-identity"),
+    ]
+    .into_iter()
+    .find_map(|(set, flag)| set.then(|| flag.to_string()));
+    let from_key = PROFILE_KEYS
+        .into_iter()
+        .find(|k| profile.get(k).is_some())
+        .map(|k| format!("{k} in [{}]", FileKind::Config.section(name)));
+    let Some(what) = from_flag.or(from_key) else {
+        return Ok(());
+    };
+    bail!(
+        "{what} scopes a role session, and profile '{name}' has no role: GetSessionToken takes no session policy, tag or source identity; use a role profile (mfa-exec list shows them), or add role_arn to this one"
+    )
 }
 
 /// AWS managed `ReadOnlyAccess`, in the partition of the role (`arn:aws-cn:…` for a role in
@@ -349,10 +382,7 @@ pub(crate) fn tagging(
     cli_tags: &[String],
     cli_source_identity: Option<&str>,
 ) -> Result<Tagging> {
-    let section = format!(
-        "in [{}]",
-        crate::profile::FileKind::Config.section(profile.name)
-    );
+    let section = format!("in [{}]", FileKind::Config.section(profile.name));
     let mut tags: Vec<(String, String)> = Vec::new();
     let mut put = |key: &str, value: &str, from: &str| -> Result<()> {
         check_tag(key, value, from)?;
