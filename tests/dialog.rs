@@ -38,9 +38,9 @@ fn an_ide_without_a_terminal_gets_a_zenity_dialog_and_boto3_gets_the_identity() 
         "import boto3\nsts = boto3.Session(profile_name='ide').client('sts', region_name='us-east-1', endpoint_url='{}')\nprint(sts.get_caller_identity()['Arn'])",
         env.sts.url()
     );
-    let ide = desktop.spawn_detached(&env, &python, &["-c", &script]);
+    let mut ide = desktop.spawn_detached(&env, &python, &["-c", &script]);
 
-    let window = desktop.wait_for_window(TITLE);
+    let window = desktop.wait_for_window(&mut ide, TITLE);
     let argv = desktop.argv_of(&window);
     assert_eq!(argv[0], "zenity", "{argv:?}");
     assert!(argv.contains(&"--hide-text".to_string()), "{argv:?}");
@@ -66,10 +66,10 @@ fn ten_runs_at_once_without_a_terminal_show_one_dialog_and_all_get_credentials()
         return;
     };
     let env = TestEnv::new();
-    let runs: Vec<_> = (0..10)
+    let mut runs: Vec<_> = (0..10)
         .map(|_| desktop.spawn_mfa_exec(&env, &["-p", "alice", "--credential-process"]))
         .collect();
-    let window = desktop.wait_for_window(TITLE);
+    let window = desktop.wait_for_window(&mut runs[0], TITLE);
     // Give the other nine time to show a dialog of their own, if they were going to.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
@@ -93,8 +93,8 @@ fn cancel_is_one_line_without_a_call_and_nothing_is_cached() {
         return;
     };
     let env = TestEnv::new();
-    let run = desktop.spawn_mfa_exec(&env, &["-p", "alice", "--", "true"]);
-    let window = desktop.wait_for_window(TITLE);
+    let mut run = desktop.spawn_mfa_exec(&env, &["-p", "alice", "--", "true"]);
+    let window = desktop.wait_for_window(&mut run, TITLE);
     desktop.press(&window, "Escape");
     let run = finish_within(run, LIMIT);
     run.fails_in_one_line(125, &["dialog was cancelled"]);
@@ -111,11 +111,11 @@ fn a_malformed_answer_is_asked_again_in_a_new_dialog() {
         return;
     };
     let env = TestEnv::new();
-    let run = desktop.spawn_mfa_exec(&env, &["-p", "alice", "--", "true"]);
-    let first = desktop.wait_for_window(TITLE);
+    let mut run = desktop.spawn_mfa_exec(&env, &["-p", "alice", "--", "true"]);
+    let first = desktop.wait_for_window(&mut run, TITLE);
     desktop.type_into(&first, "12ab");
     // A new dialog, which says why it asks again.
-    let second = desktop.wait_for_dialog(TITLE, |argv| {
+    let second = desktop.wait_for_dialog(&mut run, TITLE, |argv| {
         argv.last()
             .is_some_and(|t| t.contains("not a 6-digit code"))
     });
@@ -132,8 +132,8 @@ fn real_kdialog_asks_under_kde_and_its_noise_stays_out_of_stderr() {
     };
     let mut env = TestEnv::new();
     env.set("XDG_CURRENT_DESKTOP", "KDE");
-    let run = desktop.spawn_mfa_exec(&env, &["-p", "s3-reader", "--credential-process"]);
-    let window = desktop.wait_for_window(TITLE);
+    let mut run = desktop.spawn_mfa_exec(&env, &["-p", "s3-reader", "--credential-process"]);
+    let window = desktop.wait_for_window(&mut run, TITLE);
     let argv = desktop.argv_of(&window);
     assert_eq!(argv[0], "kdialog", "{argv:?}");
     assert!(argv.contains(&"--password".to_string()), "{argv:?}");

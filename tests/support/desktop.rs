@@ -1,7 +1,10 @@
 //! A desktop for the dialog tests: a real X server (Xvfb) that dialog programs (zenity,
 //! kdialog) open their windows on, and xdotool to find a window, type into it, press keys,
 //! and `import` (ImageMagick) to take a screenshot. Processes that ask are started with
-//! `setsid`: a new session without a controlling terminal, as an IDE runs them.
+//! `setsid`: a new session without a controlling terminal, as an IDE runs them. Like a real
+//! desktop session, the desktop has its own session bus and runtime directory: without them Qt
+//! and GTK fall back to X11 autolaunch of a bus (`dbus-launch --autolaunch`), a legacy path
+//! no desktop takes and one more thing to wait for on a loaded machine.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -15,20 +18,32 @@ pub struct Desktop {
     /// `:N`, for DISPLAY.
     pub display: String,
     xdotool: PathBuf,
+    bus: Child,
+    /// DBUS_SESSION_BUS_ADDRESS of the session's bus.
+    bus_address: String,
+    /// XDG_RUNTIME_DIR (0700), where the bus's socket lives.
+    runtime_dir: tempfile::TempDir,
 }
 
 impl Drop for Desktop {
     fn drop(&mut self) {
-        let _ = self.xvfb.kill();
-        let _ = self.xvfb.wait();
+        for child in [&mut self.xvfb, &mut self.bus] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
+
+/// How long a dialog may take to show: generous, as a loaded 2-core machine starting a Qt
+/// program for the first time can be slow.
+const WINDOW_LIMIT: Duration = Duration::from_secs(60);
 
 impl Desktop {
     /// A new X server on a free display, or a skip when Xvfb or xdotool is missing.
     pub fn start() -> Option<Desktop> {
         let xvfb = require_tool("Xvfb (Debian xvfb)", &["Xvfb"])?;
         let xdotool = require_tool("xdotool", &["xdotool"])?;
+        let dbus_daemon = require_tool("dbus-daemon (Debian: dbus)", &["dbus-daemon"])?;
         // -displayfd: the server picks a free display and writes its number when it is ready.
         let mut child = Command::new(xvfb)
             .args([
@@ -51,10 +66,41 @@ impl Desktop {
             .expect("Xvfb's display number");
         let number = line.trim().to_string();
         assert!(!number.is_empty(), "Xvfb did not start");
+
+        let runtime_dir = tempfile::tempdir().expect("runtime dir");
+        std::fs::set_permissions(
+            runtime_dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let mut bus = Command::new(dbus_daemon)
+            .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
+            .arg(format!(
+                "--address=unix:path={}/bus",
+                runtime_dir.path().display()
+            ))
+            .env("XDG_RUNTIME_DIR", runtime_dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dbus-daemon");
+        let mut address = String::new();
+        BufReader::new(bus.stdout.take().unwrap())
+            .read_line(&mut address)
+            .expect("the bus address");
+        let bus_address = address.trim().to_string();
+        assert!(
+            bus_address.starts_with("unix:"),
+            "bus address {bus_address:?}"
+        );
         Some(Desktop {
             xvfb: child,
             display: format!(":{number}"),
             xdotool,
+            bus,
+            bus_address,
+            runtime_dir,
         })
     }
 
@@ -83,17 +129,24 @@ impl Desktop {
             .collect()
     }
 
-    /// Waits (up to 20 s) for a visible window whose title contains `title` and returns it.
+    /// Waits for a visible window whose title contains `title`, shown for `asker` (the
+    /// process that asks), and returns it.
     #[track_caller]
-    pub fn wait_for_window(&self, title: &str) -> String {
-        self.wait_for_dialog(title, |_| true)
+    pub fn wait_for_window(&self, asker: &mut Child, title: &str) -> String {
+        self.wait_for_dialog(asker, title, |_| true)
     }
 
-    /// Waits (up to 20 s) for a visible window whose title contains `title` and whose
-    /// program's argv passes `test` (the X server reuses a closed window's id for the next
-    /// client's window, so a new dialog is told by its process).
+    /// Waits for a visible window whose title contains `title` and whose program's argv
+    /// passes `test` (the X server reuses a closed window's id for the next client's window,
+    /// so a new dialog is told by its process). Fails at once, with what `asker` said, if
+    /// `asker` ends before a window shows; or after [`WINDOW_LIMIT`].
     #[track_caller]
-    pub fn wait_for_dialog(&self, title: &str, test: impl Fn(&[String]) -> bool) -> String {
+    pub fn wait_for_dialog(
+        &self,
+        asker: &mut Child,
+        title: &str,
+        test: impl Fn(&[String]) -> bool,
+    ) -> String {
         let started = Instant::now();
         loop {
             if let Some(w) = self
@@ -103,12 +156,39 @@ impl Desktop {
             {
                 return w;
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "no window titled '{title}' appeared"
-            );
+            if let Some(status) = asker.try_wait().unwrap() {
+                panic!(
+                    "no window titled '{title}' appeared; the asker ended ({status}) saying: {}",
+                    Self::stderr_of(asker)
+                );
+            }
+            if started.elapsed() > WINDOW_LIMIT {
+                let _ = asker.kill();
+                let _ = asker.wait();
+                panic!(
+                    "no window titled '{title}' appeared in {WINDOW_LIMIT:?}; visible: {:?}; the asker said: {}",
+                    self.visible_titles(),
+                    Self::stderr_of(asker)
+                );
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    fn stderr_of(child: &mut Child) -> String {
+        let mut text = String::new();
+        if let Some(mut err) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut err, &mut text);
+        }
+        text
+    }
+
+    /// The titles of all visible windows, for a failure's message.
+    fn visible_titles(&self) -> Vec<String> {
+        self.xdotool(&["search", "--onlyvisible", "--name", ""])
+            .split_whitespace()
+            .map(|w| self.xdotool(&["getwindowname", w]).trim().to_string())
+            .collect()
     }
 
     /// The command line of the process that owns the window (GTK and Qt set _NET_WM_PID).
@@ -156,6 +236,8 @@ impl Desktop {
             .arg(program)
             .args(args)
             .env("DISPLAY", &self.display)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
+            .env("XDG_RUNTIME_DIR", self.runtime_dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
