@@ -13,7 +13,7 @@ use crate::credentials::{self, cache::Cache};
 use crate::settings::duration::human_duration;
 use crate::settings::env::Env;
 use crate::settings::request::Request;
-use crate::settings::source::chain;
+use crate::settings::source::{chain_memoised, Sources};
 use crate::settings::Settings;
 use crate::terminal::{safe, say};
 
@@ -50,9 +50,10 @@ pub(super) fn run(json: bool, env: &Env) -> Result<ExitCode> {
         .ok()
         .flatten()
         .map(Cache::reading_each_entry_once);
+    let sources = Sources::default();
     let lines: Vec<Line> = names
         .iter()
-        .map(|name| line(&files, name, env, cache.as_ref()))
+        .map(|name| line(&files, name, env, cache.as_ref(), &sources))
         .collect();
     if json {
         print_stdout(&format!("{}\n", serde_json::to_string_pretty(&lines)?))?;
@@ -105,6 +106,7 @@ fn line(
     name: &str,
     env: &Env,
     cache: Option<&Cache>,
+    sources: &Sources,
 ) -> Line {
     let mut line = Line {
         profile: name.to_string(),
@@ -119,7 +121,7 @@ fn line(
         credentials_at: None,
         session_at: None,
     };
-    let walked = match chain(files, files.profile(name), env, true) {
+    let walked = match chain_memoised(files, files.profile(name), env, true, sources) {
         Ok(walked) => walked,
         Err(e) => {
             line.error = Some(format!("{e:#}"));
@@ -143,8 +145,10 @@ fn line(
     line.resolves = Some(parts.join(" <- "));
     line.source = Some(source);
 
-    // What a run of this profile would find in the cache: the same keys as a run computes.
-    match Settings::resolve(&Request::for_profile(name), env, files) {
+    // What a run of this profile would find in the cache: the same keys as a run computes,
+    // from the chain walked above (once a profile).
+    let request = Request::for_profile(name);
+    match Settings::from_chain(&request, env, files, files.profile(name), walked) {
         Ok(settings) => {
             line.scope = credentials::describe_scope(&settings);
             if let (Some(scope), Some(resolves)) = (&line.scope, &mut line.resolves) {

@@ -38,7 +38,7 @@ use duration::{
 use env::Env;
 use request::{one_of, CacheRequest, PromptKind, Purpose, Request};
 use scope::{Scope, Tagging};
-use source::{chain, check_named_profile, ProviderKind, Source};
+use source::{chain, check_named_profile, Chain, ProviderKind, Source};
 use validate::{
     validate_code, validate_external_id, validate_role_arn, validate_serial, validate_session_name,
 };
@@ -175,6 +175,19 @@ impl Settings {
         }
 
         let walked = chain(files, profile, env, choice.flag())?;
+        Settings::from_chain(request, env, files, profile, walked)
+    }
+
+    /// The settings of `profile`, selected by `request`, whose chain is already walked
+    /// (`list` walks each profile's once and shows it, then resolves from it).
+    pub(crate) fn from_chain(
+        request: &Request,
+        env: &Env,
+        files: &ProfileFiles,
+        profile: Profile<'_>,
+        walked: Chain<'_>,
+    ) -> Result<Settings> {
+        let profile_name = profile.name.to_string();
         check_resolving(&walked.source, &profile_name, files, env)?;
         let source = walked.source.clone();
         let profiles = &walked.profiles;

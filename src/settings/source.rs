@@ -4,6 +4,9 @@
 //! container, and the roles assumed from it (a chain of any length, as the AWS SDKs walk it).
 //! Found exactly once per command, typed, and never parsed back out of a string.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use anyhow::{anyhow, bail, Result};
 
 use super::choice::OUTER_PROFILE_VAR;
@@ -247,11 +250,57 @@ pub(crate) fn chain<'a>(
     env: &Env,
     flag: bool,
 ) -> Result<Chain<'a>> {
+    chain_with(files, start, env, flag, None)
+}
+
+/// The sources of the profiles that chains have ended at so far, by profile name: `list`
+/// walks thousands of chains that end at the same few profiles, and a profile's own
+/// credentials depend only on the files and the environment, which a command reads once.
+#[derive(Default)]
+pub(crate) struct Sources(RefCell<HashMap<String, Source>>);
+
+/// [`chain`], with the source of a role's `source_profile` taken from `sources` when an
+/// earlier chain ended at the same profile.
+pub(crate) fn chain_memoised<'a>(
+    files: &'a ProfileFiles,
+    start: Profile<'a>,
+    env: &Env,
+    flag: bool,
+    sources: &Sources,
+) -> Result<Chain<'a>> {
+    chain_with(files, start, env, flag, Some(sources))
+}
+
+fn chain_with<'a>(
+    files: &'a ProfileFiles,
+    start: Profile<'a>,
+    env: &Env,
+    flag: bool,
+    sources: Option<&Sources>,
+) -> Result<Chain<'a>> {
     let (profiles, roles, end) = walk(files, start, env)?;
     let source = match end {
         End::Named(profile, value) => named_source(profile.name, value, env)?,
         End::Profile(profile) if roles.is_empty() => own_source(files, profile, env, flag)?,
-        End::Profile(profile) => profile_source(files, profile, env)?,
+        // A source profile's credentials, not the selected profile's: the environment's keys
+        // do not apply, so the answer is the same for every chain that ends here.
+        End::Profile(profile) => match sources {
+            None => profile_source(files, profile, env)?,
+            Some(Sources(known)) => {
+                if let Some(source) = known.borrow().get(profile.name) {
+                    return Ok(Chain {
+                        profiles,
+                        roles,
+                        source: source.clone(),
+                    });
+                }
+                let source = profile_source(files, profile, env)?;
+                known
+                    .borrow_mut()
+                    .insert(profile.name.to_string(), source.clone());
+                source
+            }
+        },
     };
     Ok(Chain {
         profiles,
@@ -281,7 +330,7 @@ fn walk<'a>(
             );
         }
         profiles.push(current);
-        if profiles.len() > 1 && static_keys(current).is_some() {
+        if profiles.len() > 1 && has_static_keys(current) {
             break End::Profile(current);
         }
         let is_role =
@@ -332,6 +381,11 @@ pub(crate) fn source_chain<'a>(
     env: &Env,
 ) -> Result<Vec<Profile<'a>>> {
     Ok(walk(files, start, env)?.0)
+}
+
+/// Whether [`static_keys`] would find keys, without copying them.
+fn has_static_keys(profile: Profile<'_>) -> bool {
+    profile.get("aws_access_key_id").is_some() && profile.has("aws_secret_access_key")
 }
 
 fn static_keys(profile: Profile<'_>) -> Option<SourceKeys> {
