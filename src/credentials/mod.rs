@@ -14,6 +14,8 @@ pub(crate) mod cache;
 pub(crate) mod codes;
 pub(crate) mod prompt;
 
+use std::collections::HashMap;
+
 use anyhow::{bail, Result};
 use tokio::runtime::Runtime;
 
@@ -88,20 +90,40 @@ fn obtain_with(
     }
 }
 
+/// The MFA sessions `list` has looked up, by what decides one (the source, the device and the
+/// duration): thousands of role profiles share the few sessions of their source users.
+#[derive(Default)]
+pub(crate) struct SessionsLookedUp(HashMap<(String, String, u64), Option<u64>>);
+
 /// What the cache holds for a run with these settings, for `list`: the expiration of the
 /// credentials the command would get, and of the MFA session its roles would be assumed from.
 /// Reads entries only: never writes, never a secret out.
-pub(crate) fn cached_expirations(settings: &Settings, cache: &Cache) -> (Option<u64>, Option<u64>) {
+pub(crate) fn cached_expirations(
+    settings: &Settings,
+    cache: &Cache,
+    sessions: &mut SessionsLookedUp,
+) -> (Option<u64>, Option<u64>) {
     let expiration = |key: &EntryKey| cache.read(key).map(|c| c.expiration);
+    let mut session = |duration: u64| {
+        let decides = (
+            settings.source.identity(),
+            settings.serial.clone().unwrap_or_default(),
+            duration,
+        );
+        *sessions
+            .0
+            .entry(decides)
+            .or_insert_with(|| expiration(&session_key(settings, duration)))
+    };
     match &settings.role {
         None if settings.serial.is_none() => (expiration(&base_key(settings)), None),
-        None => {
-            let duration = settings.duration.unwrap_or(settings.session_duration);
-            (expiration(&session_key(settings, duration)), None)
-        }
+        None => (
+            session(settings.duration.unwrap_or(settings.session_duration)),
+            None,
+        ),
         Some(_) => (
             expiration(&role_key(settings)),
-            expiration(&session_key(settings, settings.session_duration)),
+            session(settings.session_duration),
         ),
     }
 }

@@ -62,14 +62,18 @@ impl EntryKey {
             hasher.update(p.as_bytes());
             hasher.update([0]);
         }
-        let digest: String = hasher
-            .finalize()
-            .iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        // `KIND-` and the first 16 bytes of the digest in hex, written directly: `list` makes
+        // a key for each of thousands of profiles.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut file_stem = String::with_capacity(kind.name().len() + 33);
+        file_stem.push_str(kind.name());
+        file_stem.push('-');
+        for b in &hasher.finalize()[..16] {
+            file_stem.push(char::from(HEX[usize::from(b >> 4)]));
+            file_stem.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
         EntryKey {
-            file_stem: format!("{}-{digest}", kind.name()),
+            file_stem,
             kind,
             profile: label.profile,
             source_profile: label.source_profile,
