@@ -45,11 +45,36 @@ struct RunOnly {
     run: RunArgs,
 }
 
+/// The first words that are never a run: every subcommand of [`Sub`] (a test keeps the list
+/// whole) and clap's help and version flags.
+const NOT_A_RUN: &[&str] = &[
+    "cache",
+    "keys",
+    "init",
+    "completions",
+    "device",
+    "list",
+    "console",
+    "profiles",
+    "man",
+    "help",
+    "--help",
+    "-h",
+    "--version",
+    "-V",
+];
+
 impl Cli {
     /// Parses the process's arguments: as a run with [`RunOnly`] when they are one, else with
     /// the whole definition.
     pub(crate) fn parse_runs_first() -> Result<Cli, clap::Error> {
         let args: Vec<OsString> = std::env::args_os().collect();
+        // A first word that is a subcommand or clap's own flag is never a run: straight to the
+        // whole definition, without a run's parse failing first.
+        let first = args.get(1).and_then(|a| a.to_str());
+        if first.is_some_and(|a| NOT_A_RUN.contains(&a)) {
+            return Cli::try_parse_from(args);
+        }
         if let Ok(RunOnly { run }) = RunOnly::try_parse_from(&args) {
             return Ok(Cli {
                 subcommand: None,
@@ -466,6 +491,29 @@ impl ConsoleArgs {
             scope: self.scope.request(),
             purpose: Purpose::Console,
             ..Request::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// A subcommand missing from the list would still work (its run parse fails first), only
+    /// slower; one in the list that is not a subcommand would turn a command into an error.
+    #[test]
+    fn the_words_that_are_never_a_run_are_the_subcommands_and_claps_flags() {
+        let cli = Cli::command();
+        let subcommands: Vec<&str> = cli.get_subcommands().map(|s| s.get_name()).collect();
+        for name in &subcommands {
+            assert!(NOT_A_RUN.contains(name), "{name} is not in NOT_A_RUN");
+        }
+        for word in NOT_A_RUN {
+            assert!(
+                subcommands.contains(word) || word.starts_with('-') || *word == "help",
+                "{word} is no subcommand"
+            );
         }
     }
 }
