@@ -10,8 +10,11 @@ use crate::totp_code;
 /// starts with them.
 const INK_ON_PAPER: &str = "\x1b[30;107m";
 const RESET: &str = "\x1b[0m";
-/// Pixels per module when the drawing is turned into an image for the decoder.
-const SCALE: usize = 4;
+/// Pixels per module when the drawing is turned into an image for the decoder, in the order
+/// tried: rqrr's sampling misreads some codes at one scale and reads them at another (a code
+/// drawn in CI failed with DataEcc at 4 and decoded at 3 and 5), as a phone's camera gets
+/// another frame.
+const SCALES: [usize; 5] = [4, 3, 5, 6, 2];
 
 /// Decodes the QR code drawn on a terminal (`▀ ▄ █` half blocks, two modules a cell): the text
 /// it holds, or None when the screen shows no readable QR code.
@@ -60,10 +63,16 @@ pub fn decode_png_qr(png_bytes: &[u8]) -> Option<String> {
 }
 
 fn decode_modules(modules: &[Vec<bool>]) -> Option<String> {
-    let h = modules.len() * SCALE;
-    let w = modules.first()?.len() * SCALE;
+    SCALES
+        .iter()
+        .find_map(|&scale| decode_modules_at(modules, scale))
+}
+
+fn decode_modules_at(modules: &[Vec<bool>], scale: usize) -> Option<String> {
+    let h = modules.len() * scale;
+    let w = modules.first()?.len() * scale;
     let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
-        if modules[y / SCALE][x / SCALE] {
+        if modules[y / scale][x / scale] {
             0
         } else {
             255
@@ -71,6 +80,49 @@ fn decode_modules(modules: &[Vec<bool>]) -> Option<String> {
     });
     let grids = image.detect_grids();
     grids.first()?.decode().ok().map(|(_, text)| text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The drawing `mfa-exec device add` makes: half blocks, black on bright white, a
+    /// margin of four modules.
+    fn drawn(text: &str) -> String {
+        let code = qrcode::QrCode::new(text.as_bytes()).unwrap();
+        let width = code.width();
+        let colors = code.to_colors();
+        let margin = 4;
+        let size = width + 2 * margin;
+        let dark = |x: usize, y: usize| {
+            (margin..margin + width).contains(&x)
+                && (margin..margin + width).contains(&y)
+                && colors[(y - margin) * width + (x - margin)] == qrcode::Color::Dark
+        };
+        let mut screen = String::new();
+        for y in (0..size).step_by(2) {
+            screen.push_str(INK_ON_PAPER);
+            for x in 0..size {
+                screen.push(match (dark(x, y), dark(x, y + 1)) {
+                    (true, true) => '█',
+                    (true, false) => '▀',
+                    (false, true) => '▄',
+                    (false, false) => ' ',
+                });
+            }
+            screen.push_str(RESET);
+            screen.push_str("\r\n");
+        }
+        screen
+    }
+
+    /// The code of the CI run that failed: rqrr misreads it at 4 pixels a module.
+    #[test]
+    fn a_code_the_decoder_misreads_at_one_scale_is_read_at_another() {
+        let uri = "otpauth://totp/Amazon%20Web%20Services:carol@123456789012?secret=HVXXPIKHGQHFVLRKSVSQEX3FFBO2IHDLL56PHGG33PB7IXJYLRZWIUPNSVWUA4LB&issuer=Amazon%20Web%20Services";
+        let screen = drawn(uri);
+        assert_eq!(decode_terminal_qr(&screen).as_deref(), Some(uri));
+    }
 }
 
 /// A query parameter of an `otpauth://` URI (`secret`, `issuer`), percent-decoded.
