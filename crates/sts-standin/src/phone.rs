@@ -82,6 +82,44 @@ fn decode_modules_at(modules: &[Vec<bool>], scale: usize) -> Option<String> {
     grids.first()?.decode().ok().map(|(_, text)| text)
 }
 
+/// A query parameter of an `otpauth://` URI (`secret`, `issuer`), percent-decoded.
+pub fn uri_param(uri: &str, name: &str) -> Option<String> {
+    let (_, query) = uri.split_once('?')?;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The label of an `otpauth://totp/LABEL?…` URI, percent-decoded.
+pub fn uri_label(uri: &str) -> Option<String> {
+    let rest = uri.strip_prefix("otpauth://totp/")?;
+    let label = rest.split('?').next()?;
+    let decoded: String = form_urlencoded::parse(format!("l={label}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())?;
+    Some(decoded)
+}
+
+fn now_step() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+        / 30
+}
+
+/// Two consecutive codes as an app shows them one after the other: the previous 30-second
+/// step's and the current one's.
+pub fn consecutive_codes(seed: &str) -> (String, String) {
+    let step = now_step();
+    (totp_code(seed, (step - 1) * 30), totp_code(seed, step * 30))
+}
+
+/// A code the enrolment did not use: the next step's (STS accepts one step ahead).
+pub fn next_code(seed: &str) -> String {
+    totp_code(seed, (now_step() + 1) * 30)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,42 +161,4 @@ mod tests {
         let screen = drawn(uri);
         assert_eq!(decode_terminal_qr(&screen).as_deref(), Some(uri));
     }
-}
-
-/// A query parameter of an `otpauth://` URI (`secret`, `issuer`), percent-decoded.
-pub fn uri_param(uri: &str, name: &str) -> Option<String> {
-    let (_, query) = uri.split_once('?')?;
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// The label of an `otpauth://totp/LABEL?…` URI, percent-decoded.
-pub fn uri_label(uri: &str) -> Option<String> {
-    let rest = uri.strip_prefix("otpauth://totp/")?;
-    let label = rest.split('?').next()?;
-    let decoded: String = form_urlencoded::parse(format!("l={label}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())?;
-    Some(decoded)
-}
-
-fn now_step() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
-        / 30
-}
-
-/// Two consecutive codes as an app shows them one after the other: the previous 30-second
-/// step's and the current one's.
-pub fn consecutive_codes(seed: &str) -> (String, String) {
-    let step = now_step();
-    (totp_code(seed, (step - 1) * 30), totp_code(seed, step * 30))
-}
-
-/// A code the enrolment did not use: the next step's (STS accepts one step ahead).
-pub fn next_code(seed: &str) -> String {
-    totp_code(seed, (now_step() + 1) * 30)
 }
