@@ -202,6 +202,13 @@ fn phone(args: &[String]) -> Result<(), Failure> {
         ));
     };
     let pty = nix::pty::openpty(None, None).map_err(|e| Failure::Other(format!("openpty: {e}")))?;
+    // openpty's descriptors are inherited across exec: the program must not hold the master,
+    // or it never sees the terminal hang up when the phone gives up (and waits for a code).
+    nix::fcntl::fcntl(
+        &pty.master,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(|e| Failure::Other(format!("openpty: {e}")))?;
     let slave = std::fs::File::from(pty.slave);
     let slave_err = slave
         .try_clone()

@@ -2006,3 +2006,46 @@ fn assumed_roles_lists_each_assume_role_with_what_it_carried() {
     );
     assert_eq!(calls[1].error.as_deref(), Some("AccessDenied"));
 }
+
+#[test]
+fn a_phone_that_cannot_read_the_code_hangs_up_on_the_program_instead_of_leaving_it_waiting() {
+    // The program asks for a code with no QR code on its screen: the phone gives up, and the
+    // program must then see its terminal go away (SIGHUP), not wait for a code forever.
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let script = format!(
+        "echo $$ > '{}'; printf 'Enter the first code: ' >&2; read code",
+        pid_file.display()
+    );
+    let status = Command::new(env!("CARGO_BIN_EXE_sts-standin"))
+        .args(["phone", "--", "sh", "-c", &script])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("sts-standin runs");
+    assert!(
+        !status.success(),
+        "the phone reports that it could not read a code"
+    );
+    let pid = std::fs::read_to_string(&pid_file).expect("the program started");
+    let pid = pid.trim();
+    let alive = || {
+        Command::new("kill")
+            .args(["-0", pid])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let deadline = SystemTime::now() + Duration::from_secs(10);
+    while alive() && SystemTime::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let still_waiting = alive();
+    if still_waiting {
+        let _ = Command::new("kill").args(["-9", pid]).status();
+    }
+    assert!(
+        !still_waiting,
+        "the program still waits for a code 10 s after the phone gave up"
+    );
+}
