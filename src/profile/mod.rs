@@ -34,6 +34,7 @@ use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_runtime::env_config::property::PropertiesKey;
 use aws_runtime::env_config::section::{EnvConfigSections, Profile as SdkProfile};
 use aws_types::os_shim_internal::{Env as SdkEnv, Fs as SdkFs};
+use fnv::FnvHashSet;
 
 use crate::files::{self, Links};
 use remembered::{Answer, Identity, Record, Seen};
@@ -111,6 +112,8 @@ struct Full {
     credentials_text: Option<String>,
     /// The identities of the files as opened for the read.
     read_as: (Identity, Identity),
+    /// Every name a property of either file could have (see [`Full::may_have`]).
+    names: FnvHashSet<u64>,
 }
 
 impl Full {
@@ -126,13 +129,42 @@ impl Full {
                 &credentials_text,
             ),
         ])?;
+        let names = [&config_text, &credentials_text]
+            .into_iter()
+            .flatten()
+            .flat_map(|text| text.lines())
+            .filter_map(|line| line.split_once('='))
+            .map(|(name, _)| name_hash(name.trim_matches([' ', '\t'])))
+            .collect();
         Ok(Full {
             sections,
             config_text,
             credentials_text,
             read_as: (config_id, credentials_id),
+            names,
         })
     }
+
+    /// False when no profile of either file can have a property `key`, so the parse need not
+    /// be asked (`list` asks each of thousands of profiles for some thirty keys, most of them
+    /// absent, and each SDK lookup lowercases the key into a new String and SipHashes it).
+    /// The SDK's parser names a property by the text of its line before the first `=`, its
+    /// spaces and tabs trimmed, lowercased, and looks a key up lowercased: every line's name
+    /// is in `names`, so a key whose hash is not there is in no profile. (A line that is no
+    /// property only adds a name; a hash that collides only asks the parse.)
+    fn may_have(&self, key: &str) -> bool {
+        self.names.contains(&name_hash(key))
+    }
+}
+
+/// The hash of a property name as the SDK's parser keys it (ASCII-lowercased).
+fn name_hash(name: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = fnv::FnvHasher::default();
+    for b in name.bytes() {
+        hasher.write_u8(b.to_ascii_lowercase());
+    }
+    hasher.finish()
 }
 
 /// Where a profile's answers come from.
@@ -210,7 +242,7 @@ impl<'a> Profile<'a> {
     pub(crate) fn get_raw(&self, key: &str) -> Option<&'a str> {
         match self.inner {
             Inner::Parsed(inner) => {
-                let value = inner?.get(key);
+                let value = self.files.lookup(inner?, key);
                 self.files.note(self.name, |seen| seen.note(key, value));
                 value
             }
@@ -220,7 +252,7 @@ impl<'a> Profile<'a> {
                 // Not in the record: the parse answers (and the next record knows).
                 Answer::Withheld | Answer::Unknown => {
                     let files = self.files;
-                    let value = files.parsed(self.name)?.get(key);
+                    let value = files.lookup(files.parsed(self.name)?, key);
                     files.note(self.name, |seen| seen.note(key, value));
                     value
                 }
@@ -394,6 +426,15 @@ impl ProfileFiles {
                 }
             },
         )
+    }
+
+    /// A property of a parsed profile, without asking the parse for a name no line has.
+    fn lookup<'a>(&'a self, profile: &'a SdkProfile, key: &str) -> Option<&'a str> {
+        if self.full().may_have(key) {
+            profile.get(key)
+        } else {
+            None
+        }
     }
 
     /// A profile as the parse has it.
@@ -747,6 +788,31 @@ mod tests {
 
     fn files(config: &str, credentials: &str) -> ProfileFiles {
         Dir::new().load(Some(config), Some(credentials)).unwrap()
+    }
+
+    #[test]
+    fn a_key_no_line_names_is_absent_without_asking_the_parse_and_every_named_one_is_found() {
+        // Names as people write them: upper case, tabs and spaces around, a comment after the
+        // value, a sub-property; each is found as the SDK finds it.
+        let f = files(
+            "[profile a]\nRole_ARN\t =arn:aws:iam::123456789012:role/x # a comment\n\tREGION  = us-east-1\ns3 =\n  max_concurrent_requests = 10\n",
+            "[a]\nAWS_ACCESS_KEY_ID = AKIA1\n",
+        );
+        let a = f.profile("a");
+        // (A line that starts with a tab continues the value before it.)
+        assert_eq!(
+            a.get("role_arn"),
+            Some("arn:aws:iam::123456789012:role/x\nREGION  = us-east-1")
+        );
+        assert_eq!(a.get("aws_access_key_id"), Some("AKIA1"));
+        assert!(a.get("s3").is_some());
+        // A continuation is no property of its own, and a name on no line is in no profile.
+        assert_eq!(a.get("region"), None);
+        assert_eq!(a.get("max_concurrent_requests"), None);
+        assert_eq!(a.get("mfa_serial"), None);
+        let full = f.full();
+        assert!(full.may_have("ROLE_arn") && full.may_have("aws_access_key_id"));
+        assert!(!full.may_have("mfa_serial") && !full.may_have("role_arn "));
     }
 
     #[test]

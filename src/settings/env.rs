@@ -2,8 +2,9 @@
 //! cache directory, the home directory. Every later step asks this snapshot, never
 //! `std::env`, so one run sees one environment.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
+
+use fnv::FnvHashMap;
 
 use anyhow::Result;
 
@@ -11,14 +12,16 @@ use crate::profile::ProfileFiles;
 
 /// The process environment, read once.
 pub(crate) struct Env {
-    vars: HashMap<String, String>,
+    /// FNV, not the default SipHash: the names are short and the process's own, and `list`
+    /// asks a dozen of them for each of thousands of profiles.
+    vars: FnvHashMap<String, String>,
     /// Names of variables whose values are not UTF-8 (left out of `vars`).
     not_text: Vec<String>,
 }
 
 impl Env {
     pub(crate) fn from_process() -> Env {
-        let mut vars = HashMap::new();
+        let mut vars = FnvHashMap::default();
         let mut not_text = Vec::new();
         for (k, v) in std::env::vars_os() {
             match (k.into_string(), v.into_string()) {

@@ -95,7 +95,8 @@ pub(crate) fn resolve(
     role_arn: &str,
     home: Option<&Path>,
 ) -> Result<Option<Scope>> {
-    let section = format!("in [{}]", FileKind::Config.section(profile.name));
+    // Only a message or a scope's origin names the section: not built for every profile.
+    let section = || format!("in [{}]", FileKind::Config.section(profile.name));
     let mut scope = Scope::default();
     match (&asked.policy, profile.get("mfa_exec_policy")) {
         (Some(value), _) => {
@@ -103,7 +104,7 @@ pub(crate) fn resolve(
             scope.policy = Some((check_policy(&text, "--policy")?, "--policy".into()));
         }
         (None, Some(value)) => {
-            let from = format!("mfa_exec_policy {section}");
+            let from = format!("mfa_exec_policy {}", section());
             let text = policy_text(value, &from, home)?;
             scope.policy = Some((check_policy(&text, &from)?, from));
         }
@@ -112,7 +113,7 @@ pub(crate) fn resolve(
     let mut arns: Vec<(String, String)> = Vec::new();
     if asked.policy_arns.is_empty() {
         if let Some(list) = profile.get("mfa_exec_policy_arns") {
-            let from = format!("mfa_exec_policy_arns {section}");
+            let from = format!("mfa_exec_policy_arns {}", section());
             for arn in list.split(',').map(str::trim).filter(|a| !a.is_empty()) {
                 arns.push((arn.to_string(), from.clone()));
             }
@@ -132,15 +133,16 @@ pub(crate) fn resolve(
             Some(v) if v.eq_ignore_ascii_case("true") => true,
             Some(v) if v.eq_ignore_ascii_case("false") => false,
             Some(v) => bail!(
-                "mfa_exec_read_only = '{}' {section} is not true or false; fix it",
-                safe(v)
+                "mfa_exec_read_only = '{}' {} is not true or false; fix it",
+                safe(v),
+                section()
             ),
         };
     if read_only {
         let from = if asked.read_only {
             "--read-only".to_string()
         } else {
-            format!("mfa_exec_read_only {section}")
+            format!("mfa_exec_read_only {}", section())
         };
         arns.push((read_only_arn(role_arn), from));
     }
@@ -382,7 +384,8 @@ pub(crate) fn tagging(
     cli_tags: &[String],
     cli_source_identity: Option<&str>,
 ) -> Result<Tagging> {
-    let section = format!("in [{}]", FileKind::Config.section(profile.name));
+    // Only a message or a scope's origin names the section: not built for every profile.
+    let section = || format!("in [{}]", FileKind::Config.section(profile.name));
     let mut tags: Vec<(String, String)> = Vec::new();
     let mut put = |key: &str, value: &str, from: &str| -> Result<()> {
         check_tag(key, value, from)?;
@@ -391,7 +394,7 @@ pub(crate) fn tagging(
         Ok(())
     };
     if let Some(list) = profile.get("session_tags") {
-        let from = format!("session_tags {section}");
+        let from = format!("session_tags {}", section());
         for pair in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let Some((k, v)) = pair.split_once('=') else {
                 bail!(
@@ -422,7 +425,8 @@ pub(crate) fn tagging(
         for key in list.split(',').map(str::trim).filter(|k| !k.is_empty()) {
             if !tags.iter().any(|(k, _)| k.eq_ignore_ascii_case(key)) {
                 bail!(
-                    "transitive_session_tags {section} names '{}', which is not one of the session tags; add it to session_tags (or --tag)",
+                    "transitive_session_tags {} names '{}', which is not one of the session tags; add it to session_tags (or --tag)",
+                    section(),
                     safe(key)
                 );
             }
@@ -433,7 +437,7 @@ pub(crate) fn tagging(
         (Some(id), _) => Some(check_source_identity(id, "--source-identity")?),
         (None, Some(id)) => Some(check_source_identity(
             id,
-            &format!("source_identity {section}"),
+            &format!("source_identity {}", section()),
         )?),
         (None, None) => None,
     };
