@@ -34,7 +34,6 @@ use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_runtime::env_config::property::PropertiesKey;
 use aws_runtime::env_config::section::{EnvConfigSections, Profile as SdkProfile};
 use aws_types::os_shim_internal::{Env as SdkEnv, Fs as SdkFs};
-use fnv::FnvHashSet;
 
 use crate::files::{self, Links};
 use remembered::{Answer, Identity, Record, Seen};
@@ -113,7 +112,7 @@ struct Full {
     /// The identities of the files as opened for the read.
     read_as: (Identity, Identity),
     /// Every name a property of either file could have (see [`Full::may_have`]).
-    names: FnvHashSet<u64>,
+    names: NameSet,
 }
 
 impl Full {
@@ -157,14 +156,41 @@ impl Full {
     }
 }
 
-/// The hash of a property name as the SDK's parser keys it (ASCII-lowercased).
+/// The hash of a property name as the SDK's parser keys it (ASCII-lowercased): FNV-1a over
+/// the bytes, a name already in lower case (nearly all) in one pass.
 fn name_hash(name: &str) -> u64 {
     use std::hash::Hasher;
     let mut hasher = fnv::FnvHasher::default();
-    for b in name.bytes() {
-        hasher.write_u8(b.to_ascii_lowercase());
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        for b in name.bytes() {
+            hasher.write_u8(b.to_ascii_lowercase());
+        }
+    } else {
+        hasher.write(name.as_bytes());
     }
     hasher.finish()
+}
+
+/// A set of [`name_hash`]es, which need no hashing again.
+type NameSet = std::collections::HashSet<u64, std::hash::BuildHasherDefault<AlreadyHashed>>;
+
+/// The hasher of a [`NameSet`]: its keys are hashes already.
+#[derive(Default)]
+struct AlreadyHashed(u64);
+
+impl std::hash::Hasher for AlreadyHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64s are hashed with it; this keeps any other use correct, if slow.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// Where a profile's answers come from.
