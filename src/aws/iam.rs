@@ -167,12 +167,14 @@ impl Iam {
                 .send()
                 .await
                 .map_err(|e| explain(e, &self.call("ListAccessKeys", "")))?;
-            keys.extend(out.access_key_metadata.into_iter().map(|k| KeyInfo {
-                id: k.access_key_id.unwrap_or_default(),
-                active: k.status == Some(aws_sdk_iam::types::StatusType::Active),
-                created: k
-                    .create_date
-                    .map_or(0, |d| u64::try_from(d.secs()).unwrap_or(0)),
+            keys.extend(out.access_key_metadata.into_iter().map(|k| {
+                KeyInfo {
+                    id: k.access_key_id.unwrap_or_default(),
+                    active: k.status == Some(aws_sdk_iam::types::StatusType::Active),
+                    created: k
+                        .create_date
+                        .map_or(0, |d| u64::try_from(d.secs()).unwrap_or(0)),
+                }
             }));
             match out.marker {
                 Some(m) if out.is_truncated => marker = Some(m),

@@ -109,7 +109,10 @@ pub(crate) fn carry_over(settings: &Settings, cache: &Cache, old_id: &str, new_i
             role_key_of(settings, new_id.to_string()),
         )),
         None => {
-            if let Some(d) = settings.duration.filter(|d| *d != settings.session_duration) {
+            if let Some(d) = settings
+                .duration
+                .filter(|d| *d != settings.session_duration)
+            {
                 pairs.push((
                     session_key_of(settings, old_id, d),
                     session_key_of(settings, new_id, d),

@@ -367,7 +367,11 @@ fn access_keys(
     let mine = |state: &State, k: &str| state.access_keys.get(k).is_some_and(|a| a.user == user);
     match action {
         "CreateAccessKey" => {
-            let count = state.access_keys.values().filter(|k| k.user == user).count();
+            let count = state
+                .access_keys
+                .values()
+                .filter(|k| k.user == user)
+                .count();
             if count >= KEYS_PER_USER {
                 return Err(err(
                     409,

@@ -290,12 +290,18 @@ impl StandIn {
             .filter(|(_, k)| k.user == name)
             .collect();
         keys.sort_by_key(|(id, k)| (k.created, (*id).clone()));
-        keys.into_iter().map(|(id, k)| (id.clone(), k.status)).collect()
+        keys.into_iter()
+            .map(|(id, k)| (id.clone(), k.status))
+            .collect()
     }
 
     /// Whether GetCallerIdentity signed by this key pair succeeds now, and as whom.
     pub fn caller_with(&self, access_key_id: &str, secret: &str) -> Option<String> {
-        let reply = self.call(&Keys::new(access_key_id, secret, None), "GetCallerIdentity", &[]);
+        let reply = self.call(
+            &Keys::new(access_key_id, secret, None),
+            "GetCallerIdentity",
+            &[],
+        );
         (reply.status == 200).then(|| reply.field("Arn").unwrap_or_default())
     }
 

@@ -158,9 +158,7 @@ pub(crate) fn authenticate(state: &State, rq: &Incoming) -> Result<(Caller, Stri
     let (caller, secret) = if let Some(key) = state.access_keys.get(&auth.access_key_id) {
         // IAM refuses an inactive key, and a new one until it has reached every endpoint
         // (eventual consistency), with the same words as an unknown one.
-        if token.is_some()
-            || key.status != KeyStatus::Active
-            || SystemTime::now() < key.usable_from
+        if token.is_some() || key.status != KeyStatus::Active || SystemTime::now() < key.usable_from
         {
             return Err(invalid_token());
         }

@@ -126,10 +126,7 @@ pub(crate) fn rotate(args: RotateArgs, env: &Env) -> Result<()> {
             match journal.step {
                 Step::Intent => "not created a key yet".to_string(),
                 Step::Created => format!("created {}", journal.new_key.as_deref().unwrap_or("?")),
-                Step::Stored => format!(
-                    "stored {}",
-                    journal.new_key.as_deref().unwrap_or("?")
-                ),
+                Step::Stored => format!("stored {}", journal.new_key.as_deref().unwrap_or("?")),
                 Step::Verified => format!(
                     "checked that {} works",
                     journal.new_key.as_deref().unwrap_or("?")
@@ -149,7 +146,15 @@ pub(crate) fn rotate(args: RotateArgs, env: &Env) -> Result<()> {
         let dev = DeviceSettings::resolve(&args.request, env)?;
         self::holder(&dev.source, &dev.profile, env)?
     };
-    start(&session, &cache, env, &holder, args.keep_old, wait, &dev.profile)
+    start(
+        &session,
+        &cache,
+        env,
+        &holder,
+        args.keep_old,
+        wait,
+        &dev.profile,
+    )
 }
 
 /// `MFA_EXEC_KEY_WAIT`: how long to wait for IAM to accept a new key.
@@ -326,10 +331,7 @@ fn orphans_deleted(session: &Session, journal: &Journal) -> Result<Vec<String>> 
         .rt
         .block_on(session.iam.access_keys(&session.user))?;
     let mut deleted = Vec::new();
-    for key in keys
-        .iter()
-        .filter(|k| !journal.keys_before.contains(&k.id))
-    {
+    for key in keys.iter().filter(|k| !journal.keys_before.contains(&k.id)) {
         match session
             .rt
             .block_on(session.iam.delete_access_key(&session.user, &key.id))
@@ -491,9 +493,15 @@ fn wait_until_it_works(
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_secs(8));
             }
-            Err(e) => bail!(
-                "IAM has not accepted the new key {new_key} ({e}) after {}: it is stored and the old key {} still works; the next `mfa-exec keys rotate -p {}` {}",
+            Err(e) if e.kind == FailureKind::BadSigner => bail!(
+                "IAM has not accepted the new key {new_key} after {} (STS still refuses it): it is stored and the old key {} still works; the next `mfa-exec keys rotate -p {}` {}",
                 human_duration(wait.as_secs()),
+                journal.old_key,
+                journal.profile,
+                Step::Stored.next()
+            ),
+            Err(e) => bail!(
+                "{e}; the new key {new_key} is stored and the old key {} still works; the next `mfa-exec keys rotate -p {}` {}",
                 journal.old_key,
                 journal.profile,
                 Step::Stored.next()
