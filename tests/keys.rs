@@ -126,7 +126,7 @@ fn keys_move_out_of_a_busy_credentials_file_leaving_every_other_byte() {
     assert_eq!(
         list.stdout,
         format!(
-            "PROFILE              ACCESS KEY ID\nalice                {ALICE_KEY}\nbob                  {BOB_KEY}\n"
+            "PROFILE              ACCESS KEY ID            AGE\nalice                {ALICE_KEY}     unknown\nbob                  {BOB_KEY}     unknown\n"
         )
     );
 
@@ -363,7 +363,8 @@ fn keys_list_and_remove() {
     let list = env.run(["keys", "list"]);
     assert_eq!(
         list.success().stdout,
-        format!("PROFILE              ACCESS KEY ID\nbob                  {BOB_KEY}\n")
+        // Keys moved in, not made by `keys rotate`: their age is not known.
+        format!("PROFILE              ACCESS KEY ID            AGE\nbob                  {BOB_KEY}     unknown\n")
     );
 
     // alice has no keys anywhere now: refused before any STS call, saying how to add them.

@@ -181,6 +181,50 @@ fn rotation_in_the_credentials_file_keeps_every_other_byte_and_the_next_run_need
 }
 
 #[test]
+fn list_marks_a_key_older_than_90_days_without_a_network_call() {
+    let env = TestEnv::new();
+    let code = env.alice_code();
+    env.run(["keys", "rotate", "-p", "alice", "-t", &code])
+        .success();
+    let (new_key, _) = alice_in_the_file(&env);
+    // The date the rotation recorded, moved back 100 days (as if it had run then).
+    let dates = env.home().join(".config/mfa-exec/key-dates.json");
+    let old = unix_now() - 100 * 86_400;
+    std::fs::write(
+        &dates,
+        format!("{{\"version\": 1, \"keys\": {{\"{new_key}\": {old}}}}}\n"),
+    )
+    .unwrap();
+    let calls = env.sts.total_calls();
+    let list = env.run(["list"]);
+    list.success();
+    let line = |p: &str| {
+        list.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{p} ")))
+            .unwrap_or_else(|| panic!("no {p}: {}", list.stdout))
+            .to_string()
+    };
+    for profile in ["alice", "s3-reader"] {
+        assert!(
+            line(profile).contains("[key 100 days old: mfa-exec keys rotate -p alice]"),
+            "{}",
+            line(profile)
+        );
+    }
+    // bob's key has no known date: not marked.
+    assert!(!line("bob").contains("days old"), "{}", line("bob"));
+    let json = env.run(["list", "--json"]);
+    json.success();
+    assert!(
+        json.stdout.contains("\"key_age_days\": 100"),
+        "{}",
+        json.stdout
+    );
+    assert_eq!(env.sts.total_calls(), calls);
+}
+
+#[test]
 fn another_users_keys_pasted_into_the_profile_never_get_the_old_session() {
     // The session is carried over by the rotation alone: a profile whose keys are replaced
     // by hand (here with bob's) is another user, and must not be served alice's session.
