@@ -401,6 +401,44 @@ fn keep_old_deactivates_the_old_key_instead_of_deleting_it() {
 }
 
 #[test]
+fn no_permission_to_create_a_key_is_one_line_and_nothing_changes() {
+    let env = TestEnv::new();
+    env.sts.disallow("alice", "CreateAccessKey");
+    let before = read(&credentials_path(&env));
+    let code = env.alice_code();
+    env.run(["keys", "rotate", "-p", "alice", "-t", &code])
+        .fails_in_one_line(125, &["iam:CreateAccessKey", "nothing was changed"]);
+    assert_eq!(
+        env.sts.access_keys("alice"),
+        [(ALICE_KEY.to_string(), KeyStatus::Active)]
+    );
+    assert_eq!(read(&credentials_path(&env)), before);
+    assert_eq!(leftovers(&env), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn throttling_is_one_line_saying_what_changed_and_what_the_next_run_does() {
+    let env = TestEnv::new();
+    alice_with_a_session(&env);
+    // Throttled at CreateAccessKey (the SDK's retry included): nothing changed.
+    env.sts.throttle("CreateAccessKey", 2);
+    env.run(["keys", "rotate", "-p", "alice", "--no-prompt"])
+        .fails_in_one_line(125, &["throttling", "nothing was changed"]);
+    assert_eq!(env.sts.access_keys("alice").len(), 1);
+    assert_eq!(leftovers(&env), Vec::<PathBuf>::new());
+    // Throttled at DeleteAccessKey: the new key is stored and works; the next run deletes
+    // the old one.
+    env.sts.throttle("DeleteAccessKey", 2);
+    env.run(["keys", "rotate", "-p", "alice", "--no-prompt"])
+        .fails_in_one_line(
+            125,
+            &["throttling", "is stored and works", "deletes the old key"],
+        );
+    assert_eq!(env.sts.access_keys("alice").len(), 2);
+    the_next_rotation_leaves_one_working_stored_key(&env, "after throttling", false);
+}
+
+#[test]
 fn no_session_and_no_code_is_one_line_and_no_iam_call() {
     let env = TestEnv::new();
     env.run(["keys", "rotate", "-p", "alice", "--no-prompt"])

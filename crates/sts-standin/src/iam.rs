@@ -327,7 +327,11 @@ fn access_keys(
             format!("The user with name {user} cannot be found."),
         ));
     }
-    if user != me {
+    if user != me
+        || state
+            .not_allowed
+            .contains(&(me.to_string(), action.to_string()))
+    {
         return Err(access_denied(format!(
             "User: {} is not authorized to perform: iam:{action} on resource: user {user} because no identity-based policy allows the iam:{action} action",
             user_arn(me)

@@ -87,6 +87,8 @@ impl StandIn {
             state: Mutex::new(State {
                 access_keys,
                 new_key_delay: Duration::ZERO,
+                not_allowed: HashSet::new(),
+                throttled: HashMap::new(),
                 devices,
                 config,
                 temps: HashMap::new(),
@@ -305,6 +307,24 @@ impl StandIn {
         (reply.status == 200).then(|| reply.field("Arn").unwrap_or_default())
     }
 
+    /// User `name`'s policies no longer allow IAM action `action` (`CreateAccessKey`, say):
+    /// IAM answers AccessDenied, "no identity-based policy allows" it.
+    pub fn disallow(&self, name: &str, action: &str) {
+        self.shared
+            .lock()
+            .not_allowed
+            .insert((name.to_string(), action.to_string()));
+    }
+
+    /// The next `times` requests of `action` are answered as AWS answers a client over its
+    /// request rate: HTTP 400 `Throttling`, "Rate exceeded".
+    pub fn throttle(&self, action: &str, times: usize) {
+        self.shared
+            .lock()
+            .throttled
+            .insert(action.to_string(), times);
+    }
+
     /// Gives the user `name` a second access key (as if made in the console), returning its id.
     pub fn add_access_key(&self, name: &str) -> String {
         let mut state = self.shared.lock();
@@ -484,7 +504,13 @@ fn respond(shared: &Shared, rq: &Incoming) -> (Outgoing, String, String) {
     let mut state = shared.lock();
     *state.calls.entry(action.clone()).or_insert(0) += 1;
     state.total += 1;
-    let result = serve(&mut state, rq, &params, &action, &service, &id);
+    let result = match state.throttled.get_mut(&action) {
+        Some(left) if *left > 0 => {
+            *left -= 1;
+            Err(err(400, "Throttling", "Rate exceeded"))
+        }
+        _ => serve(&mut state, rq, &params, &action, &service, &id),
+    };
     if let Some(a) = authorization {
         state.signed.push(Signed {
             action: action.clone(),

@@ -156,6 +156,11 @@ pub(crate) struct State {
     pub(crate) access_keys: BTreeMap<String, AccessKey>,
     /// How long a key made by CreateAccessKey is refused before it works (0 by default).
     pub(crate) new_key_delay: Duration,
+    /// (user, IAM action) pairs the user's policies do not allow (a user without the
+    /// self-management policy's key permissions).
+    pub(crate) not_allowed: HashSet<(String, String)>,
+    /// Requests of these actions still to be answered with Throttling, and how many.
+    pub(crate) throttled: HashMap<String, usize>,
     /// Virtual MFA devices by serial: the configured users' (enabled) and those created since.
     pub(crate) devices: BTreeMap<String, Device>,
     pub(crate) temps: HashMap<String, Temp>,
