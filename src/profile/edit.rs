@@ -649,6 +649,36 @@ region = us-east-1
     }
 
     #[test]
+    fn a_rotated_key_replaces_both_values_in_place_and_only_the_expected_old_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        let text = "[bob]\r\naws_access_key_id = AKIABOB\r\n\r\n[alice]\r\n\
+                    aws_access_key_id=AKIAOLD\r\n# note\r\naws_secret_access_key   =   old/secret\r\n\
+                    output = json";
+        fs::write(&path, text).unwrap();
+        let swap = |old: &str| replace_access_key(&path, "alice", old, "AKIANEW", "new+secret");
+        // Another key than the one expected: the file is left alone.
+        assert_eq!(
+            swap("AKIAOTHER").unwrap(),
+            Swapped::Other(Some("AKIAOLD".into()))
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
+        assert_eq!(swap("AKIAOLD").unwrap(), Swapped::Done);
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            text.replace("AKIAOLD", "AKIANEW")
+                .replace("old/secret", "new+secret")
+        );
+        // Done already (a rotation finished by a later run): nothing to write.
+        assert_eq!(swap("AKIAOLD").unwrap(), Swapped::Already);
+        assert_eq!(
+            replace_access_key(&path, "carol", "AKIAOLD", "AKIANEW", "s").unwrap(),
+            Swapped::Other(None)
+        );
+        assert!(replace_access_key(&path, "alice", "AKIANEW", "AKIAX", "two\nlines").is_err());
+    }
+
+    #[test]
     fn files_are_written_atomically_keeping_mode_and_symlinks() {
         let dir = tempfile::tempdir().unwrap();
         let aws = dir.path().join("new/.aws");
