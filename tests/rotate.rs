@@ -165,6 +165,19 @@ fn rotation_in_the_credentials_file_keeps_every_other_byte_and_the_next_run_need
     assert_eq!(env.sts.calls("GetSessionToken"), 1);
     // The role was assumed with the session the old key made.
     assert_eq!(env.sts.signers_of("AssumeRole"), ["session/alice"]);
+    // The old key's entries are gone: the session is listed once.
+    let cached = env.run(["cache", "list"]);
+    cached.success();
+    assert_eq!(
+        cached
+            .stdout
+            .lines()
+            .filter(|l| l.contains("session"))
+            .count(),
+        1,
+        "{}",
+        cached.stdout
+    );
 
     // The secret is in the credentials file and nowhere else; no journal, no temporary file.
     assert_eq!(files_holding(&env, &secret), [credentials_path(&env)]);

@@ -98,7 +98,15 @@ fn obtain_with(
 /// that the new key is the same user, and the temporary credentials obtained with the old key
 /// stay valid at AWS until they expire, so the day's MFA session keeps serving without a new
 /// code. Returns how many entries were copied; an entry already under the new name stays.
-pub(crate) fn carry_over(settings: &Settings, cache: &Cache, old_id: &str, new_id: &str) -> usize {
+/// `drop_old`: once the old key is gone, its entries serve nobody: they are removed (after
+/// being copied when that was still to be done), so `cache list` shows each entry once.
+pub(crate) fn carry_over(
+    settings: &Settings,
+    cache: &Cache,
+    old_id: &str,
+    new_id: &str,
+    drop_old: bool,
+) -> usize {
     let mut pairs = vec![(
         session_key_of(settings, old_id, settings.session_duration),
         session_key_of(settings, new_id, settings.session_duration),
@@ -125,6 +133,9 @@ pub(crate) fn carry_over(settings: &Settings, cache: &Cache, old_id: &str, new_i
         if let (Some(creds), None) = (cache.read(&old), cache.read(&new)) {
             cache.write(&new, &creds);
             copied += 1;
+        }
+        if drop_old {
+            cache.remove(&old);
         }
     }
     copied

@@ -80,23 +80,34 @@ impl KeyDates {
         self.keys.get(access_key_id).copied()
     }
 
-    /// Records `id`'s creation and forgets `gone` (a key deleted), under the file's lock.
-    pub(crate) fn record(env: &Env, id: &str, created: u64, gone: Option<&str>) -> Result<()> {
-        let path = path(env)?;
-        files::locked::edit(&path, MAX_SIZE, Some(0o600), |bytes| {
-            let mut keys = parse(&path, bytes.as_deref())?;
-            keys.insert(id.to_string(), created);
-            if let Some(gone) = gone {
-                keys.remove(gone);
-            }
-            let mut text = serde_json::to_vec_pretty(&DatesFile {
-                version: VERSION,
-                keys,
-            })?;
-            text.push(b'\n');
-            Ok(Some(text))
+    /// Records `id`'s creation, under the file's lock.
+    pub(crate) fn record(env: &Env, id: &str, created: u64) -> Result<()> {
+        change(env, |keys| {
+            keys.insert(id.to_string(), created) != Some(created)
         })
     }
+
+    /// Forgets the date of `id` (a key deleted); no file is made for that.
+    pub(crate) fn forget(env: &Env, id: &str) -> Result<()> {
+        change(env, |keys| keys.remove(id).is_some())
+    }
+}
+
+/// Changes the record under its lock; `change` says whether it changed anything.
+fn change(env: &Env, mut change: impl FnMut(&mut BTreeMap<String, u64>) -> bool) -> Result<()> {
+    let path = path(env)?;
+    files::locked::edit(&path, MAX_SIZE, Some(0o600), |bytes| {
+        let mut keys = parse(&path, bytes.as_deref())?;
+        if !change(&mut keys) {
+            return Ok(None);
+        }
+        let mut text = serde_json::to_vec_pretty(&DatesFile {
+            version: VERSION,
+            keys,
+        })?;
+        text.push(b'\n');
+        Ok(Some(text))
+    })
 }
 
 /// Whole days from `created` to `now`.

@@ -364,7 +364,7 @@ fn finish(
     if journal.step == Step::Created {
         let secret = journal.new_secret.clone().unwrap_or_default();
         // The day's MFA session, and the roles from it, keep serving under the new key.
-        carry_over(env, cache, &journal.old_key, &new_key);
+        carry_over(env, cache, &journal.old_key, &new_key, false);
         if let Err(e) = store_new(env, &journal, &new_key, &secret) {
             return Err(e.context(format!(
                 "the new access key {new_key} is kept in the rotation journal; the next `mfa-exec keys rotate -p {}` {}",
@@ -373,7 +373,7 @@ fn finish(
             )));
         }
         if let Some(created) = journal.new_created {
-            if let Err(e) = KeyDates::record(env, &new_key, created, None) {
+            if let Err(e) = KeyDates::record(env, &new_key, created) {
                 crate::terminal::warn(&format!("{e:#} (only the key's age is not shown)"));
             }
         }
@@ -411,6 +411,12 @@ fn finish(
             )
         }
     };
+    // The old key's cache entries (copied above, or by the run that was killed) serve nobody
+    // now; nor does its date.
+    carry_over(env, cache, old, &new_key, true);
+    if let Err(e) = KeyDates::forget(env, old) {
+        crate::terminal::warn(&format!("{e:#} (only a key's age is kept for nothing)"));
+    }
     journal.remove(cache)?;
     tidy(env, cache);
     say(&format!(
@@ -510,8 +516,10 @@ fn wait_until_it_works(
     }
 }
 
-/// The cache entries of every profile whose source is the old key, copied under the new key.
-fn carry_over(env: &Env, cache: &Cache, old: &str, new: &str) {
+/// The cache entries of every profile whose source is the old key, copied under the new key
+/// (`drop_old`: and the old key's removed). Every profile is walked, since any role may take
+/// its keys from the rotated profile.
+fn carry_over(env: &Env, cache: &Cache, old: &str, new: &str, drop_old: bool) {
     let Ok(files) = env.profile_files() else {
         return;
     };
@@ -529,13 +537,14 @@ fn carry_over(env: &Env, cache: &Cache, old: &str, new: &str) {
         let Ok(walked) = chain_memoised(&files, profile, env, true, &sources) else {
             continue;
         };
-        if walked.source.identity() != old {
+        // The store holds the old key before the store write, the new one after it.
+        if walked.source.identity() != old && walked.source.identity() != new {
             continue;
         }
         if let Ok(settings) =
             Settings::from_chain(&Request::for_profile(name), env, &files, profile, walked)
         {
-            credentials::carry_over(&settings, cache, old, new);
+            credentials::carry_over(&settings, cache, old, new, drop_old);
         }
     }
 }
