@@ -397,8 +397,22 @@ fn a_user_with_two_keys_is_refused_naming_the_other_and_nothing_changes() {
 fn keep_old_deactivates_the_old_key_instead_of_deleting_it() {
     let env = TestEnv::new();
     let code = env.alice_code();
-    env.run(["keys", "rotate", "-p", "alice", "--keep-old", "-t", &code])
-        .success();
+    // Asked of a role profile: the keys rotated are those of its source, alice.
+    let run = env.run([
+        "keys",
+        "rotate",
+        "-p",
+        "s3-reader",
+        "--keep-old",
+        "-t",
+        &code,
+    ]);
+    run.success();
+    assert!(
+        run.stderr.contains("profile alice") && run.stderr.contains("deactivated"),
+        "{}",
+        run.stderr
+    );
     let keys = env.sts.access_keys("alice");
     let (new_key, _) = alice_in_the_file(&env);
     assert_eq!(
