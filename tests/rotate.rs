@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sha2::Digest;
 use sts_standin::{KeyStatus, When};
 use support::env::*;
 use support::secret_service::SecretService;
@@ -373,7 +374,7 @@ fn a_new_key_that_never_works_keeps_the_old_one_and_the_next_run_finishes() {
 #[test]
 fn a_user_with_two_keys_is_refused_naming_the_other_and_nothing_changes() {
     let env = TestEnv::new();
-    let other = env.sts.add_access_key("alice");
+    let (other, _) = env.sts.add_access_key("alice");
     let before = read(&credentials_path(&env));
     let code = env.alice_code();
     env.run(["keys", "rotate", "-p", "alice", "-t", &code])
@@ -504,6 +505,45 @@ fn without_mfa_the_stand_in_denies_key_management_as_the_self_management_policy_
         reply.body
     );
     assert_eq!(env.sts.access_keys("alice").len(), 1);
+}
+
+#[test]
+fn keys_changed_by_hand_during_a_rotation_are_never_overwritten() {
+    // A rotation killed after CreateAccessKey, and meanwhile the profile's keys were changed by
+    // hand: the next run must not write the journal's key over them. It deletes the new key,
+    // which nobody else holds, and says so.
+    let env = TestEnv::new();
+    alice_with_a_session(&env);
+    let (new_key, new_secret) = env.sts.add_access_key("alice");
+    let digest = sha2::Sha256::digest(b"alice");
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    // The journal as the killed run left it: it had rotated a key the file no longer holds.
+    let journal = serde_json::json!({
+        "version": 1, "profile": "alice", "store": "credentials-file", "user": "alice",
+        "user_arn": "arn:aws:iam::123456789012:user/alice", "old_key": "AKIAREPLACEDBYHAND00",
+        "keys_before": [ALICE_KEY], "keep_old": false, "started": unix_now(), "step": "created",
+        "new_key": new_key, "new_secret": new_secret, "new_created": unix_now()
+    });
+    let path = env.cache_dir().join(format!("rotation-{hex}.journal"));
+    std::fs::write(&path, journal.to_string()).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let before = read(&credentials_path(&env));
+
+    let run = env.run(["keys", "rotate", "-p", "alice", "--no-prompt"]);
+    run.fails(
+        125,
+        &[
+            "changed during the rotation",
+            "were left as they are",
+            &new_key,
+        ],
+    );
+    assert_eq!(read(&credentials_path(&env)), before);
+    assert_eq!(
+        env.sts.access_keys("alice"),
+        [(ALICE_KEY.to_string(), KeyStatus::Active)]
+    );
+    assert_eq!(leftovers(&env), Vec::<PathBuf>::new());
 }
 
 // ------------------------------------------------------------------------------------------

@@ -325,22 +325,23 @@ impl StandIn {
             .insert(action.to_string(), times);
     }
 
-    /// Gives the user `name` a second access key (as if made in the console), returning its id.
-    pub fn add_access_key(&self, name: &str) -> String {
+    /// Gives the user `name` a second access key (as if made in the console), returning its id
+    /// and secret.
+    pub fn add_access_key(&self, name: &str) -> (String, String) {
         let mut state = self.shared.lock();
         let (id, secret) = iam::new_access_key();
         let now = SystemTime::now();
         state.access_keys.insert(
             id.clone(),
             AccessKey {
-                secret,
+                secret: secret.clone(),
                 user: name.to_string(),
                 status: KeyStatus::Active,
                 created: now,
                 usable_from: now,
             },
         );
-        id
+        (id, secret)
     }
 
     /// Runs `hook` once, when a request with this `Action` arrives or has been answered (a test

@@ -362,6 +362,30 @@ fn finish(
         Store::CredentialsFile => env.profile_files()?.credentials_path.display().to_string(),
     };
     if journal.step == Step::Created {
+        let now = stored_id(env, &journal)?;
+        if now.as_deref() != Some(journal.old_key.as_str()) && now.as_deref() != Some(&new_key) {
+            // Someone changed the profile's keys meanwhile: never overwrite them. The new key,
+            // which nobody else holds, is deleted again.
+            match session
+                .rt
+                .block_on(session.iam.delete_access_key(&session.user, &new_key))
+            {
+                Err(e) if e.kind != FailureKind::NoSuchEntity => bail!(
+                    "the keys of profile '{}' in {store_name} changed during the rotation (they are now {}), and deleting the new key {new_key} failed ({e}); the next `mfa-exec keys rotate -p {}` tries again",
+                    journal.profile,
+                    now.as_deref().unwrap_or("gone"),
+                    journal.profile
+                ),
+                _ => {}
+            }
+            journal.remove(cache)?;
+            bail!(
+                "the keys of profile '{}' in {store_name} changed during the rotation (they are now {}): they were left as they are, and the new key {new_key} was deleted; run `mfa-exec keys rotate -p {}` again to rotate the keys the profile holds now",
+                journal.profile,
+                now.as_deref().unwrap_or("gone"),
+                journal.profile
+            );
+        }
         let secret = journal.new_secret.clone().unwrap_or_default();
         // The day's MFA session, and the roles from it, keep serving under the new key.
         carry_over(env, cache, &journal.old_key, &new_key, false);
