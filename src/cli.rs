@@ -90,7 +90,7 @@ pub(crate) enum Sub {
     /// Show or clear cached credentials
     #[command(subcommand)]
     Cache(CacheCmd),
-    /// Keep long-term keys in the OS keyring instead of ~/.aws/credentials
+    /// Keep long-term keys in the OS keyring instead of ~/.aws/credentials, and rotate them
     #[command(subcommand)]
     Keys(KeysCmd),
     /// Print the shell integration script: eval "$(mfa-exec init bash)"
@@ -238,8 +238,36 @@ pub(crate) enum KeysCmd {
         #[arg(long)]
         from_credentials_file: bool,
     },
-    /// List the profiles with keys in the OS keyring and their access key ids (never a secret)
+    /// List the profiles with keys in the OS keyring, their access key ids and ages (never a
+    /// secret)
     List,
+    /// Replace the profile's access key by a new one: with an MFA session, CreateAccessKey,
+    /// store the new key where the old one was (the OS keyring, or the credentials file, every
+    /// other byte kept), wait until IAM accepts it, then delete the old key. Each step is
+    /// recorded first in a private journal in the cache directory, so that a rotation
+    /// interrupted at any point (even killed) is finished, or undone, by the next `keys rotate`.
+    /// Needs iam:ListAccessKeys, iam:CreateAccessKey and iam:DeleteAccessKey (iam:UpdateAccessKey
+    /// with --keep-old) on your own user. The cached MFA session keeps serving afterwards
+    Rotate {
+        /// The profile whose keys are rotated (for a role profile: its source's) [env:
+        /// AWS_PROFILE; default: default]
+        #[arg(short, long, value_name = "NAME")]
+        profile: Option<String>,
+        /// Deactivate the old key instead of deleting it (delete it yourself later with `aws
+        /// iam delete-access-key`)
+        #[arg(long)]
+        keep_old: bool,
+        /// The 6-digit MFA code, when no MFA session is cached (otherwise the token command,
+        /// else a prompt)
+        #[arg(short = 't', long, value_name = "CODE")]
+        token_code: Option<String>,
+        /// Command whose output is the MFA code, run with sh -c [profile key: mfa_process]
+        #[arg(long, value_name = "COMMAND")]
+        token_command: Option<String>,
+        /// Never ask for a code: fail instead when no MFA session is cached
+        #[arg(long)]
+        no_prompt: bool,
+    },
     /// Delete a profile's keys from the OS keyring
     Remove {
         /// The profile whose keys go [env: AWS_PROFILE; default: default]
@@ -464,7 +492,9 @@ impl KeysCmd {
     /// What a `keys` command asks of the settings: its profile (none for `keys list`).
     pub(crate) fn request(&self) -> Request {
         let profile = match self {
-            KeysCmd::Add { profile, .. } | KeysCmd::Remove { profile } => profile.clone(),
+            KeysCmd::Add { profile, .. }
+            | KeysCmd::Remove { profile }
+            | KeysCmd::Rotate { profile, .. } => profile.clone(),
             KeysCmd::List => None,
         };
         Request {

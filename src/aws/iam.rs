@@ -1,5 +1,5 @@
-//! IAM calls through aws-sdk-iam (a user's own MFA devices today), and what their failures
-//! mean to a user. Only commands that manage the user reach this module: the run path (and
+//! IAM calls through aws-sdk-iam (a user's own MFA devices and access keys), and what their
+//! failures mean to a user. Only commands that manage the user reach this module: the run path (and
 //! its cache hit) never builds an IAM client.
 //!
 //! What an IAM call needs is a signer and where to send it, nothing of a command's settings:
@@ -44,6 +44,31 @@ pub(crate) struct Device {
     pub(crate) serial: String,
     /// Unix seconds.
     pub(crate) enabled: i64,
+}
+
+/// An access key as ListAccessKeys shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyInfo {
+    pub(crate) id: String,
+    pub(crate) active: bool,
+    /// Unix seconds.
+    pub(crate) created: u64,
+}
+
+/// A key just made by CreateAccessKey: IAM returns its secret this once. Debug never prints it.
+pub(crate) struct NewKey {
+    pub(crate) id: String,
+    pub(crate) secret: String,
+    /// Unix seconds.
+    pub(crate) created: u64,
+}
+
+impl std::fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// IAM (and STS, for "who am I") clients signing with one set of credentials.
@@ -112,6 +137,103 @@ impl Iam {
         })?;
         let arn = out.arn.unwrap_or_default();
         user_of_arn(&arn, &self.signer.name)
+    }
+
+    /// The ARN the keys sign as (GetCallerIdentity): an access key just made answers only once
+    /// IAM has spread it, so this is also how a caller tells that it works.
+    pub(crate) async fn caller_arn(&self) -> Result<String, AwsFailure> {
+        let out = self.sts.get_caller_identity().send().await.map_err(|e| {
+            explain(
+                e,
+                &Call {
+                    service: "STS",
+                    ..self.call("GetCallerIdentity", "")
+                },
+            )
+        })?;
+        Ok(out.arn.unwrap_or_default())
+    }
+
+    /// The user's access keys (at most two: IAM's quota).
+    pub(crate) async fn access_keys(&self, user: &str) -> Result<Vec<KeyInfo>, AwsFailure> {
+        let mut keys = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = self
+                .iam
+                .list_access_keys()
+                .user_name(user)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| explain(e, &self.call("ListAccessKeys", "")))?;
+            keys.extend(out.access_key_metadata.into_iter().map(|k| {
+                KeyInfo {
+                    id: k.access_key_id.unwrap_or_default(),
+                    active: k.status == Some(aws_sdk_iam::types::StatusType::Active),
+                    created: k
+                        .create_date
+                        .map_or(0, |d| u64::try_from(d.secs()).unwrap_or(0)),
+                }
+            }));
+            match out.marker {
+                Some(m) if out.is_truncated => marker = Some(m),
+                _ => break,
+            }
+        }
+        Ok(keys)
+    }
+
+    /// A new access key for the user; its secret is in the answer and nowhere else.
+    pub(crate) async fn create_access_key(&self, user: &str) -> Result<NewKey, AwsFailure> {
+        let out = self
+            .iam
+            .create_access_key()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| explain(e, &self.call("CreateAccessKey", "")))?;
+        let Some(key) = out.access_key else {
+            return Err(AwsFailure::other(format!(
+                "IAM at {} answered CreateAccessKey without a key",
+                self.endpoint
+            )));
+        };
+        Ok(NewKey {
+            id: key.access_key_id,
+            secret: key.secret_access_key,
+            created: key
+                .create_date
+                .map_or_else(crate::clock::now, |d| u64::try_from(d.secs()).unwrap_or(0)),
+        })
+    }
+
+    /// Deactivates the key (`keys rotate --keep-old`): it stays, and signs nothing.
+    pub(crate) async fn deactivate_access_key(
+        &self,
+        user: &str,
+        id: &str,
+    ) -> Result<(), AwsFailure> {
+        self.iam
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(id)
+            .status(aws_sdk_iam::types::StatusType::Inactive)
+            .send()
+            .await
+            .map_err(|e| explain(e, &self.call("UpdateAccessKey", "")))?;
+        Ok(())
+    }
+
+    pub(crate) async fn delete_access_key(&self, user: &str, id: &str) -> Result<(), AwsFailure> {
+        self.iam
+            .delete_access_key()
+            .user_name(user)
+            .access_key_id(id)
+            .send()
+            .await
+            .map_err(|e| explain(e, &self.call("DeleteAccessKey", "")))?;
+        Ok(())
     }
 
     pub(crate) async fn create_device(&self, name: &str) -> Result<NewDevice, AwsFailure> {
@@ -218,7 +340,7 @@ impl Iam {
 }
 
 /// The IAM user of a caller ARN, or why a device cannot be registered for that caller.
-fn user_of_arn(arn: &str, signer: &str) -> Result<User, AwsFailure> {
+pub(crate) fn user_of_arn(arn: &str, signer: &str) -> Result<User, AwsFailure> {
     let refuse = |what: String| {
         AwsFailure::new(
             FailureKind::NotAUser,

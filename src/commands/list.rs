@@ -1,6 +1,8 @@
 //! `mfa-exec list`: every profile of the config and credentials files, how it resolves (the
 //! whole chain, `role target <- role hub <- keys of bob`), its MFA device and what the cache
-//! holds for it. Never a secret: names, ARNs, serials and times. `--json` for scripts.
+//! holds for it. Never a secret: names, ARNs, serials and times. `--json` for scripts. A
+//! long-term key older than 90 days (by the date `keys rotate` recorded; no network call) is
+//! marked, with the command that rotates it.
 
 use std::process::ExitCode;
 
@@ -12,6 +14,7 @@ use crate::clock::{now, rfc3339};
 use crate::credentials::{self, cache::Cache, SessionsLookedUp};
 use crate::settings::duration::human_duration;
 use crate::settings::env::Env;
+use crate::settings::key_dates::{age_days, KeyDates, MAX_AGE_DAYS};
 use crate::settings::request::Request;
 use crate::settings::source::{chain_memoised, Sources};
 use crate::settings::Settings;
@@ -37,6 +40,9 @@ struct Line {
     credentials_expire: Option<String>,
     /// Expiration of the cached MFA session its roles would be assumed from, if any.
     session_expires: Option<String>,
+    /// Age in days of the source's long-term access key, when mfa-exec knows its creation
+    /// date (it made the key with `keys rotate`).
+    key_age_days: Option<u64>,
     #[serde(skip)]
     credentials_at: Option<u64>,
     #[serde(skip)]
@@ -54,9 +60,20 @@ pub(super) fn run(json: bool, env: &Env) -> Result<ExitCode> {
         .map(Cache::reading_each_entry_once);
     let sources = Sources::default();
     let mut sessions = SessionsLookedUp::default();
+    let dates = KeyDates::load(env);
     let lines: Vec<Line> = names
         .iter()
-        .map(|name| line(&files, name, env, cache.as_ref(), &sources, &mut sessions))
+        .map(|name| {
+            line(
+                &files,
+                name,
+                env,
+                cache.as_ref(),
+                &sources,
+                &mut sessions,
+                &dates,
+            )
+        })
         .collect();
     if json {
         print_stdout(&format!("{}\n", serde_json::to_string_pretty(&lines)?))?;
@@ -107,6 +124,7 @@ fn line(
     cache: Option<&Cache>,
     sources: &Sources,
     sessions: &mut SessionsLookedUp,
+    dates: &KeyDates,
 ) -> Line {
     let mut line = Line {
         profile: name.to_string(),
@@ -118,6 +136,7 @@ fn line(
         mfa_serial: None,
         credentials_expire: None,
         session_expires: None,
+        key_age_days: None,
         credentials_at: None,
         session_at: None,
     };
@@ -139,7 +158,18 @@ fn line(
         .iter()
         .find_map(|p| p.get("mfa_serial"))
         .map(String::from);
-    let source = walked.source.describe_for(Some(name));
+    let mut source = walked.source.describe_for(Some(name));
+    if walked.source.long_term() == Some(true) {
+        line.key_age_days = dates
+            .created(&walked.source.identity())
+            .map(|created| age_days(created, now()));
+        if let Some(days) = line.key_age_days.filter(|d| *d > MAX_AGE_DAYS) {
+            let holder = walked.source.profile().unwrap_or(name);
+            source.push_str(&format!(
+                " [key {days} days old: mfa-exec keys rotate -p {holder}]"
+            ));
+        }
+    }
     let mut parts: Vec<String> = line.roles.iter().map(|r| format!("role {r}")).collect();
     parts.push(source.clone());
     line.resolves = Some(parts.join(" <- "));

@@ -134,6 +134,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ("MFA_EXEC_PROMPT", "Where a person is asked for the code when --prompt is not given (auto, terminal, zenity, kdialog, osascript, ykman)."),
     ("YKMAN_OATH_DEVICE_SERIAL", "Which YubiKey ykman asks, when several are plugged in."),
     ("MFA_EXEC_KEYRING_TIMEOUT", "How long a keyring call may take (default 30s) before it fails in one line."),
+    ("MFA_EXEC_KEY_WAIT", "How long keys rotate waits for IAM to accept a new access key (default 60s)."),
     ("BROWSER", "The browser mfa-exec console opens the sign-in URL in."),
     ("MFA_EXEC_MIN_REMAINING", "Reuse cached credentials only while more than this is left (--min-remaining); default 5m."),
     ("XDG_CACHE_HOME", "The cache is $XDG_CACHE_HOME/mfa-exec; else ~/.cache/mfa-exec."),
@@ -142,9 +143,10 @@ const ENVIRONMENT: &[(&str, &str)] = &[
 ];
 
 const FILES: &[(&str, &str)] = &[
-    ("~/.aws/config, ~/.aws/credentials", "The AWS profiles, read with the AWS SDK's parser. mfa-exec changes them only when asked: device add and device remove write and remove one mfa_serial line, keys add --from-credentials-file removes a profile's two key lines."),
-    ("~/.cache/mfa-exec/", "The cache of temporary credentials: a private (0700) directory of private (0600) files, never a long-term key. See mfa-exec cache."),
+    ("~/.aws/config, ~/.aws/credentials", "The AWS profiles, read with the AWS SDK's parser. mfa-exec changes them only when asked: device add and device remove write and remove one mfa_serial line, keys add --from-credentials-file removes a profile's two key lines, keys rotate replaces their two values."),
+    ("~/.cache/mfa-exec/", "The cache of temporary credentials: a private (0700) directory of private (0600) files, never a long-term key. See mfa-exec cache. It also holds the journal of a key rotation in progress (rotation-HASH.journal), which holds the new secret only between CreateAccessKey and its store."),
     ("~/.config/mfa-exec/keyring.json", "The keyring record: which profiles keep their keys in the OS keyring, and their access key ids (never a secret). The keys themselves are in the keyring (Secret Service), under service mfa-exec."),
+    ("~/.config/mfa-exec/key-dates.json", "When the access keys keys rotate made were created, by key id (never a secret), for the ages keys list and list show."),
     ("/usr/share/mfa-exec/shell/", "The shell integration scripts, mfa-exec.bash, mfa-exec.zsh, mfa-exec.fish and mfa-exec.ps1, the same ones mfa-exec init SHELL prints."),
 ];
 

@@ -90,6 +90,57 @@ fn obtain_with(
     }
 }
 
+/// After `keys rotate` replaced the access key `old_id` by `new_id` of the same IAM user: the
+/// cache entries a run of `settings` (a profile whose source is that key) would use, copied
+/// from the old key's names to the new key's. Entries are keyed by the source's access key id,
+/// which a run knows without a network call and which never lets two users (or a profile
+/// whose keys were replaced by hand with another user's) share an entry; only a rotation knows
+/// that the new key is the same user, and the temporary credentials obtained with the old key
+/// stay valid at AWS until they expire, so the day's MFA session keeps serving without a new
+/// code. Returns how many entries were copied; an entry already under the new name stays.
+/// `drop_old`: once the old key is gone, its entries serve nobody: they are removed (after
+/// being copied when that was still to be done), so `cache list` shows each entry once.
+pub(crate) fn carry_over(
+    settings: &Settings,
+    cache: &Cache,
+    old_id: &str,
+    new_id: &str,
+    drop_old: bool,
+) -> usize {
+    let mut pairs = vec![(
+        session_key_of(settings, old_id, settings.session_duration),
+        session_key_of(settings, new_id, settings.session_duration),
+    )];
+    match &settings.role {
+        Some(_) => pairs.push((
+            role_key_of(settings, old_id.to_string()),
+            role_key_of(settings, new_id.to_string()),
+        )),
+        None => {
+            if let Some(d) = settings
+                .duration
+                .filter(|d| *d != settings.session_duration)
+            {
+                pairs.push((
+                    session_key_of(settings, old_id, d),
+                    session_key_of(settings, new_id, d),
+                ));
+            }
+        }
+    }
+    let mut copied = 0;
+    for (old, new) in pairs {
+        if let (Some(creds), None) = (cache.read(&old), cache.read(&new)) {
+            cache.write(&new, &creds);
+            copied += 1;
+        }
+        if drop_old {
+            cache.remove(&old);
+        }
+    }
+    copied
+}
+
 /// The MFA sessions `list` has looked up, by what decides one (the source, the device and the
 /// duration): thousands of role profiles share the few sessions of their source users.
 #[derive(Default)]
@@ -131,6 +182,11 @@ pub(crate) fn cached_expirations(
 /// The MFA session of a source and device. Every role profile with the same source and serial
 /// shares it; `cache list` shows it as the source's profile, since it is no one role's.
 fn session_key(settings: &Settings, duration: u64) -> EntryKey {
+    session_key_of(settings, &settings.source.identity(), duration)
+}
+
+/// [`session_key`] for the source identified by `identity`.
+fn session_key_of(settings: &Settings, identity: &str, duration: u64) -> EntryKey {
     let source_profile = settings.source.profile().map(String::from);
     EntryKey::new(
         Kind::Session,
@@ -144,7 +200,7 @@ fn session_key(settings: &Settings, duration: u64) -> EntryKey {
         },
         &[
             "session",
-            &settings.source.identity(),
+            identity,
             settings.serial.as_deref().unwrap_or_default(),
             &duration.to_string(),
         ],
@@ -154,10 +210,15 @@ fn session_key(settings: &Settings, duration: u64) -> EntryKey {
 /// Role credentials. A generated session name is not part of the key; a configured one is,
 /// and so is every role of a chain (a profile reached another way is other credentials).
 fn role_key(settings: &Settings) -> EntryKey {
+    role_key_of(settings, settings.source.identity())
+}
+
+/// [`role_key`] for the source identified by `identity`.
+fn role_key_of(settings: &Settings, identity: String) -> EntryKey {
     let role = settings.role.as_ref().expect("a role");
     let mut parts = vec![
         "role".to_string(),
-        settings.source.identity(),
+        identity,
         settings.serial.clone().unwrap_or_default(),
         role.arn.clone(),
         role.external_id.clone().unwrap_or_default(),

@@ -80,6 +80,20 @@ pub(crate) fn edit(
     replace(&real, &new, mode, meta.map(|m| (m.uid(), m.gid())))
 }
 
+/// Removes what killed edits of `path` left beside it (`.NAME.PID.RANDOM.tmp`), under the
+/// lock, as the next [`edit`] would: for a command that finishes another's work without
+/// editing the file again (`keys rotate` after a kill). A missing file or directory: nothing.
+pub(crate) fn tidy(path: &Path) -> Result<()> {
+    let real = resolve(path)?;
+    let dir = parent_dir(&real);
+    if !dir.exists() {
+        return Ok(());
+    }
+    let _lock = lock(&dir)?;
+    remove_leftovers(&dir, &real);
+    Ok(())
+}
+
 /// Whether an [`edit`] of `path` could replace it now: links resolve, the file (when there is
 /// one) opens for writing, and its directory (or the nearest one that exists, for a file in a
 /// directory still to be made) lets a new file be created. Tried for real, so a read-only file

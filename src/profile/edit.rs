@@ -92,6 +92,68 @@ pub(crate) fn remove_keys(
     Ok(removed)
 }
 
+/// What [`replace_access_key`] found in the profile.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Swapped {
+    /// The old key was there and is replaced.
+    Done,
+    /// The new key is there already (a rotation finished by a later run).
+    Already,
+    /// Neither: someone changed the keys meanwhile; the file is left as it is.
+    Other(Option<String>),
+}
+
+/// Replaces the profile's `aws_access_key_id` (when it is `old_id`) and
+/// `aws_secret_access_key` in one edit, keeping every other byte (`keys rotate`). Checked and
+/// written under the file's lock, so a key written by hand meanwhile is never overwritten.
+pub(crate) fn replace_access_key(
+    path: &Path,
+    profile: &str,
+    old_id: &str,
+    new_id: &str,
+    new_secret: &str,
+) -> Result<Swapped> {
+    check_name(profile, "the profile")?;
+    if [new_id, new_secret]
+        .iter()
+        .any(|v| v.contains(['\n', '\r']) || v.trim() != *v)
+    {
+        bail!("IAM answered with an access key that cannot be written into a profile file");
+    }
+    let kind = FileKind::Credentials;
+    let mut outcome = Swapped::Other(None);
+    files::locked::edit(path, MAX_FILE_SIZE, None, |bytes| {
+        let original = text(path, bytes)?.unwrap_or_default();
+        let now = current_value(&original, kind, profile, "aws_access_key_id");
+        outcome = match now.as_deref() {
+            Some(id) if id == new_id => Swapped::Already,
+            Some(id) if id == old_id => Swapped::Done,
+            other => Swapped::Other(other.map(String::from)),
+        };
+        if outcome != Swapped::Done {
+            return Ok(None);
+        }
+        let edited = with_key_set(&original, kind, profile, "aws_access_key_id", new_id);
+        let edited = with_key_set(&edited, kind, profile, "aws_secret_access_key", new_secret);
+        Ok(Some(edited.into_bytes()))
+    })?;
+    Ok(outcome)
+}
+
+/// The value of `key` in the profile as the SDKs read it (the last one wins), trimmed.
+fn current_value(original: &str, kind: FileKind, profile: &str, key: &str) -> Option<String> {
+    let lines = split_lines(original);
+    let mut found = None;
+    for section in profile_sections(&lines, kind, profile) {
+        for (start, _) in key_ranges(&lines, section, key) {
+            let text = lines[start].text;
+            let value = text.split_once('=').map_or("", |(_, v)| v);
+            found = Some(value.trim().to_string());
+        }
+    }
+    found
+}
+
 /// A key mfa-exec writes is one of its own names; this keeps a line from being split.
 fn check_key(key: &str) -> Result<()> {
     if key.trim().is_empty() || key.trim() != key || key.contains(['\n', '\r', ']', '[', '=']) {
@@ -584,6 +646,36 @@ region = us-east-1
         assert!(set_key(&path, FileKind::Config, "a", "k = x", "v").is_err());
         assert!(set_key(&path, FileKind::Config, "a", "k", "v\n[profile evil]").is_err());
         assert!(!path.exists(), "nothing written for refused input");
+    }
+
+    #[test]
+    fn a_rotated_key_replaces_both_values_in_place_and_only_the_expected_old_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        let text = "[bob]\r\naws_access_key_id = AKIABOB\r\n\r\n[alice]\r\n\
+                    aws_access_key_id=AKIAOLD\r\n# note\r\naws_secret_access_key   =   old/secret\r\n\
+                    output = json";
+        fs::write(&path, text).unwrap();
+        let swap = |old: &str| replace_access_key(&path, "alice", old, "AKIANEW", "new+secret");
+        // Another key than the one expected: the file is left alone.
+        assert_eq!(
+            swap("AKIAOTHER").unwrap(),
+            Swapped::Other(Some("AKIAOLD".into()))
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
+        assert_eq!(swap("AKIAOLD").unwrap(), Swapped::Done);
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            text.replace("AKIAOLD", "AKIANEW")
+                .replace("old/secret", "new+secret")
+        );
+        // Done already (a rotation finished by a later run): nothing to write.
+        assert_eq!(swap("AKIAOLD").unwrap(), Swapped::Already);
+        assert_eq!(
+            replace_access_key(&path, "carol", "AKIAOLD", "AKIANEW", "s").unwrap(),
+            Swapped::Other(None)
+        );
+        assert!(replace_access_key(&path, "alice", "AKIANEW", "AKIAX", "two\nlines").is_err());
     }
 
     #[test]

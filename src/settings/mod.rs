@@ -20,6 +20,7 @@ pub(crate) mod device;
 pub(crate) mod duration;
 pub(crate) mod endpoints;
 pub(crate) mod env;
+pub(crate) mod key_dates;
 pub(crate) mod keyring;
 pub(crate) mod request;
 pub(crate) mod scope;

@@ -6,3 +6,4 @@
 pub mod desktop;
 pub mod env;
 pub mod pty;
+pub mod secret_service;

@@ -1,6 +1,11 @@
 //! IAM: a user's own virtual MFA device, as IAM's example policy "Allows IAM users to
 //! self-manage an MFA device" allows it. Create, enable (two consecutive codes) and list without
 //! MFA; deactivation needs an MFA session; deletion only of an unassigned device, by its creator.
+//!
+//! And a user's own access keys, as AWS's example policy "Allows MFA-authenticated IAM users to
+//! manage their own credentials" allows them: CreateAccessKey, ListAccessKeys,
+//! UpdateAccessKey and DeleteAccessKey only with an MFA session (explicitly denied otherwise),
+//! at most two keys a user (LimitExceeded), a key of another user NoSuchEntity.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,7 +16,7 @@ use crate::errors::{
 use crate::ids::{base64, random_string};
 use crate::request::param;
 use crate::sigv4::Caller;
-use crate::state::{Device, Kind, State};
+use crate::state::{AccessKey, Device, KeyStatus, Kind, State};
 use crate::totp::{totp_code, unix_now};
 use crate::xml::{esc, iso_format, reply_xml_in};
 
@@ -46,12 +51,16 @@ pub(crate) fn action(
     action: &str,
     id: &str,
 ) -> Result<String, StsError> {
-    const ACTIONS: [&str; 5] = [
+    const ACTIONS: [&str; 9] = [
         "CreateVirtualMFADevice",
         "EnableMFADevice",
         "ListMFADevices",
         "DeactivateMFADevice",
         "DeleteVirtualMFADevice",
+        "CreateAccessKey",
+        "ListAccessKeys",
+        "UpdateAccessKey",
+        "DeleteAccessKey",
     ];
     let version = param(params, "Version");
     if version != Some(IAM_VERSION) || !ACTIONS.contains(&action) {
@@ -79,6 +88,9 @@ pub(crate) fn action(
             user_arn(&me)
         ))
     };
+    if action.ends_with("AccessKey") || action == "ListAccessKeys" {
+        return access_keys(state, caller, params, action, id, &me);
+    }
     match action {
         "CreateVirtualMFADevice" => {
             let name = required("VirtualMFADeviceName", "virtualMFADeviceName", &mut errors);
@@ -276,6 +288,169 @@ pub(crate) fn action(
 }
 
 const BASE32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// IAM's quota of access keys a user.
+const KEYS_PER_USER: usize = 2;
+
+/// A new long-term key pair: `AKIA` and 16 capitals or digits, a 40-character secret.
+pub(crate) fn new_access_key() -> (String, String) {
+    const ID: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    const SECRET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    (
+        format!("AKIA{}", random_string(ID, 16)),
+        random_string(SECRET, 40),
+    )
+}
+
+/// The access key actions, for the user `me` (UserName may only name the caller).
+fn access_keys(
+    state: &mut State,
+    caller: &Caller,
+    params: &[(String, String)],
+    action: &str,
+    id: &str,
+    me: &str,
+) -> Result<String, StsError> {
+    let user = param(params, "UserName").unwrap_or(me).to_string();
+    // The example policy's statement "BlockMostAccessUnlessSignedInWithMFA" denies every key
+    // action unless aws:MultiFactorAuthPresent: an explicit deny, whoever the keys belong to.
+    if !caller.temp().is_some_and(|t| t.mfa) {
+        return Err(access_denied(format!(
+            "User: {} is not authorized to perform: iam:{action} on resource: user {user} with an explicit deny in an identity-based policy",
+            user_arn(me)
+        )));
+    }
+    if state.config.user(&user).is_none() {
+        return Err(err(
+            404,
+            "NoSuchEntity",
+            format!("The user with name {user} cannot be found."),
+        ));
+    }
+    if user != me
+        || state
+            .not_allowed
+            .contains(&(me.to_string(), action.to_string()))
+    {
+        return Err(access_denied(format!(
+            "User: {} is not authorized to perform: iam:{action} on resource: user {user} because no identity-based policy allows the iam:{action} action",
+            user_arn(me)
+        )));
+    }
+    let mut errors = Vec::new();
+    let key_id = || param(params, "AccessKeyId").unwrap_or_default().to_string();
+    if action != "CreateAccessKey" && action != "ListAccessKeys" {
+        match param(params, "AccessKeyId") {
+            None => errors.push(null_error("accessKeyId")),
+            Some(k) => {
+                check_length("accessKeyId", k, 16, 128, &mut errors);
+                check_pattern("accessKeyId", k, r"[\w]+", "", &mut errors);
+            }
+        }
+    }
+    let status = param(params, "Status").unwrap_or_default().to_string();
+    if action == "UpdateAccessKey" {
+        match param(params, "Status") {
+            None => errors.push(null_error("status")),
+            Some("Active" | "Inactive") => {}
+            Some(other) => errors.push(format!(
+                "Value '{other}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]"
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(validation(&errors));
+    }
+    let not_found = |k: &str| {
+        err(
+            404,
+            "NoSuchEntity",
+            format!("The Access Key with id {k} cannot be found."),
+        )
+    };
+    let mine = |state: &State, k: &str| state.access_keys.get(k).is_some_and(|a| a.user == user);
+    match action {
+        "CreateAccessKey" => {
+            let count = state
+                .access_keys
+                .values()
+                .filter(|k| k.user == user)
+                .count();
+            if count >= KEYS_PER_USER {
+                return Err(err(
+                    409,
+                    "LimitExceeded",
+                    format!("Cannot exceed quota for AccessKeysPerUser: {KEYS_PER_USER}"),
+                ));
+            }
+            let (new_id, secret) = new_access_key();
+            let now = SystemTime::now();
+            state.access_keys.insert(
+                new_id.clone(),
+                AccessKey {
+                    secret: secret.clone(),
+                    user: user.clone(),
+                    status: KeyStatus::Active,
+                    created: now,
+                    usable_from: now + state.new_key_delay,
+                },
+            );
+            let result = format!(
+                "<AccessKey>\n      <UserName>{}</UserName>\n      <AccessKeyId>{new_id}</AccessKeyId>\n      <Status>Active</Status>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <CreateDate>{}</CreateDate>\n    </AccessKey>",
+                esc(&user),
+                esc(&secret),
+                iso_format(now)
+            );
+            Ok(reply_xml_in(action, Some(&result), id, NAMESPACE))
+        }
+        "ListAccessKeys" => {
+            let mut keys: Vec<(&String, &AccessKey)> = state
+                .access_keys
+                .iter()
+                .filter(|(_, k)| k.user == user)
+                .collect();
+            keys.sort_by_key(|(k, a)| (a.created, (*k).clone()));
+            let members: String = keys
+                .iter()
+                .map(|(k, a)| {
+                    format!(
+                        "\n      <member>\n        <UserName>{}</UserName>\n        <AccessKeyId>{k}</AccessKeyId>\n        <Status>{}</Status>\n        <CreateDate>{}</CreateDate>\n      </member>",
+                        esc(&user),
+                        a.status.as_str(),
+                        iso_format(a.created)
+                    )
+                })
+                .collect();
+            let result = format!(
+                "<UserName>{}</UserName>\n    <AccessKeyMetadata>{members}\n    </AccessKeyMetadata>\n    <IsTruncated>false</IsTruncated>",
+                esc(&user)
+            );
+            Ok(reply_xml_in(action, Some(&result), id, NAMESPACE))
+        }
+        "UpdateAccessKey" => {
+            let k = key_id();
+            if !mine(state, &k) {
+                return Err(not_found(&k));
+            }
+            let key = state.access_keys.get_mut(&k).expect("found above");
+            key.status = if status == "Active" {
+                KeyStatus::Active
+            } else {
+                KeyStatus::Inactive
+            };
+            Ok(reply_xml_in(action, None, id, NAMESPACE))
+        }
+        _ => {
+            // DeleteAccessKey
+            let k = key_id();
+            if !mine(state, &k) {
+                return Err(not_found(&k));
+            }
+            state.access_keys.remove(&k);
+            Ok(reply_xml_in(action, None, id, NAMESPACE))
+        }
+    }
+}
 
 /// A black-on-white PNG of the QR code of `text`: 4 pixels a module, 4 modules of quiet zone.
 pub(crate) fn qr_png(text: &str) -> Vec<u8> {

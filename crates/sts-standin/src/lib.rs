@@ -54,6 +54,6 @@ pub use imds::Imds;
 pub use policy::{read_only_access, Effect, Policy, Statement};
 pub use request::{NAMESPACE, SERVICE, VERSION};
 pub use server::StandIn;
-pub use state::{AssumedRole, Session, Signed, StoredObject};
+pub use state::{AssumedRole, KeyStatus, Session, Signed, StoredObject, When};
 pub use totp::totp_code;
 pub use xml::{esc, iso_format};

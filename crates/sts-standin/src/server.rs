@@ -19,7 +19,10 @@ use crate::iam::{self, IAM_VERSION};
 use crate::ids::request_id;
 use crate::request::{param, Incoming, Outgoing, SERVICE};
 use crate::sigv4::{authenticate, parse_authorization};
-use crate::state::{AssumedRole, Device, Session, Shared, Signed, State, StoredObject};
+use crate::state::{
+    AccessKey, AssumedRole, Device, Hook, KeyStatus, Session, Shared, Signed, State, StoredObject,
+    When,
+};
 use crate::totp::{totp_code, unix_now};
 use crate::xml::{error_xml, error_xml_in};
 use crate::{federation, s3, sts};
@@ -66,8 +69,26 @@ impl StandIn {
                 Some((serial, device))
             })
             .collect();
+        let access_keys = config
+            .users
+            .iter()
+            .map(|u| {
+                let key = AccessKey {
+                    secret: u.secret_access_key.clone(),
+                    user: u.name.clone(),
+                    status: KeyStatus::Active,
+                    created: SystemTime::now(),
+                    usable_from: SystemTime::now(),
+                };
+                (u.access_key_id.clone(), key)
+            })
+            .collect();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
+                access_keys,
+                new_key_delay: Duration::ZERO,
+                not_allowed: HashSet::new(),
+                throttled: HashMap::new(),
                 devices,
                 config,
                 temps: HashMap::new(),
@@ -86,6 +107,7 @@ impl StandIn {
             }),
             stop: AtomicBool::new(false),
             log: AtomicBool::new(false),
+            hooks: Mutex::new(Vec::new()),
         });
         let mut workers = Vec::with_capacity(WORKERS);
         for i in 0..WORKERS {
@@ -139,13 +161,8 @@ impl StandIn {
     /// `role/NAME` for a role session; None for a key the stand-in does not know.
     pub fn key_owner(&self, access_key_id: &str) -> Option<String> {
         let state = self.shared.lock();
-        if let Some(u) = state
-            .config
-            .users
-            .iter()
-            .find(|u| u.access_key_id == access_key_id)
-        {
-            return Some(format!("user/{}", u.name));
+        if let Some(k) = state.access_keys.get(access_key_id) {
+            return Some(format!("user/{}", k.user));
         }
         let temp = state.temps.get(access_key_id)?;
         Some(match &temp.role {
@@ -260,6 +277,87 @@ impl StandIn {
         self.shared.lock().latency = latency;
     }
 
+    /// Access keys made by CreateAccessKey from now on are refused (InvalidClientTokenId) for
+    /// this long after their creation, as IAM's eventual consistency can do.
+    pub fn set_new_key_delay(&self, delay: Duration) {
+        self.shared.lock().new_key_delay = delay;
+    }
+
+    /// The access keys of user `name` as ListAccessKeys has them: (id, status), oldest first.
+    pub fn access_keys(&self, name: &str) -> Vec<(String, KeyStatus)> {
+        let state = self.shared.lock();
+        let mut keys: Vec<(&String, &AccessKey)> = state
+            .access_keys
+            .iter()
+            .filter(|(_, k)| k.user == name)
+            .collect();
+        keys.sort_by_key(|(id, k)| (k.created, (*id).clone()));
+        keys.into_iter()
+            .map(|(id, k)| (id.clone(), k.status))
+            .collect()
+    }
+
+    /// Whether GetCallerIdentity signed by this key pair succeeds now, and as whom.
+    pub fn caller_with(&self, access_key_id: &str, secret: &str) -> Option<String> {
+        let reply = self.call(
+            &Keys::new(access_key_id, secret, None),
+            "GetCallerIdentity",
+            &[],
+        );
+        (reply.status == 200).then(|| reply.field("Arn").unwrap_or_default())
+    }
+
+    /// User `name`'s policies no longer allow IAM action `action` (`CreateAccessKey`, say):
+    /// IAM answers AccessDenied, "no identity-based policy allows" it.
+    pub fn disallow(&self, name: &str, action: &str) {
+        self.shared
+            .lock()
+            .not_allowed
+            .insert((name.to_string(), action.to_string()));
+    }
+
+    /// The next `times` requests of `action` are answered as AWS answers a client over its
+    /// request rate: HTTP 400 `Throttling`, "Rate exceeded".
+    pub fn throttle(&self, action: &str, times: usize) {
+        self.shared
+            .lock()
+            .throttled
+            .insert(action.to_string(), times);
+    }
+
+    /// Gives the user `name` a second access key (as if made in the console), returning its id
+    /// and secret.
+    pub fn add_access_key(&self, name: &str) -> (String, String) {
+        let mut state = self.shared.lock();
+        let (id, secret) = iam::new_access_key();
+        let now = SystemTime::now();
+        state.access_keys.insert(
+            id.clone(),
+            AccessKey {
+                secret: secret.clone(),
+                user: name.to_string(),
+                status: KeyStatus::Active,
+                created: now,
+                usable_from: now,
+            },
+        );
+        (id, secret)
+    }
+
+    /// Runs `hook` once, when a request with this `Action` arrives or has been answered (a test
+    /// kills the client there).
+    pub fn on(&self, action: &str, when: When, hook: impl FnOnce() + Send + 'static) {
+        self.shared
+            .hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Hook {
+                action: action.to_string(),
+                when,
+                run: Box::new(hook),
+            });
+    }
+
     /// Log one line per request to stderr.
     pub fn set_log(&self, on: bool) {
         self.shared.log.store(on, Ordering::SeqCst);
@@ -330,10 +428,14 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
         let _ = request.respond(response);
         return;
     }
-    let (reply, request_id) = if read.is_err() {
+    let (reply, request_id, action) = if read.is_err() {
         let id = request_id();
         let e = err(400, "MalformedInput", "Could not read the request body");
-        (failure(e.status, "text/xml", error_xml(&e, &id)), id)
+        (
+            failure(e.status, "text/xml", error_xml(&e, &id)),
+            id,
+            String::new(),
+        )
     } else {
         respond(shared, &incoming)
     };
@@ -353,6 +455,7 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
     }
     // tiny_http sends HEAD's headers (Content-Length included) without the body.
     let _ = request.respond(response);
+    shared.run_hooks(&action, When::Answered);
 }
 
 fn header(name: &str, value: &str) -> tiny_http::Header {
@@ -369,13 +472,17 @@ fn failure(status: u16, content_type: &str, body: String) -> Outgoing {
     }
 }
 
-/// (reply, request id)
-fn respond(shared: &Shared, rq: &Incoming) -> (Outgoing, String) {
+/// (reply, request id, action)
+fn respond(shared: &Shared, rq: &Incoming) -> (Outgoing, String, String) {
     let path = rq.path();
     if path == "/_standin/calls" {
         let state = shared.lock();
         let json = serde_json::to_string(&state.calls).expect("JSON of counts");
-        return (failure(200, "application/json", json), String::new());
+        return (
+            failure(200, "application/json", json),
+            String::new(),
+            String::new(),
+        );
     }
 
     let id = request_id();
@@ -394,18 +501,26 @@ fn respond(shared: &Shared, rq: &Incoming) -> (Outgoing, String) {
         param(&params, "Action").unwrap_or("").to_string()
     };
 
+    shared.run_hooks(&action, When::Received);
     let mut state = shared.lock();
     *state.calls.entry(action.clone()).or_insert(0) += 1;
     state.total += 1;
+    let result = match state.throttled.get_mut(&action) {
+        Some(left) if *left > 0 => {
+            *left -= 1;
+            Err(err(400, "Throttling", "Rate exceeded"))
+        }
+        _ => serve(&mut state, rq, &params, &action, &service, &id),
+    };
     if let Some(a) = authorization {
         state.signed.push(Signed {
             action: action.clone(),
             access_key_id: a.access_key_id,
             region: a.region,
             service: a.service,
+            status: result.as_ref().map_or_else(|e| e.status, |_| 200),
         });
     }
-    let result = serve(&mut state, rq, &params, &action, &service, &id);
     drop(state);
 
     if shared.log.load(Ordering::SeqCst) {
@@ -425,7 +540,7 @@ fn respond(shared: &Shared, rq: &Incoming) -> (Outgoing, String) {
         }
         Err(e) => failure(e.status, "text/xml", error_xml(&e, &id)),
     };
-    (reply, id)
+    (reply, id, action)
 }
 
 /// Authenticates a request and runs its action.

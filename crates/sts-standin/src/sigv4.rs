@@ -14,7 +14,7 @@ use crate::account::{assumed_role_arn, user_arn, User};
 use crate::errors::{bad_signature, bad_signature_msg, err, invalid_token, msg, StsError};
 use crate::ids::stable_id;
 use crate::request::{Incoming, SERVICE};
-use crate::state::{State, Temp};
+use crate::state::{KeyStatus, State, Temp};
 use crate::xml::iso_format;
 
 /// Allowed clock skew between `X-Amz-Date` and now.
@@ -155,16 +155,20 @@ pub(crate) fn authenticate(state: &State, rq: &Incoming) -> Result<(Caller, Stri
 
     // Who is it?
     let token = rq.header("x-amz-security-token");
-    let (caller, secret) = if let Some(user) = state
-        .config
-        .users
-        .iter()
-        .find(|u| u.access_key_id == auth.access_key_id)
-    {
-        if token.is_some() {
+    let (caller, secret) = if let Some(key) = state.access_keys.get(&auth.access_key_id) {
+        // IAM refuses an inactive key, and a new one until it has reached every endpoint
+        // (eventual consistency), with the same words as an unknown one.
+        if token.is_some() || key.status != KeyStatus::Active || SystemTime::now() < key.usable_from
+        {
             return Err(invalid_token());
         }
-        (Caller::User(user.clone()), user.secret_access_key.clone())
+        let Some(user) = state.config.user(&key.user) else {
+            return Err(invalid_token());
+        };
+        let mut user = user.clone();
+        user.access_key_id = auth.access_key_id.clone();
+        user.secret_access_key = key.secret.clone();
+        (Caller::User(user), key.secret.clone())
     } else if let Some(temp) = state.temps.get(&auth.access_key_id) {
         if token != Some(temp.token.as_str()) {
             return Err(invalid_token());

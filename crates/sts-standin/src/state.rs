@@ -1,5 +1,6 @@
 //! What the account holds while the stand-in serves: its MFA devices (the configured users' and
-//! those created through IAM since), the temporary credentials it has issued (with what a role
+//! those created through IAM since), its users' access keys (the configured ones and those
+//! created through IAM since, with their status and when IAM starts accepting them), the temporary credentials it has issued (with what a role
 //! session carries: session policies, tags, source identity), the TOTP codes already used, the
 //! S3 objects put, the AssumeRole calls as received, and the request counts.
 
@@ -119,9 +120,47 @@ pub(crate) struct Device {
     pub(crate) enabled_at: Option<SystemTime>,
 }
 
+/// Whether an access key may sign (UpdateAccessKey switches it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyStatus {
+    Active,
+    Inactive,
+}
+
+impl KeyStatus {
+    /// IAM's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "Active",
+            KeyStatus::Inactive => "Inactive",
+        }
+    }
+}
+
+/// An IAM user's long-term access key (keyed by its id in [`State`]).
+#[derive(Clone, Debug)]
+pub(crate) struct AccessKey {
+    pub(crate) secret: String,
+    pub(crate) user: String,
+    pub(crate) status: KeyStatus,
+    pub(crate) created: SystemTime,
+    /// IAM is eventually consistent: a key just created is refused (InvalidClientTokenId)
+    /// until this moment ([`StandIn::set_new_key_delay`](crate::StandIn::set_new_key_delay)).
+    pub(crate) usable_from: SystemTime,
+}
+
 /// The account's state, behind the one lock every request takes.
 pub(crate) struct State {
     pub(crate) config: Config,
+    /// Every user's access keys by id, the configured ones first (at most 2 a user, as IAM).
+    pub(crate) access_keys: BTreeMap<String, AccessKey>,
+    /// How long a key made by CreateAccessKey is refused before it works (0 by default).
+    pub(crate) new_key_delay: Duration,
+    /// (user, IAM action) pairs the user's policies do not allow (a user without the
+    /// self-management policy's key permissions).
+    pub(crate) not_allowed: HashSet<(String, String)>,
+    /// Requests of these actions still to be answered with Throttling, and how many.
+    pub(crate) throttled: HashMap<String, usize>,
     /// Virtual MFA devices by serial: the configured users' (enabled) and those created since.
     pub(crate) devices: BTreeMap<String, Device>,
     pub(crate) temps: HashMap<String, Temp>,
@@ -163,6 +202,23 @@ pub struct Signed {
     pub access_key_id: String,
     pub region: String,
     pub service: String,
+    /// The HTTP status it was answered with (200: done).
+    pub status: u16,
+}
+
+/// When a [`Hook`] runs: as a request arrives (before it is served: what it asks is done
+/// anyway, as AWS would do it for a client that died after sending), or once it was answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    Received,
+    Answered,
+}
+
+/// A test's hook on one action (a SIGKILL of the client at that moment, say); runs once.
+pub(crate) struct Hook {
+    pub(crate) action: String,
+    pub(crate) when: When,
+    pub(crate) run: Box<dyn FnOnce() + Send>,
 }
 
 /// What the worker threads share: the state, and two flags read without its lock.
@@ -172,6 +228,25 @@ pub(crate) struct Shared {
     pub(crate) stop: AtomicBool,
     /// One line per request on stderr (`serve --verbose`).
     pub(crate) log: AtomicBool,
+    /// Tests' hooks, taken out as they run.
+    pub(crate) hooks: Mutex<Vec<Hook>>,
+}
+
+impl Shared {
+    /// Runs (and forgets) the hooks on `action` at `when`, outside the state's lock.
+    pub(crate) fn run_hooks(&self, action: &str, when: When) {
+        let due: Vec<Hook> = {
+            let mut hooks = self.hooks.lock().unwrap_or_else(|e| e.into_inner());
+            let (due, keep) = hooks
+                .drain(..)
+                .partition(|h| h.action == action && h.when == when);
+            *hooks = keep;
+            due
+        };
+        for hook in due {
+            (hook.run)();
+        }
+    }
 }
 
 impl Shared {

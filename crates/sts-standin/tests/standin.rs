@@ -1189,6 +1189,124 @@ fn botocore_signatures_are_accepted() {
     assert_eq!(standin.calls("AssumeRole"), 2);
 }
 
+const BOTOCORE_ACCESS_KEYS: &str = r#"
+import json, sys
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+url, key, secret, serial, code = sys.argv[1:6]
+session = botocore.session.Session()
+config = Config(retries={"max_attempts": 1})
+
+def client(service, key, secret, token=None):
+    return session.create_client(
+        service, endpoint_url=url, region_name="us-east-1", aws_access_key_id=key,
+        aws_secret_access_key=secret, aws_session_token=token, config=config)
+
+out = {}
+try:
+    client("iam", key, secret).create_access_key()
+except ClientError as e:
+    out["without_mfa"] = e.response["Error"]["Code"]
+creds = client("sts", key, secret).get_session_token(
+    SerialNumber=serial, TokenCode=code)["Credentials"]
+iam = client("iam", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+new = iam.create_access_key()["AccessKey"]
+out["new"] = [new["UserName"], new["AccessKeyId"], new["Status"], len(new["SecretAccessKey"]),
+              new["CreateDate"].year]
+try:
+    iam.create_access_key()
+except ClientError as e:
+    out["third"] = [e.response["Error"]["Code"], e.response["Error"]["Message"]]
+iam.update_access_key(AccessKeyId=key, Status="Inactive")
+listed = iam.list_access_keys()
+out["listed"] = [[k["AccessKeyId"], k["Status"]] for k in listed["AccessKeyMetadata"]]
+out["truncated"] = listed["IsTruncated"]
+iam.delete_access_key(AccessKeyId=key)
+try:
+    iam.delete_access_key(AccessKeyId=key)
+except ClientError as e:
+    out["gone"] = e.response["Error"]["Code"]
+print(json.dumps(out))
+"#;
+
+/// IAM's access key actions as botocore, reading IAM's service model, sees them: the XML of
+/// CreateAccessKey and ListAccessKeys parses (CreateDate a timestamp), and the refusals carry
+/// IAM's codes.
+#[test]
+fn botocore_reads_the_access_key_actions() {
+    let python = std::env::var("MFA_EXEC_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let has_botocore = Command::new(&python)
+        .args(["-c", "import botocore"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_botocore {
+        skipped(&format!("{python} cannot import botocore"));
+        return;
+    }
+    let standin = start();
+    let keys = alice();
+    let code = standin.code(ALICE_MFA, 0);
+    let home = tempfile::tempdir().unwrap();
+    let mut command = Command::new(&python);
+    command
+        .args(["-c", BOTOCORE_ACCESS_KEYS, &standin.url()])
+        .args([
+            &keys.access_key_id,
+            &keys.secret_access_key,
+            ALICE_MFA,
+            &code,
+        ])
+        .env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", home.path().join("config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.path().join("credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with("AWS_")
+            && !matches!(
+                name.as_str(),
+                "AWS_CONFIG_FILE" | "AWS_SHARED_CREDENTIALS_FILE" | "AWS_EC2_METADATA_DISABLED"
+            )
+        {
+            command.env_remove(&name);
+        }
+    }
+    let output = command.output().expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    let out: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    assert_eq!(out["without_mfa"], "AccessDenied");
+    let new_id = out["new"][1].as_str().unwrap().to_string();
+    assert!(new_id.starts_with("AKIA") && new_id.len() == 20, "{out}");
+    assert_eq!(out["new"][0], "alice");
+    assert_eq!(out["new"][2], "Active");
+    assert_eq!(out["new"][3], 40);
+    assert!(out["new"][4].as_u64().unwrap() >= 2026);
+    assert_eq!(
+        out["third"],
+        serde_json::json!([
+            "LimitExceeded",
+            "Cannot exceed quota for AccessKeysPerUser: 2"
+        ])
+    );
+    assert_eq!(
+        out["listed"],
+        serde_json::json!([[keys.access_key_id, "Inactive"], [new_id, "Active"]])
+    );
+    assert_eq!(out["truncated"], false);
+    assert_eq!(out["gone"], "NoSuchEntity");
+    assert_eq!(standin.access_keys("alice"), [(new_id, KeyStatus::Active)]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The console's federation endpoint
 // ---------------------------------------------------------------------------------------------

@@ -82,6 +82,28 @@ impl Cache {
         }
     }
 
+    /// Removes the entry and its lock file (a rotated key's, once the key is gone); a
+    /// failure is only a warning, as for a write.
+    pub(crate) fn remove(&self, key: &EntryKey) {
+        if let Some(memory) = &self.memory {
+            if let Ok(mut m) = memory.lock() {
+                m.entries.remove(&key.file_stem);
+            }
+            return;
+        }
+        for name in [key.entry_file(), key.lock_file()] {
+            let path = self.dir.join(name);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => self.warn_once(&format!(
+                    "cannot remove {}: {}",
+                    path.display(),
+                    crate::files::io_reason(&e)
+                )),
+                _ => {}
+            }
+        }
+    }
+
     /// Writes the entry atomically; a failure (read-only or full disk) is only a warning.
     pub(crate) fn write(&self, key: &EntryKey, creds: &Credentials) {
         if let Some(memory) = &self.memory {

@@ -91,6 +91,38 @@ impl Cache {
         files::write_atomic(path, bytes, Some(0o600))
     }
 
+    /// A private file of another kind than an entry (`keys rotate`'s journal), by name: read
+    /// as an entry is read (ours, 0600, no link, bounded). Ok(None) when there is none.
+    pub(crate) fn read_file(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+        self.read_private(&self.dir.join(name))
+    }
+
+    /// Writes such a file as an entry is written: 0600, complete on disk (fsync) before it is
+    /// renamed into place, the directory synced after.
+    pub(crate) fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.write_atomic(&self.dir.join(name), bytes)
+    }
+
+    /// Removes such a file (and syncs the directory, so the removal too survives a crash).
+    pub(crate) fn remove_file(&self, name: &str) -> Result<()> {
+        let path = self.dir.join(name);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                anyhow::bail!("cannot remove {}: {}", path.display(), files::io_reason(&e))
+            }
+            _ => {}
+        }
+        if let Ok(d) = fs::File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// Removes what killed writes left (see [`Cache::remove_leftovers`]), now.
+    pub(crate) fn tidy(&self) {
+        self.remove_leftovers(&[]);
+    }
+
     /// Removes temporary files of interrupted writes: those whose writer is gone or that
     /// are old, and those of the entries named by `stems`, whoever wrote them. Returns how
     /// many were removed.

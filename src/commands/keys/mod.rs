@@ -1,6 +1,10 @@
-//! `mfa-exec keys add|list|remove`: moving an IAM user's long-term keys out of
-//! `~/.aws/credentials` into the OS keyring, and managing them there. The keyring itself, and
-//! the local record of which profiles use it, are `settings::keyring`'s.
+//! `mfa-exec keys add|list|remove|rotate`: moving an IAM user's long-term keys out of
+//! `~/.aws/credentials` into the OS keyring, and managing them there; `rotate` (with its
+//! `journal`) replaces a profile's key by a new one, in the keyring or the credentials file.
+//! The keyring itself, and the local record of which profiles use it, are `settings::keyring`'s.
+
+mod journal;
+mod rotate;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -12,7 +16,9 @@ use crate::cli::KeysCmd;
 use crate::profile::{edit, FileKind};
 use crate::settings::choice::Choice;
 use crate::settings::env::Env;
+use crate::settings::key_dates::{age_days, KeyDates};
 use crate::settings::keyring::{store, Keyring, Record, Stored};
+use crate::settings::request::CodeRequest;
 use crate::terminal::say;
 use crate::terminal::tty::Tty;
 
@@ -37,6 +43,25 @@ pub(super) fn run(cmd: KeysCmd, env: &Env) -> Result<ExitCode> {
             print_stdout(&String::from_utf8_lossy(&out))?;
         }
         KeysCmd::Remove { .. } => remove(&profile_name()?, env)?,
+        KeysCmd::Rotate {
+            keep_old,
+            token_code,
+            token_command,
+            no_prompt,
+            ..
+        } => rotate::rotate(
+            rotate::RotateArgs {
+                request,
+                keep_old,
+                code: CodeRequest {
+                    given: token_code,
+                    command: token_command,
+                    prompt: None,
+                    no_prompt,
+                },
+            },
+            env,
+        )?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -184,10 +209,19 @@ fn list(env: &Env, out: &mut impl Write) -> Result<usize> {
         return Ok(0);
     }
     let keyring = Keyring::new(env)?;
+    let dates = KeyDates::load(env);
+    let now = crate::clock::now();
     let mut rows = Vec::new();
     for profile in record.profiles.keys() {
         match keyring.get(profile)? {
-            Some(stored) => rows.push((profile.clone(), stored.access_key_id)),
+            Some(stored) => {
+                // Known only for keys `keys rotate` made (see settings::key_dates).
+                let age = match dates.created(&stored.access_key_id) {
+                    Some(created) => format!("{} days", age_days(created, now)),
+                    None => "unknown".to_string(),
+                };
+                rows.push((profile.clone(), stored.access_key_id, age));
+            }
             None => say(&format!(
                 "warning: profile {profile} is recorded in {} but its keyring item is gone; `mfa-exec keys add -p {profile}` stores the keys again, `mfa-exec keys remove -p {profile}` forgets it",
                 record.path.display()
@@ -195,9 +229,9 @@ fn list(env: &Env, out: &mut impl Write) -> Result<usize> {
         }
     }
     if !rows.is_empty() {
-        writeln!(out, "{:<20} ACCESS KEY ID", "PROFILE")?;
-        for (profile, id) in &rows {
-            writeln!(out, "{profile:<20} {id}")?;
+        writeln!(out, "{:<20} {:<24} AGE", "PROFILE", "ACCESS KEY ID")?;
+        for (profile, id, age) in &rows {
+            writeln!(out, "{profile:<20} {id:<24} {age}")?;
         }
     }
     Ok(rows.len())
