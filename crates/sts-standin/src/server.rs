@@ -453,9 +453,11 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
         // S3's name for it.
         response = response.with_header(header("x-amz-request-id", &request_id));
     }
+    // Done, and the answer not yet sent: a hook that kills the client here leaves what AWS
+    // did done with the client never told (after the answer, the client might finish first).
+    shared.run_hooks(&action, When::Answered);
     // tiny_http sends HEAD's headers (Content-Length included) without the body.
     let _ = request.respond(response);
-    shared.run_hooks(&action, When::Answered);
 }
 
 fn header(name: &str, value: &str) -> tiny_http::Header {

@@ -207,7 +207,8 @@ pub struct Signed {
 }
 
 /// When a [`Hook`] runs: as a request arrives (before it is served: what it asks is done
-/// anyway, as AWS would do it for a client that died after sending), or once it was answered.
+/// anyway, as AWS would do it for a client that died after sending), or once it was done and
+/// its answer is ready, before the answer is sent (so a client killed then never hears it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum When {
     Received,
