@@ -291,7 +291,8 @@ mod tests {
                 .unwrap()
                 .block_on(Resigner::new(inner, keys, false, refused.clone()).collect())
                 .map(|c| c.to_bytes());
-            (out, refused.lock().unwrap().clone())
+            let refused = refused.lock().unwrap().clone();
+            (out, refused)
         };
         let (out, refused) = run(body.clone());
         let out = out.unwrap();
