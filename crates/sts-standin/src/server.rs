@@ -404,6 +404,7 @@ fn respond(shared: &Shared, rq: &Incoming) -> (Outgoing, String) {
             access_key_id: a.access_key_id,
             region: a.region,
             service: a.service,
+            payload: rq.header("x-amz-content-sha256").map(String::from),
         });
     }
     let result = serve(&mut state, rq, &params, &action, &service, &id);

@@ -163,6 +163,8 @@ pub struct Signed {
     pub access_key_id: String,
     pub region: String,
     pub service: String,
+    /// `x-amz-content-sha256` as sent (S3: a hex hash, UNSIGNED-PAYLOAD or a STREAMING-… form).
+    pub payload: Option<String>,
 }
 
 /// What the worker threads share: the state, and two flags read without its lock.
