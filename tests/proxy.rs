@@ -177,6 +177,50 @@ print(s3.head_object(Bucket="demo-logs", Key="from boto3/é+.txt")["ContentLengt
     assert_eq!(object.map(|o| o.body), Some(b"hello through the proxy".to_vec()));
 }
 
+/// The AWS SDK for Go v2 program in tests/data/proxy-go, built with the modules scripts/test
+/// downloaded (GOPROXY=off: the test reaches no network).
+fn go_client(dir: &Path) -> Option<PathBuf> {
+    let go = require_tool("go", &["go", "/usr/local/go/bin/go"])?;
+    let out = dir.join("proxy-go");
+    let built = std::process::Command::new(go)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/proxy-go"))
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=readonly")
+        .arg("build")
+        .arg("-o")
+        .arg(&out)
+        .arg(".")
+        .output()
+        .expect("run go build");
+    assert!(
+        built.status.success(),
+        "go build failed (scripts/test downloads the modules with `go mod download`): {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    Some(out)
+}
+
+#[test]
+fn the_go_sdk_calls_sts_and_s3_through_the_proxy() {
+    let env = proxy_env();
+    let Some(client) = go_client(env.dir.path()) else { return };
+    let run = env.run_wrapping(&["-p", "open", "-t", &env.alice_code(), "--proxy"], &client, &[]);
+    run.success()
+        .prints("assumed-role/open/")
+        .prints("demo-reports demo-logs")
+        .prints("round trip: true 105000");
+    let object = env.sts.objects().into_iter().find(|o| o.key == "from-go.txt");
+    assert_eq!(object.map(|o| o.body.len()), Some(105000));
+    let put: Vec<Option<String>> = env
+        .sts
+        .requests()
+        .into_iter()
+        .filter(|s| s.action == "PutObject")
+        .map(|s| s.payload)
+        .collect();
+    println!("the Go SDK's PutObject payload form: {put:?}");
+}
+
 #[test]
 fn aws_chunked_uploads_are_re_signed_chunk_by_chunk_with_and_without_a_trailer() {
     let Some(python) = python_with_boto3() else { return };
