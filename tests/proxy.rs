@@ -108,7 +108,10 @@ fn proxy_env() -> TestEnv {
     env.write_config(&format!(
         "{}[profile open]\nrole_arn = {}\nsource_profile = alice\nregion = us-east-1\n",
         demo_config_file().replace(
-            &format!("[profile open]\nrole_arn = {}\nsource_profile = alice\n\n", role_arn("open")),
+            &format!(
+                "[profile open]\nrole_arn = {}\nsource_profile = alice\n\n",
+                role_arn("open")
+            ),
             ""
         ),
         role_arn("open")
@@ -134,7 +137,17 @@ fn the_aws_cli_calls_sts_and_s3_through_the_proxy_and_the_bytes_come_back_whole(
          $A s3 cp up.bin s3://demo-reports/up.bin; $A s3 cp s3://demo-reports/up.bin down.bin",
         aws = aws.display()
     );
-    let run = env.run(["-p", "open", "-t", &env.alice_code(), "--proxy", "--", "sh", "-c", &script]);
+    let run = env.run([
+        "-p",
+        "open",
+        "-t",
+        &env.alice_code(),
+        "--proxy",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
     run.success()
         .prints("assumed-role/open/")
         .prints("demo-reports\tdemo-logs");
@@ -146,14 +159,23 @@ fn the_aws_cli_calls_sts_and_s3_through_the_proxy_and_the_bytes_come_back_whole(
     for op in ["GetCallerIdentity", "ListBuckets", "PutObject", "GetObject"] {
         assert!(ops.contains(&op), "{op} reached the stand-in: {ops:?}");
     }
-    for s in seen.iter().filter(|s| s.action != "GetSessionToken" && s.action != "AssumeRole") {
-        assert_eq!(env.sts.key_owner(&s.access_key_id).as_deref(), Some("role/open"), "{s:?}");
+    for s in seen
+        .iter()
+        .filter(|s| s.action != "GetSessionToken" && s.action != "AssumeRole")
+    {
+        assert_eq!(
+            env.sts.key_owner(&s.access_key_id).as_deref(),
+            Some("role/open"),
+            "{s:?}"
+        );
     }
 }
 
 #[test]
 fn boto3_calls_sts_and_s3_through_the_proxy() {
-    let Some(python) = python_with_boto3() else { return };
+    let Some(python) = python_with_boto3() else {
+        return;
+    };
     let env = proxy_env();
     let script = r#"
 import boto3
@@ -173,8 +195,15 @@ print(s3.head_object(Bucket="demo-logs", Key="from boto3/é+.txt")["ContentLengt
         .prints("assumed-role/open/")
         .prints("demo-reports demo-logs")
         .prints("hello through the proxy\n23");
-    let object = env.sts.objects().into_iter().find(|o| o.key == "from boto3/é+.txt");
-    assert_eq!(object.map(|o| o.body), Some(b"hello through the proxy".to_vec()));
+    let object = env
+        .sts
+        .objects()
+        .into_iter()
+        .find(|o| o.key == "from boto3/é+.txt");
+    assert_eq!(
+        object.map(|o| o.body),
+        Some(b"hello through the proxy".to_vec())
+    );
 }
 
 /// The AWS SDK for Go v2 program in tests/data/proxy-go, built with the modules scripts/test
@@ -203,13 +232,23 @@ fn go_client(dir: &Path) -> Option<PathBuf> {
 #[test]
 fn the_go_sdk_calls_sts_and_s3_through_the_proxy() {
     let env = proxy_env();
-    let Some(client) = go_client(env.dir.path()) else { return };
-    let run = env.run_wrapping(&["-p", "open", "-t", &env.alice_code(), "--proxy"], &client, &[]);
+    let Some(client) = go_client(env.dir.path()) else {
+        return;
+    };
+    let run = env.run_wrapping(
+        &["-p", "open", "-t", &env.alice_code(), "--proxy"],
+        &client,
+        &[],
+    );
     run.success()
         .prints("assumed-role/open/")
         .prints("demo-reports demo-logs")
         .prints("round trip: true 105000");
-    let object = env.sts.objects().into_iter().find(|o| o.key == "from-go.txt");
+    let object = env
+        .sts
+        .objects()
+        .into_iter()
+        .find(|o| o.key == "from-go.txt");
     assert_eq!(object.map(|o| o.body.len()), Some(105000));
     let put: Vec<Option<String>> = env
         .sts
@@ -223,7 +262,9 @@ fn the_go_sdk_calls_sts_and_s3_through_the_proxy() {
 
 #[test]
 fn aws_chunked_uploads_are_re_signed_chunk_by_chunk_with_and_without_a_trailer() {
-    let Some(python) = python_with_boto3() else { return };
+    let Some(python) = python_with_boto3() else {
+        return;
+    };
     let env = proxy_env();
     let client = write_client(&env);
     let run = env.run_wrapping(
@@ -232,10 +273,17 @@ fn aws_chunked_uploads_are_re_signed_chunk_by_chunk_with_and_without_a_trailer()
         &[client.to_str().unwrap(), "chunked"],
     );
     run.success().prints("plain 200").prints("trailer 200");
-    let data: Vec<u8> = [(0..=255u8).collect::<Vec<u8>>().repeat(700), b"tail".to_vec()].concat();
+    let data: Vec<u8> = [
+        (0..=255u8).collect::<Vec<u8>>().repeat(700),
+        b"tail".to_vec(),
+    ]
+    .concat();
     for key in ["chunked.bin", "trailer.bin"] {
         let object = env.sts.objects().into_iter().find(|o| o.key == key);
-        assert!(object.is_some_and(|o| o.body == data), "{key} arrived whole");
+        assert!(
+            object.is_some_and(|o| o.body == data),
+            "{key} arrived whole"
+        );
     }
     // The stand-in checked the chunk signatures of both forms, with the role's secret.
     let forms: Vec<Option<String>> = env
@@ -257,7 +305,15 @@ fn aws_chunked_uploads_are_re_signed_chunk_by_chunk_with_and_without_a_trailer()
 #[test]
 fn the_command_holds_only_keys_that_aws_refuses() {
     let env = proxy_env();
-    let run = env.run(["-p", "open", "-t", &env.alice_code(), "--proxy", "--", "env"]);
+    let run = env.run([
+        "-p",
+        "open",
+        "-t",
+        &env.alice_code(),
+        "--proxy",
+        "--",
+        "env",
+    ]);
     run.success();
     let vars = run.env_lines();
     let key = &vars["AWS_ACCESS_KEY_ID"];
@@ -268,13 +324,20 @@ fn the_command_holds_only_keys_that_aws_refuses() {
     assert!(vars["AWS_ENDPOINT_URL"].starts_with("http://127.0.0.1:"));
     assert_eq!(vars["AWS_REGION"], "us-east-1");
     // No credential the stand-in issued is anywhere in the command's environment.
-    let issued: Vec<String> = env.sts.requests().iter().map(|s| s.access_key_id.clone()).collect();
+    let issued: Vec<String> = env
+        .sts
+        .requests()
+        .iter()
+        .map(|s| s.access_key_id.clone())
+        .collect();
     for value in vars.values() {
         assert!(!value.starts_with("ASIA"), "{value}");
     }
     assert!(!issued.contains(key));
     // The run's keys, sent to the stand-in directly, are refused.
-    let reply = env.sts.call(&Keys::new(key, secret, None), "GetCallerIdentity", &[]);
+    let reply = env
+        .sts
+        .call(&Keys::new(key, secret, None), "GetCallerIdentity", &[]);
     assert_eq!(reply.error_code().as_deref(), Some("InvalidClientTokenId"));
 }
 
@@ -283,14 +346,30 @@ fn the_commands_inherited_tokens_and_per_service_endpoints_are_taken_away() {
     let mut env = proxy_env();
     let standin = env.sts.url();
     env.set("AWS_SESSION_TOKEN", "inherited")
-        .set("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/creds")
+        .set(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "http://127.0.0.1:1/creds",
+        )
         .set("AWS_CONTAINER_AUTHORIZATION_TOKEN", "t")
         .set("AWS_ENDPOINT_URL_S3", &standin)
         .set("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "");
-    let run = env.run(["-p", "open", "-t", &env.alice_code(), "--proxy", "--", "env"]);
+    let run = env.run([
+        "-p",
+        "open",
+        "-t",
+        &env.alice_code(),
+        "--proxy",
+        "--",
+        "env",
+    ]);
     run.success();
     let vars = run.env_lines();
-    for gone in ["AWS_SESSION_TOKEN", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_ENDPOINT_URL_S3"] {
+    for gone in [
+        "AWS_SESSION_TOKEN",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_ENDPOINT_URL_S3",
+    ] {
         assert!(!vars.contains_key(gone), "{gone} reached the command");
     }
 }
@@ -298,7 +377,9 @@ fn the_commands_inherited_tokens_and_per_service_endpoints_are_taken_away() {
 #[test]
 fn unsigned_forged_and_event_stream_requests_are_refused_and_never_forwarded() {
     let Some(aws) = aws_cli() else { return };
-    let Some(python) = python_with_boto3() else { return };
+    let Some(python) = python_with_boto3() else {
+        return;
+    };
     let env = proxy_env();
     let client = write_client(&env);
     let script = format!(
@@ -309,16 +390,41 @@ fn unsigned_forged_and_event_stream_requests_are_refused_and_never_forwarded() {
         python = python.display(),
         client = client.display()
     );
-    let run = env.run(["-p", "open", "-t", &env.alice_code(), "--proxy", "--", "sh", "-c", &script]);
+    let run = env.run([
+        "-p",
+        "open",
+        "-t",
+        &env.alice_code(),
+        "--proxy",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
     run.success()
         .prints("unsigned status 25")
         .prints("forged status 25")
         .prints("unsigned 403")
         .prints("wrong-secret 403")
         .prints("event-stream 501");
-    assert!(run.stderr.contains("(AccessDenied)") && run.stderr.contains("mfa-exec proxy: the request is not signed"), "{}", run.stderr);
-    assert!(run.stderr.contains("(SignatureDoesNotMatch)") && run.stderr.contains("mfa-exec proxy"), "{}", run.stderr);
-    assert!(run.stdout.contains("<Code>SignatureDoesNotMatch</Code>"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("(AccessDenied)")
+            && run
+                .stderr
+                .contains("mfa-exec proxy: the request is not signed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("(SignatureDoesNotMatch)") && run.stderr.contains("mfa-exec proxy"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("<Code>SignatureDoesNotMatch</Code>"),
+        "{}",
+        run.stdout
+    );
     // Only the run's own STS calls reached the stand-in.
     let ops: Vec<String> = env.sts.requests().into_iter().map(|s| s.action).collect();
     assert_eq!(ops, ["GetSessionToken", "AssumeRole"], "{ops:?}");
@@ -326,7 +432,9 @@ fn unsigned_forged_and_event_stream_requests_are_refused_and_never_forwarded() {
 
 #[test]
 fn a_200_mb_upload_streams_through_a_proxy_that_stays_under_64_mb() {
-    let Some(python) = python_with_boto3() else { return };
+    let Some(python) = python_with_boto3() else {
+        return;
+    };
     let env = proxy_env();
     let client = write_client(&env);
     let run = env.run_wrapping(
@@ -335,11 +443,23 @@ fn a_200_mb_upload_streams_through_a_proxy_that_stays_under_64_mb() {
         &[client.to_str().unwrap(), "big", "200"],
     );
     run.success().prints("big 200");
-    let line = run.stdout.lines().find(|l| l.starts_with("VmHWM")).expect("VmHWM line");
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .expect("VmHWM line");
     let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    println!("the proxy's peak RSS over a 200 MB upload: {} MiB", kib / 1024);
+    println!(
+        "the proxy's peak RSS over a 200 MB upload: {} MiB",
+        kib / 1024
+    );
     assert!(kib < 64 * 1024, "{line}");
-    let object = env.sts.objects().into_iter().find(|o| o.key == "big.bin").unwrap();
+    let object = env
+        .sts
+        .objects()
+        .into_iter()
+        .find(|o| o.key == "big.bin")
+        .unwrap();
     assert_eq!(object.body.len(), 200 << 20);
 }
 
@@ -347,12 +467,22 @@ fn a_200_mb_upload_streams_through_a_proxy_that_stays_under_64_mb() {
 fn the_command_status_comes_back_and_the_port_closes_with_it() {
     let env = proxy_env();
     let run = env.run([
-        "-p", "open", "-t", &env.alice_code(), "--proxy", "--", "sh", "-c",
+        "-p",
+        "open",
+        "-t",
+        &env.alice_code(),
+        "--proxy",
+        "--",
+        "sh",
+        "-c",
         "echo \"$AWS_ENDPOINT_URL\"; exit 7",
     ]);
     assert_eq!(run.status, Some(7), "{}", run.stderr);
     let port = run.stdout.trim().rsplit(':').next().unwrap().to_string();
-    assert!(TcpStream::connect(format!("127.0.0.1:{port}")).is_err(), "port {port} still open");
+    assert!(
+        TcpStream::connect(format!("127.0.0.1:{port}")).is_err(),
+        "port {port} still open"
+    );
     let killed = env.run(["-p", "open", "--proxy", "--", "sh", "-c", "kill -TERM $$"]);
     assert_eq!(killed.status, Some(143));
 }
@@ -373,7 +503,14 @@ fn proxy_narrows_the_session_with_read_only() {
     let env = proxy_env();
     std::fs::write(env.dir.path().join("f"), b"x").unwrap();
     let run = env.run_wrapping(
-        &["-p", "open", "-t", &env.alice_code(), "--proxy", "--read-only"],
+        &[
+            "-p",
+            "open",
+            "-t",
+            &env.alice_code(),
+            "--proxy",
+            "--read-only",
+        ],
         Path::new(&aws),
         &["s3", "cp", "f", "s3://demo-reports/f"],
     );

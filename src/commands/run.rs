@@ -13,8 +13,8 @@ use crate::cli::RunArgs;
 use crate::credentials::{self, cache::Cache};
 use crate::output::{environment, exec, proxy, server, shell};
 use crate::secrets::Credentials;
-use crate::settings::request::Output;
 use crate::settings::endpoints::ProxyTargets;
+use crate::settings::request::Output;
 use crate::settings::{env::Env, Settings};
 use crate::terminal::say;
 

@@ -104,9 +104,30 @@ pub(crate) fn service_endpoint(
 /// name requests are signed for (which is the SDKs' service id, lower case, for all of them);
 /// `AWS_ENDPOINT_URL_<SERVICE>` variables of any other service are resolved too.
 const PROXIED_SERVICES: [&str; 24] = [
-    "s3", "sts", "iam", "ec2", "dynamodb", "lambda", "sqs", "sns", "kms", "ssm", "logs",
-    "cloudformation", "secretsmanager", "ecr", "ecs", "eks", "rds", "route53", "cloudwatch",
-    "monitoring", "events", "states", "kinesis", "acm",
+    "s3",
+    "sts",
+    "iam",
+    "ec2",
+    "dynamodb",
+    "lambda",
+    "sqs",
+    "sns",
+    "kms",
+    "ssm",
+    "logs",
+    "cloudformation",
+    "secretsmanager",
+    "ecr",
+    "ecs",
+    "eks",
+    "rds",
+    "route53",
+    "cloudwatch",
+    "monitoring",
+    "events",
+    "states",
+    "kinesis",
+    "acm",
 ];
 
 /// Where `--proxy` sends each request: the endpoints the profile configures, resolved once
@@ -121,13 +142,21 @@ pub(crate) struct ProxyTargets {
 }
 
 impl ProxyTargets {
-    pub(crate) fn of(files: &ProfileFiles, profile: Profile<'_>, env: &Env) -> Result<ProxyTargets> {
+    pub(crate) fn of(
+        files: &ProfileFiles,
+        profile: Profile<'_>,
+        env: &Env,
+    ) -> Result<ProxyTargets> {
         let all = service_endpoint(files, profile, env, "")?;
         let from_env = env
             .names_starting_with("AWS_ENDPOINT_URL_")
             .map(|n| n["AWS_ENDPOINT_URL_".len()..].to_ascii_lowercase());
         let mut configured = std::collections::HashMap::new();
-        for service in PROXIED_SERVICES.into_iter().map(String::from).chain(from_env) {
+        for service in PROXIED_SERVICES
+            .into_iter()
+            .map(String::from)
+            .chain(from_env)
+        {
             if let Some(url) = service_endpoint(files, profile, env, &service)? {
                 if Some(&url) != all.as_ref() {
                     configured.insert(service, url);
@@ -153,7 +182,11 @@ impl ProxyTargets {
 /// few services' hosts are not named as they sign (SES signs as `ses` on `email.`).
 pub(crate) fn standard_endpoint(service: &str, region: &str) -> String {
     let china = region.starts_with("cn-");
-    let suffix = if china { "amazonaws.com.cn" } else { "amazonaws.com" };
+    let suffix = if china {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
     match service {
         "iam" if china => format!("https://iam.{region}.{suffix}"),
         "iam" if region.starts_with("us-gov-") => "https://iam.us-gov.amazonaws.com".to_string(),
@@ -246,13 +279,29 @@ mod tests {
             ("s3", "eu-west-1", "https://s3.eu-west-1.amazonaws.com"),
             ("sts", "us-east-1", "https://sts.us-east-1.amazonaws.com"),
             ("iam", "us-east-1", "https://iam.amazonaws.com"),
-            ("iam", "cn-north-1", "https://iam.cn-north-1.amazonaws.com.cn"),
+            (
+                "iam",
+                "cn-north-1",
+                "https://iam.cn-north-1.amazonaws.com.cn",
+            ),
             ("iam", "us-gov-west-1", "https://iam.us-gov.amazonaws.com"),
-            ("dynamodb", "cn-northwest-1", "https://dynamodb.cn-northwest-1.amazonaws.com.cn"),
-            ("ses", "eu-central-1", "https://email.eu-central-1.amazonaws.com"),
+            (
+                "dynamodb",
+                "cn-northwest-1",
+                "https://dynamodb.cn-northwest-1.amazonaws.com.cn",
+            ),
+            (
+                "ses",
+                "eu-central-1",
+                "https://email.eu-central-1.amazonaws.com",
+            ),
         ];
         for (service, region, url) in cases {
-            assert_eq!(standard_endpoint(service, region), url, "{service} {region}");
+            assert_eq!(
+                standard_endpoint(service, region),
+                url,
+                "{service} {region}"
+            );
         }
     }
 }

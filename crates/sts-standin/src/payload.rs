@@ -107,10 +107,16 @@ impl Chain {
         let amz_date = rq.header("x-amz-date").unwrap_or_default().to_string();
         let time = crate::sigv4::parse_amz_date_pub(&amz_date)
             .ok_or_else(|| err(400, "IncompleteSignature", "X-Amz-Date is not valid"))?;
-        let key = aws_sigv4::sign::v4::generate_signing_key(secret, time, &auth.region, &auth.service);
+        let key =
+            aws_sigv4::sign::v4::generate_signing_key(secret, time, &auth.region, &auth.service);
         Ok(Chain {
             key: key.as_ref().to_vec(),
-            scope: format!("{}/{}/{}/aws4_request", &amz_date[..8], auth.region, auth.service),
+            scope: format!(
+                "{}/{}/{}/aws4_request",
+                &amz_date[..8],
+                auth.region,
+                auth.service
+            ),
             amz_date,
             previous: auth.signature().to_string(),
         })
@@ -187,13 +193,17 @@ fn unchunk(rq: &Incoming, mut chain: Option<Chain>) -> Result<Vec<u8>, StsError>
             trailing.push((name, value.trim().to_string()));
         }
     }
-    let signed_trailer = rq.header("x-amz-content-sha256")
-        == Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER");
+    let signed_trailer =
+        rq.header("x-amz-content-sha256") == Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER");
     if let (Some(chain), true) = (chain.as_mut(), signed_trailer) {
         let signature = trailer_signature.ok_or_else(bad)?;
         trailing.sort();
         let text: String = trailing.iter().map(|(n, v)| format!("{n}:{v}\n")).collect();
-        chain.check("TRAILER", &hex(&sha2::Sha256::digest(text.as_bytes())), &signature)?;
+        chain.check(
+            "TRAILER",
+            &hex(&sha2::Sha256::digest(text.as_bytes())),
+            &signature,
+        )?;
     }
     let decoded: Option<usize> = rq
         .header("x-amz-decoded-content-length")
@@ -303,7 +313,10 @@ mod tests {
         let mut wrong = rq;
         wrong.body = b"5\r\nhello\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n".to_vec();
         wrong.headers[1].1 = "5".into();
-        assert_eq!(checked_body(&wrong, "secret").unwrap_err().code, "BadDigest");
+        assert_eq!(
+            checked_body(&wrong, "secret").unwrap_err().code,
+            "BadDigest"
+        );
     }
 
     /// The S3 API reference's signed-chunk example: 66,560 bytes of 'a' in two chunks and the
@@ -313,9 +326,18 @@ mod tests {
         let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
         let mut body = Vec::new();
         for (size, signature) in [
-            (65536, "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"),
-            (1024, "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497"),
-            (0, "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9"),
+            (
+                65536,
+                "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648",
+            ),
+            (
+                1024,
+                "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497",
+            ),
+            (
+                0,
+                "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9",
+            ),
         ] {
             body.extend_from_slice(format!("{size:x};chunk-signature={signature}\r\n").as_bytes());
             body.extend(std::iter::repeat_n(b'a', size));
@@ -333,9 +355,15 @@ mod tests {
             body,
         };
         assert_eq!(checked_body(&rq, secret).unwrap().len(), 66560);
-        assert_eq!(checked_body(&rq, "another secret").unwrap_err().code, "SignatureDoesNotMatch");
+        assert_eq!(
+            checked_body(&rq, "another secret").unwrap_err().code,
+            "SignatureDoesNotMatch"
+        );
         let mut tampered = rq;
         tampered.body[100] = b'b';
-        assert_eq!(checked_body(&tampered, secret).unwrap_err().code, "SignatureDoesNotMatch");
+        assert_eq!(
+            checked_body(&tampered, secret).unwrap_err().code,
+            "SignatureDoesNotMatch"
+        );
     }
 }

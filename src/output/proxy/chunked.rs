@@ -70,8 +70,15 @@ pub(super) struct Keys {
 
 enum State {
     Header,
-    Data { size: usize, size_text: String, signature: String },
-    Trailer { canonical: Vec<(String, String)>, raw: Vec<u8> },
+    Data {
+        size: usize,
+        size_text: String,
+        signature: String,
+    },
+    Trailer {
+        canonical: Vec<(String, String)>,
+        raw: Vec<u8>,
+    },
     Done,
 }
 
@@ -88,7 +95,12 @@ pub(super) struct Resigner {
 }
 
 impl Resigner {
-    pub(super) fn new(inner: Body, keys: Keys, trailer: bool, refused: Arc<Mutex<Option<Refusal>>>) -> Resigner {
+    pub(super) fn new(
+        inner: Body,
+        keys: Keys,
+        trailer: bool,
+        refused: Arc<Mutex<Option<Refusal>>>,
+    ) -> Resigner {
         Resigner {
             inner,
             keys,
@@ -105,21 +117,32 @@ impl Resigner {
         loop {
             match &mut self.state {
                 State::Header => {
-                    let Some(line) = take_line(&mut self.input)? else { return Ok(()) };
-                    let (size_text, signature) = line
-                        .split_once(";chunk-signature=")
-                        .ok_or_else(|| Refusal::malformed("an aws-chunked chunk has no chunk-signature"))?;
+                    let Some(line) = take_line(&mut self.input)? else {
+                        return Ok(());
+                    };
+                    let (size_text, signature) =
+                        line.split_once(";chunk-signature=").ok_or_else(|| {
+                            Refusal::malformed("an aws-chunked chunk has no chunk-signature")
+                        })?;
                     let size = usize::from_str_radix(size_text, 16)
                         .ok()
                         .filter(|s| *s <= MAX_CHUNK)
-                        .ok_or_else(|| Refusal::malformed("an aws-chunked chunk size is not a hex number up to 16 MiB"))?;
+                        .ok_or_else(|| {
+                            Refusal::malformed(
+                                "an aws-chunked chunk size is not a hex number up to 16 MiB",
+                            )
+                        })?;
                     self.state = State::Data {
                         size,
                         size_text: size_text.to_string(),
                         signature: signature.to_ascii_lowercase(),
                     };
                 }
-                State::Data { size, size_text, signature } => {
+                State::Data {
+                    size,
+                    size_text,
+                    signature,
+                } => {
                     let last = *size == 0;
                     // The last chunk of a body with a trailer has no CRLF of its own.
                     let need = if last && self.trailer { 0 } else { *size + 2 };
@@ -127,7 +150,9 @@ impl Resigner {
                         return Ok(());
                     }
                     if need > 0 && &self.input[*size..need] != b"\r\n" {
-                        return Err(Refusal::malformed("an aws-chunked chunk does not end in CRLF"));
+                        return Err(Refusal::malformed(
+                            "an aws-chunked chunk does not end in CRLF",
+                        ));
                     }
                     let data = &self.input[..*size];
                     let hashes = format!("{EMPTY_SHA256}\n{}", sigv4::hex(&Sha256::digest(data)));
@@ -136,37 +161,54 @@ impl Resigner {
                         return Err(Refusal::BadSignature);
                     }
                     let resigned = self.keys.outgoing.next("PAYLOAD", &hashes);
-                    out.extend_from_slice(format!("{size_text};chunk-signature={resigned}\r\n").as_bytes());
+                    out.extend_from_slice(
+                        format!("{size_text};chunk-signature={resigned}\r\n").as_bytes(),
+                    );
                     out.extend_from_slice(&self.input[..need]);
                     self.input.drain(..need);
                     self.state = match (last, self.trailer) {
                         (false, _) => State::Header,
                         (true, false) => State::Done,
-                        (true, true) => State::Trailer { canonical: Vec::new(), raw: Vec::new() },
+                        (true, true) => State::Trailer {
+                            canonical: Vec::new(),
+                            raw: Vec::new(),
+                        },
                     };
                 }
                 State::Trailer { canonical, raw } => {
-                    let Some(line) = take_line(&mut self.input)? else { return Ok(()) };
+                    let Some(line) = take_line(&mut self.input)? else {
+                        return Ok(());
+                    };
                     if let Some(signature) = line.strip_prefix("x-amz-trailer-signature:") {
                         canonical.sort();
-                        let text: String = canonical.iter().map(|(n, v)| format!("{n}:{v}\n")).collect();
+                        let text: String = canonical
+                            .iter()
+                            .map(|(n, v)| format!("{n}:{v}\n"))
+                            .collect();
                         let hash = sigv4::hex(&Sha256::digest(text.as_bytes()));
                         let expected = self.keys.incoming.next("TRAILER", &hash);
-                        if !bool::from(expected.as_bytes().ct_eq(signature.trim().to_ascii_lowercase().as_bytes())) {
+                        if !bool::from(
+                            expected
+                                .as_bytes()
+                                .ct_eq(signature.trim().to_ascii_lowercase().as_bytes()),
+                        ) {
                             return Err(Refusal::BadSignature);
                         }
                         let resigned = self.keys.outgoing.next("TRAILER", &hash);
                         out.append(raw);
-                        out.extend_from_slice(format!("x-amz-trailer-signature:{resigned}\r\n").as_bytes());
+                        out.extend_from_slice(
+                            format!("x-amz-trailer-signature:{resigned}\r\n").as_bytes(),
+                        );
                     } else if line.is_empty() {
                         out.append(raw);
                         out.extend_from_slice(b"\r\n");
                         self.state = State::Done;
                     } else {
-                        let (name, value) = line
-                            .split_once(':')
-                            .ok_or_else(|| Refusal::malformed("an aws-chunked trailer line is not name:value"))?;
-                        canonical.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+                        let (name, value) = line.split_once(':').ok_or_else(|| {
+                            Refusal::malformed("an aws-chunked trailer line is not name:value")
+                        })?;
+                        canonical
+                            .push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
                         raw.extend_from_slice(line.as_bytes());
                         raw.extend_from_slice(b"\r\n");
                     }
@@ -199,7 +241,9 @@ fn take_line(input: &mut Vec<u8>) -> Result<Option<String>, Refusal> {
             input.drain(..end + 2);
             Ok(Some(line))
         }
-        None if input.len() > MAX_LINE => Err(Refusal::malformed("an aws-chunked line is too long")),
+        None if input.len() > MAX_LINE => {
+            Err(Refusal::malformed("an aws-chunked line is too long"))
+        }
         None => Ok(None),
     }
 }
@@ -208,7 +252,10 @@ impl HttpBody for Resigner {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         loop {
             let mut out = Vec::new();
@@ -221,7 +268,9 @@ impl HttpBody for Resigner {
             if this.ended {
                 return Poll::Ready(match this.state {
                     State::Done => None,
-                    _ => Some(Err(this.refuse(Refusal::malformed("the aws-chunked body ended early")))),
+                    _ => Some(Err(
+                        this.refuse(Refusal::malformed("the aws-chunked body ended early"))
+                    )),
                 });
             }
             match Pin::new(&mut this.inner).poll_frame(cx) {
@@ -271,9 +320,18 @@ mod tests {
         let s = sig("20130524T000000Z");
         let mut body = Vec::new();
         for (size, signature) in [
-            (65536, "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"),
-            (1024, "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497"),
-            (0, "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9"),
+            (
+                65536,
+                "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648",
+            ),
+            (
+                1024,
+                "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497",
+            ),
+            (
+                0,
+                "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9",
+            ),
         ] {
             body.extend_from_slice(format!("{size:x};chunk-signature={signature}\r\n").as_bytes());
             body.extend(std::iter::repeat_n(b'a', size));
@@ -284,7 +342,9 @@ mod tests {
                 incoming: Chain::new(secret, &s, s.signature.clone()),
                 outgoing: Chain::new("another secret", &s, "0".repeat(64)),
             };
-            let inner = http_body_util::Full::new(Bytes::from(body)).map_err(|n| match n {}).boxed_unsync();
+            let inner = http_body_util::Full::new(Bytes::from(body))
+                .map_err(|n| match n {})
+                .boxed_unsync();
             let refused = Arc::new(Mutex::new(None));
             let out = tokio::runtime::Builder::new_current_thread()
                 .build()
@@ -298,7 +358,10 @@ mod tests {
         let out = out.unwrap();
         assert_eq!(refused, None);
         assert_eq!(out.len(), body.len());
-        assert!(!out.windows(16).any(|w| w == b"ad80c730a21e5b8d"), "the command's signatures are gone");
+        assert!(
+            !out.windows(16).any(|w| w == b"ad80c730a21e5b8d"),
+            "the command's signatures are gone"
+        );
         let mut tampered = body;
         tampered[200] = b'b';
         let (out, refused) = run(tampered);

@@ -181,7 +181,8 @@ pub(crate) fn run(
         .context("cannot start the proxy's runtime")?;
     let listener = {
         let _entered = rt.enter();
-        tokio::net::TcpListener::from_std(listener).context("cannot listen on 127.0.0.1 for the proxy")?
+        tokio::net::TcpListener::from_std(listener)
+            .context("cannot listen on 127.0.0.1 for the proxy")?
     };
     std::thread::spawn(move || rt.block_on(serve(listener, shared)));
     let child = Child::spawn(argv, &changes)?;
@@ -197,8 +198,14 @@ fn run_keys() -> Result<(String, String)> {
     let mut bytes = [0u8; 56];
     getrandom::fill(&mut bytes).map_err(|e| anyhow!("no randomness for the proxy's keys: {e}"))?;
     // 32 and 64 divide 256: every character equally likely.
-    let id: String = bytes[..16].iter().map(|b| ID[usize::from(b & 31)] as char).collect();
-    let secret: String = bytes[16..].iter().map(|b| SECRET[usize::from(b & 63)] as char).collect();
+    let id: String = bytes[..16]
+        .iter()
+        .map(|b| ID[usize::from(b & 31)] as char)
+        .collect();
+    let secret: String = bytes[16..]
+        .iter()
+        .map(|b| SECRET[usize::from(b & 63)] as char)
+        .collect();
     Ok((format!("AKIA{id}"), secret))
 }
 
@@ -221,7 +228,11 @@ fn child_environment(
         issued: 0,
     };
     let mut env = environment::for_credentials(&run_keys, obtained, settings);
-    for name in HIDDEN.iter().copied().chain(endpoint_vars.iter().map(String::as_str)) {
+    for name in HIDDEN
+        .iter()
+        .copied()
+        .chain(endpoint_vars.iter().map(String::as_str))
+    {
         env.remove(name);
     }
     env.set("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"));
@@ -346,7 +357,10 @@ fn counted(inner: Incoming, count: Arc<AtomicU64>, record: Option<Record>) -> Bo
     .boxed_unsync()
 }
 
-async fn answer(request: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Body>, Infallible> {
+async fn answer(
+    request: Request<Incoming>,
+    shared: Arc<Shared>,
+) -> Result<Response<Body>, Infallible> {
     let at = SystemTime::now();
     let (parts, incoming) = request.into_parts();
     let bytes_in = Arc::new(AtomicU64::new(0));
@@ -396,7 +410,14 @@ async fn answer(request: Request<Incoming>, shared: Arc<Shared>) -> Result<Respo
     if let Some(bytes) = &whole {
         event.operation = operation::name(&parts, &service, Some(bytes));
     }
-    if let Err(refusal) = sigv4::verify(&parts, &sig, &payload_hash, &shared.key_id, &shared.secret, at) {
+    if let Err(refusal) = sigv4::verify(
+        &parts,
+        &sig,
+        &payload_hash,
+        &shared.key_id,
+        &shared.secret,
+        at,
+    ) {
         return refuse(refusal, Some(&service), event);
     }
     let chunk_signed = match declared.as_deref() {
@@ -461,14 +482,20 @@ async fn answer(request: Request<Incoming>, shared: Arc<Shared>) -> Result<Respo
             .map_err(|never| match never {})
             .boxed_unsync(),
         (None, Some(trailer)) => {
-            let real_date = header(forwarded.headers(), "x-amz-date").unwrap_or("").to_string();
+            let real_date = header(forwarded.headers(), "x-amz-date")
+                .unwrap_or("")
+                .to_string();
             chunked::Resigner::new(
                 body,
                 chunked::Keys {
                     incoming: chunked::Chain::new(&shared.secret, &sig, sig.signature.clone()),
                     outgoing: chunked::Chain::new(
                         &creds.secret_access_key,
-                        &sigv4::Signature { amz_date: real_date.clone(), date: real_date.get(..8).unwrap_or("").to_string(), ..sig.clone() },
+                        &sigv4::Signature {
+                            amz_date: real_date.clone(),
+                            date: real_date.get(..8).unwrap_or("").to_string(),
+                            ..sig.clone()
+                        },
                         seed,
                     ),
                 },
@@ -499,7 +526,10 @@ async fn answer(request: Request<Incoming>, shared: Arc<Shared>) -> Result<Respo
         bytes_in,
         bytes_out: bytes_out.clone(),
     };
-    Ok(Response::from_parts(head, counted(upstream, bytes_out, Some(record))))
+    Ok(Response::from_parts(
+        head,
+        counted(upstream, bytes_out, Some(record)),
+    ))
 }
 
 /// A body read whole, up to [`MAX_BUFFERED`].
@@ -548,7 +578,11 @@ fn strip(headers: &mut HeaderMap) {
 
 /// The forwarded request's head: the same method, path, query and headers, to `base`, with
 /// the command's signature, token and connection headers left out and Host the target's.
-fn forwarded_head(parts: &http::request::Parts, base: &str, presigned: bool) -> Result<Request<()>, String> {
+fn forwarded_head(
+    parts: &http::request::Parts,
+    base: &str,
+    presigned: bool,
+) -> Result<Request<()>, String> {
     let base_uri: http::Uri = base
         .parse()
         .map_err(|_| format!("the endpoint {base} is not a valid URL"))?;
@@ -613,7 +647,9 @@ mod tests {
         let (id, secret) = run_keys().unwrap();
         let (id2, secret2) = run_keys().unwrap();
         assert!(id.starts_with("AKIA") && id.len() == 20, "{id}");
-        assert!(id[4..].bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)));
+        assert!(id[4..]
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)));
         assert_eq!(secret.len(), 40);
         assert_ne!(id, id2);
         assert_ne!(secret, secret2);
@@ -633,14 +669,20 @@ mod tests {
             .unwrap()
             .into_parts();
         let r = forwarded_head(&parts, "https://s3.eu-west-1.amazonaws.com:443", true).unwrap();
-        assert_eq!(r.uri().to_string(), "https://s3.eu-west-1.amazonaws.com:443/b/k?versionId=1");
+        assert_eq!(
+            r.uri().to_string(),
+            "https://s3.eu-west-1.amazonaws.com:443/b/k?versionId=1"
+        );
         assert_eq!(r.headers()["host"], "s3.eu-west-1.amazonaws.com");
         assert_eq!(r.headers()["range"], "bytes=0-9");
         for gone in ["authorization", "x-amz-security-token", "connection"] {
             assert!(!r.headers().contains_key(gone), "{gone}");
         }
         let r = forwarded_head(&parts, "http://localhost:9000/base/", false).unwrap();
-        assert!(r.uri().to_string().starts_with("http://localhost:9000/base/b/k?X-Amz-Algorithm"));
+        assert!(r
+            .uri()
+            .to_string()
+            .starts_with("http://localhost:9000/base/b/k?X-Amz-Algorithm"));
         assert_eq!(r.headers()["host"], "localhost:9000");
     }
 }

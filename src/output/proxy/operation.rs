@@ -18,7 +18,11 @@ pub(super) fn name(parts: &Parts, service: &str, form: Option<&[u8]>) -> String 
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     };
-    if let Some(target) = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+    if let Some(target) = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+    {
         return target.rsplit('.').next().unwrap_or(target).to_string();
     }
     if service == "s3" {
@@ -59,7 +63,11 @@ fn s3(parts: &Parts, query: &[(String, String)]) -> Option<&'static str> {
         ("GET", false, true) if has("tagging") => "GetBucketTagging",
         ("GET", false, true) if has("versioning") => "GetBucketVersioning",
         ("GET", false, true) if has("acl") => "GetBucketAcl",
-        ("GET", false, true) if query.is_empty() || has("prefix") || has("marker") || has("delimiter") => "ListObjects",
+        ("GET", false, true)
+            if query.is_empty() || has("prefix") || has("marker") || has("delimiter") =>
+        {
+            "ListObjects"
+        }
         ("PUT", false, true) if query.is_empty() => "CreateBucket",
         ("PUT", false, true) if has("policy") => "PutBucketPolicy",
         ("PUT", false, true) if has("tagging") => "PutBucketTagging",
@@ -114,7 +122,13 @@ const KNOWN: [&str; 16] = [
 mod tests {
     use super::*;
 
-    fn op(method: &str, uri: &str, headers: &[(&str, &str)], service: &str, body: Option<&str>) -> String {
+    fn op(
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        service: &str,
+        body: Option<&str>,
+    ) -> String {
         let mut b = http::Request::builder().method(method).uri(uri);
         for (n, v) in headers {
             b = b.header(*n, *v);
@@ -156,15 +170,33 @@ mod tests {
     #[test]
     fn query_and_json_protocols_name_their_operation() {
         assert_eq!(
-            op("POST", "/", &[], "sts", Some("Action=GetCallerIdentity&Version=2011-06-15")),
+            op(
+                "POST",
+                "/",
+                &[],
+                "sts",
+                Some("Action=GetCallerIdentity&Version=2011-06-15")
+            ),
             "GetCallerIdentity"
         );
         assert_eq!(
-            op("GET", "/?Action=DescribeInstances&Version=2016-11-15", &[], "ec2", None),
+            op(
+                "GET",
+                "/?Action=DescribeInstances&Version=2016-11-15",
+                &[],
+                "ec2",
+                None
+            ),
             "DescribeInstances"
         );
         assert_eq!(
-            op("POST", "/", &[("x-amz-target", "DynamoDB_20120810.GetItem")], "dynamodb", None),
+            op(
+                "POST",
+                "/",
+                &[("x-amz-target", "DynamoDB_20120810.GetItem")],
+                "dynamodb",
+                None
+            ),
             "GetItem"
         );
         assert_eq!(

@@ -154,7 +154,10 @@ pub(super) fn refusal(refusal: &Refusal, shape: Shape) -> http::Response<Body> {
     );
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
     headers.insert("x-amzn-errortype", HeaderValue::from_static(code));
     if let Ok(v) = HeaderValue::from_str(&id) {
         headers.insert("x-amzn-requestid", v.clone());
@@ -194,15 +197,24 @@ mod tests {
     fn each_protocol_gets_the_error_shape_its_sdk_parses() {
         assert_eq!(Shape::of(Some("s3"), &headers(&[])), Shape::S3);
         assert_eq!(
-            Shape::of(Some("sts"), &headers(&[("content-type", "application/x-www-form-urlencoded")])),
+            Shape::of(
+                Some("sts"),
+                &headers(&[("content-type", "application/x-www-form-urlencoded")])
+            ),
             Shape::Query
         );
         assert_eq!(
-            Shape::of(Some("dynamodb"), &headers(&[("x-amz-target", "DynamoDB_20120810.ListTables")])),
+            Shape::of(
+                Some("dynamodb"),
+                &headers(&[("x-amz-target", "DynamoDB_20120810.ListTables")])
+            ),
             Shape::Json
         );
         assert_eq!(
-            Shape::of(None, &headers(&[("content-type", "application/x-amz-json-1.0")])),
+            Shape::of(
+                None,
+                &headers(&[("content-type", "application/x-amz-json-1.0")])
+            ),
             Shape::Json
         );
     }

@@ -52,7 +52,10 @@ pub(super) struct Signature {
 
 impl Signature {
     pub(super) fn scope(&self) -> String {
-        format!("{}/{}/{}/aws4_request", self.date, self.region, self.service)
+        format!(
+            "{}/{}/{}/aws4_request",
+            self.date, self.region, self.service
+        )
     }
 }
 
@@ -74,7 +77,9 @@ pub(super) fn parse(parts: &Parts) -> Result<Signature, Refusal> {
     match get("X-Amz-Signature") {
         Some(signature) => {
             if get("X-Amz-Algorithm") != Some(ALGORITHM) {
-                return Err(Refusal::malformed("X-Amz-Algorithm must be AWS4-HMAC-SHA256"));
+                return Err(Refusal::malformed(
+                    "X-Amz-Algorithm must be AWS4-HMAC-SHA256",
+                ));
             }
             let credential = get("X-Amz-Credential")
                 .ok_or_else(|| Refusal::malformed("X-Amz-Credential is missing"))?;
@@ -220,7 +225,11 @@ pub(super) fn sign_string(secret: &str, at: SystemTime, sig: &Signature, string:
 }
 
 /// The canonical request, as the signer built it.
-fn canonical_request(parts: &Parts, sig: &Signature, payload_hash: &str) -> Result<String, Refusal> {
+fn canonical_request(
+    parts: &Parts,
+    sig: &Signature,
+    payload_hash: &str,
+) -> Result<String, Refusal> {
     let path = match parts.uri.path() {
         "" => "/",
         p => p,
@@ -448,7 +457,14 @@ mod tests {
             Err(Refusal::UnknownKey)
         ));
         assert!(matches!(
-            verify(&p, &sig, EMPTY_SHA256, "AKIDEXAMPLE", secret, at + SKEW + Duration::from_secs(1)),
+            verify(
+                &p,
+                &sig,
+                EMPTY_SHA256,
+                "AKIDEXAMPLE",
+                secret,
+                at + SKEW + Duration::from_secs(1)
+            ),
             Err(Refusal::Skewed)
         ));
     }
@@ -471,18 +487,36 @@ mod tests {
                 .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
                 .body(())
                 .unwrap();
-            resign(&mut request, &creds, "eu-west-1", service, Payload::Declared("UNSIGNED-PAYLOAD"), now).unwrap();
+            resign(
+                &mut request,
+                &creds,
+                "eu-west-1",
+                service,
+                Payload::Declared("UNSIGNED-PAYLOAD"),
+                now,
+            )
+            .unwrap();
             let (p, ()) = request.into_parts();
             let sig = parse(&p).unwrap();
-            verify(&p, &sig, "UNSIGNED-PAYLOAD", "AKIAFAKEFAKEFAKEFAKE", "secret/with+chars", now)
-                .unwrap_or_else(|e| panic!("{service}: {e:?}"));
+            verify(
+                &p,
+                &sig,
+                "UNSIGNED-PAYLOAD",
+                "AKIAFAKEFAKEFAKEFAKE",
+                "secret/with+chars",
+                now,
+            )
+            .unwrap_or_else(|e| panic!("{service}: {e:?}"));
         }
     }
 
     #[test]
     fn amz_dates_read_as_utc() {
         let t = parse_amz_date("20150830T123600Z").unwrap();
-        assert_eq!(t.duration_since(UNIX_EPOCH).unwrap().as_secs(), 1_440_938_160);
+        assert_eq!(
+            t.duration_since(UNIX_EPOCH).unwrap().as_secs(),
+            1_440_938_160
+        );
         assert!(parse_amz_date("2015-08-30T12:36:00Z").is_none());
     }
 }
