@@ -169,7 +169,8 @@ pub(super) fn refusal(refusal: &Refusal, shape: Shape) -> http::Response<Body> {
 fn request_id() -> String {
     let mut bytes = [0u8; 8];
     let _ = getrandom::fill(&mut bytes);
-    format!("mfa-exec-proxy-{}", super::sigv4::hex(&bytes))
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("mfa-exec-proxy-{hex}")
 }
 
 fn xml_escape(text: &str) -> String {
