@@ -185,6 +185,13 @@ print(" ".join(b["Name"] for b in s3.list_buckets()["Buckets"]))
 s3.put_object(Bucket="demo-logs", Key="from boto3/é+.txt", Body=b"hello through the proxy")
 print(s3.get_object(Bucket="demo-logs", Key="from boto3/é+.txt")["Body"].read().decode())
 print(s3.head_object(Bucket="demo-logs", Key="from boto3/é+.txt")["ContentLength"])
+import urllib.request, urllib.error
+url = s3.generate_presigned_url("get_object", Params={"Bucket": "demo-logs", "Key": "from boto3/é+.txt"}, ExpiresIn=60)
+print("presigned:", urllib.request.urlopen(url).read().decode())
+try:
+    urllib.request.urlopen(url.replace("Signature=", "Signature=0"))
+except urllib.error.HTTPError as e:
+    print("tampered presigned:", e.code)
 "#;
     let run = env.run_wrapping(
         &["-p", "open", "-t", &env.alice_code(), "--proxy"],
@@ -194,7 +201,9 @@ print(s3.head_object(Bucket="demo-logs", Key="from boto3/é+.txt")["ContentLengt
     run.success()
         .prints("assumed-role/open/")
         .prints("demo-reports demo-logs")
-        .prints("hello through the proxy\n23");
+        .prints("hello through the proxy\n23")
+        .prints("presigned: hello through the proxy")
+        .prints("tampered presigned: 403");
     let object = env
         .sts
         .objects()
