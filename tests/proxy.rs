@@ -186,6 +186,12 @@ s3.put_object(Bucket="demo-logs", Key="from boto3/é+.txt", Body=b"hello through
 print(s3.get_object(Bucket="demo-logs", Key="from boto3/é+.txt")["Body"].read().decode())
 print(s3.head_object(Bucket="demo-logs", Key="from boto3/é+.txt")["ContentLength"])
 import urllib.request, urllib.error
+from botocore.config import Config
+try:
+    urllib.request.urlopen(s3.generate_presigned_url("get_object", Params={"Bucket": "demo-logs", "Key": "k"}))
+except urllib.error.HTTPError as e:
+    print("sigv2 presigned:", e.code, e.read().decode())
+s3 = boto3.client("s3", config=Config(signature_version="s3v4"))
 url = s3.generate_presigned_url("get_object", Params={"Bucket": "demo-logs", "Key": "from boto3/é+.txt"}, ExpiresIn=60)
 print("presigned:", urllib.request.urlopen(url).read().decode())
 try:
@@ -202,6 +208,8 @@ except urllib.error.HTTPError as e:
         .prints("assumed-role/open/")
         .prints("demo-reports demo-logs")
         .prints("hello through the proxy\n23")
+        .prints("sigv2 presigned: 403")
+        .prints("Signature Version 2 URLs")
         .prints("presigned: hello through the proxy")
         .prints("tampered presigned: 403");
     let object = env

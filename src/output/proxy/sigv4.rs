@@ -95,6 +95,11 @@ pub(super) fn parse(parts: &Parts) -> Result<Signature, Refusal> {
                 })?;
             build(credential, signed, signature, amz_date, true, Some(expires))
         }
+        // Signature Version 2's query form, which botocore still presigns S3 URLs with unless
+        // told `signature_version = s3v4`: HMAC-SHA1 of a different string, not re-signed here.
+        None if get("AWSAccessKeyId").is_some() && get("Signature").is_some() => Err(
+            Refusal::malformed("Signature Version 2 URLs (AWSAccessKeyId=…&Signature=…) are not accepted; presign with SigV4 (boto3: Config(signature_version='s3v4'); in ~/.aws/config, `signature_version = s3v4` under `s3 =`)"),
+        ),
         None => Err(Refusal::Unsigned),
     }
 }
