@@ -534,3 +534,44 @@ fn proxy_narrows_the_session_with_read_only() {
     assert_ne!(run.status, Some(0));
     assert!(run.stderr.contains("AccessDenied"), "{}", run.stderr);
 }
+
+#[test]
+fn a_long_running_command_keeps_working_through_the_proxy_across_role_expiries_on_one_code() {
+    let Some(python) = python_with_boto3() else {
+        return;
+    };
+    let env = proxy_env();
+    // The MFA session, with its normal lifetime.
+    env.run(["-p", "alice", "-t", &env.alice_code(), "--", "true"])
+        .success();
+    // From now on the stand-in issues role credentials that live 3 seconds.
+    env.sts.set_lifetime_override(Some(3));
+    let script = r#"
+import time, boto3
+sts = boto3.client("sts")
+for i in range(8):
+    sts.get_caller_identity()
+    time.sleep(1.2)
+print("eight calls")
+"#;
+    let proxy = ["--proxy", "-p", "open", "--min-remaining", "1s"];
+    env.run_wrapping(&proxy, &python, &["-c", script])
+        .success()
+        .prints("eight calls");
+    // The proxy signed with renewed role credentials (the command's keys never changed), all
+    // from the one MFA session.
+    assert!(
+        env.sts.calls("AssumeRole") >= 3,
+        "{}",
+        env.sts.calls("AssumeRole")
+    );
+    assert_eq!(env.sts.calls("GetSessionToken"), 1);
+    let signers: std::collections::BTreeSet<String> = env
+        .sts
+        .requests()
+        .into_iter()
+        .filter(|s| s.action == "GetCallerIdentity")
+        .map(|s| s.access_key_id)
+        .collect();
+    assert!(signers.len() >= 3, "{signers:?}");
+}
