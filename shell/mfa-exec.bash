@@ -361,7 +361,7 @@ function _mfa_exec_complete {
                     ;;
             esac
         done
-        opts+=' --print-env --shell --credential-process --server --version'
+        opts+=' --print-env --shell --credential-process --server --proxy --version'
         if ((COMP_CWORD == 1)) && [[ $cur != -* ]]; then
             COMPREPLY=($(compgen -W 'cache init completions' -- "$cur"))
             return 0

@@ -414,6 +414,7 @@ complete -c mfa-exec -n 'not __mfa_exec_after_dashdash' -l print-env -d 'Print s
 complete -c mfa-exec -n 'not __mfa_exec_after_dashdash' -l shell -x -a 'sh bash zsh fish powershell' -d 'Shell syntax for --print-env'
 complete -c mfa-exec -n 'not __mfa_exec_after_dashdash' -l credential-process -d 'Print the credential_process JSON'
 complete -c mfa-exec -n 'not __mfa_exec_after_dashdash' -l server -d 'Serve refreshed credentials to the command'
+complete -c mfa-exec -n 'not __mfa_exec_after_dashdash' -l proxy -d 'Run the command behind a local signing proxy, with keys made for the run'
 complete -c mfa-exec -n 'not __mfa_exec_after_dashdash' -s V -l version -d 'Print the version'
 complete -c mfa-exec -n __fish_use_subcommand -f -a cache -d 'Show or clear cached credentials'
 complete -c mfa-exec -n __fish_use_subcommand -f -a init -d 'Print the shell integration script'

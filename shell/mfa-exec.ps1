@@ -224,7 +224,7 @@ $global:_MfaExecCompleter = {
         '--prompt', '--no-prompt', '--min-remaining', '--refresh', '--no-cache', '--no-session',
         '--policy', '--policy-arn', '--read-only', '--tag', '--source-identity', '--help'
         if ($words[0] -like '*mfa-exec*') {
-            $candidates += '--print-env', '--shell', '--credential-process', '--server', '--version'
+            $candidates += '--print-env', '--shell', '--credential-process', '--server', '--proxy', '--version'
         }
     }
     $candidates | Where-Object { $_ -like "$wordToComplete*" } |

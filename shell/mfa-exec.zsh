@@ -377,6 +377,7 @@ function _mfa_exec_complete {
         '--shell=[shell syntax for --print-env]:shell:(sh bash zsh fish powershell)'
         '--credential-process[print the credential_process JSON document]'
         '--server[serve refreshed credentials to the command]'
+        '--proxy[run the command behind a local signing proxy, with keys made for the run]'
         '(- *)'{-V,--version}'[print the version]'
         '(-)1:subcommand:((cache\:"show or clear cached credentials" init\:"print the shell integration script" completions\:"print shell completions"))'
         '*:: :->args'

@@ -398,7 +398,7 @@ pub(crate) struct RunArgs {
     pub(crate) scope: ScopeArgs,
 
     /// Print shell code that sets the variables (for eval) instead of running a command
-    #[arg(long, conflicts_with_all = ["credential_process", "server"])]
+    #[arg(long, conflicts_with_all = ["credential_process", "server", "proxy"])]
     pub(crate) print_env: bool,
 
     /// Shell syntax for --print-env
@@ -406,12 +406,18 @@ pub(crate) struct RunArgs {
     pub(crate) shell: Option<ShellKind>,
 
     /// Print the credential_process JSON document (for ~/.aws/config) instead of running a command
-    #[arg(long, conflicts_with = "server")]
+    #[arg(long, conflicts_with_all = ["server", "proxy"])]
     pub(crate) credential_process: bool,
 
     /// Serve refreshed credentials to COMMAND on a local endpoint (ECS container format)
     #[arg(long)]
     pub(crate) server: bool,
+
+    /// Run COMMAND with keys made for this run alone and AWS_ENDPOINT_URL pointing at a local
+    /// signing proxy, which checks each request's signature, signs it again with the MFA
+    /// credentials and forwards it to AWS: the command never holds the real keys
+    #[arg(long, conflicts_with = "server")]
+    pub(crate) proxy: bool,
 
     /// The command to run, after --
     #[arg(last = true, value_name = "COMMAND")]
@@ -468,6 +474,8 @@ impl RunArgs {
         }
         Ok(if self.server {
             Output::Server(command)
+        } else if self.proxy {
+            Output::Proxy(command)
         } else {
             Output::Exec(command)
         })

@@ -991,7 +991,7 @@ echo "command="(c 'mfa-exec -p alice -- mfa-of')
     let expected = [
         ("profiles-a", "alice auditor"),
         ("no", "--no-prompt --no-cache --no-session"),
-        ("pr", "--profile --print-env --prompt"),
+        ("pr", "--profile --print-env --prompt --proxy"),
         ("mfa-pr", "--profile --prompt"),
         ("sub", "cache init completions"),
         ("init", "bash zsh fish powershell"),

@@ -1,6 +1,7 @@
 //! A run: credentials for the resolved settings, handed to the command by exec, printed as
 //! shell text (`--print-env`) or as a `credential_process` document, or served to the
-//! command from a local endpoint (`--server`).
+//! command from a local endpoint (`--server`), or kept from it behind a signing proxy
+//! (`--proxy`).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -10,8 +11,9 @@ use anyhow::Result;
 use super::{check_stdout, print_stdout};
 use crate::cli::RunArgs;
 use crate::credentials::{self, cache::Cache};
-use crate::output::{environment, exec, server, shell};
+use crate::output::{environment, exec, proxy, server, shell};
 use crate::secrets::Credentials;
+use crate::settings::endpoints::ProxyTargets;
 use crate::settings::request::Output;
 use crate::settings::{env::Env, Settings};
 use crate::terminal::say;
@@ -37,6 +39,17 @@ pub(super) fn run(args: &RunArgs, env: &Env) -> Result<ExitCode> {
     if let Output::Server(argv) = &output {
         return server::run(&settings, cache, argv, default_credentials);
     }
+    if let Output::Proxy(argv) = &output {
+        let profile = files.profile(&settings.profile);
+        let targets = ProxyTargets::of(&files, profile, env)?;
+        let endpoint_vars: Vec<String> = env
+            .names_starting_with("AWS_ENDPOINT_URL_")
+            .map(String::from)
+            .collect();
+        // The history will take these; until it exists nothing is kept.
+        let sink: proxy::Sink = Box::new(|_request| {});
+        return proxy::run(&settings, cache, argv, targets, &endpoint_vars, sink);
+    }
     let (creds, obtained) = credentials::obtain(&settings, cache.as_ref())?;
     let changes = environment::for_credentials(&creds, obtained, &settings);
     match &output {
@@ -52,7 +65,7 @@ pub(super) fn run(args: &RunArgs, env: &Env) -> Result<ExitCode> {
             print_stdout(&credential_process_json(&creds))?;
             Ok(ExitCode::SUCCESS)
         }
-        Output::Server(_) => unreachable!("handled above"),
+        Output::Server(_) | Output::Proxy(_) => unreachable!("handled above"),
     }
 }
 

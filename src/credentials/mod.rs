@@ -141,6 +141,36 @@ pub(crate) fn carry_over(
     copied
 }
 
+/// The credentials a long-lived run keeps handing on (`--server` serves them, `--proxy` signs
+/// with them), renewed through the cache when they near expiry.
+pub(crate) struct Renewing {
+    settings: Settings,
+    cache: Option<Cache>,
+    creds: Credentials,
+}
+
+impl Renewing {
+    pub(crate) fn new(settings: &Settings, cache: Option<Cache>, creds: Credentials) -> Renewing {
+        Renewing {
+            settings: settings.clone(),
+            cache,
+            creds,
+        }
+    }
+
+    /// The current credentials, renewed first when they have less than `min_remaining` left.
+    pub(crate) fn fresh(&mut self) -> Result<Credentials> {
+        if !self.creds.fresh_for(self.settings.cache.min_remaining) {
+            // Through the cache: role credentials come from the cached MFA session without a
+            // prompt; a new code is asked for only when that session has ended. `--refresh`
+            // applied to the first fetch only.
+            let (creds, _) = renew(&self.settings, self.cache.as_ref())?;
+            self.creds = creds;
+        }
+        Ok(self.creds.clone())
+    }
+}
+
 /// The MFA sessions `list` has looked up, by what decides one (the source, the device and the
 /// duration): thousands of role profiles share the few sessions of their source users.
 #[derive(Default)]

@@ -38,7 +38,7 @@ use subtle::ConstantTimeEq;
 use tokio::task::AbortHandle;
 
 use crate::credentials::cache::Cache;
-use crate::credentials::{self, Obtained};
+use crate::credentials::{self, Obtained, Renewing};
 use crate::output::child::{self, Child};
 use crate::output::environment::{self, EnvChanges};
 use crate::secrets::Credentials;
@@ -67,26 +67,6 @@ const HIDDEN: [&str; 6] = [
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
 ];
-
-/// The credentials being served, renewed under the lock when they near expiry.
-struct Current {
-    settings: Settings,
-    cache: Option<Cache>,
-    creds: Credentials,
-}
-
-impl Current {
-    fn fresh(&mut self) -> Result<Credentials> {
-        if !self.creds.fresh_for(self.settings.cache.min_remaining) {
-            // Through the cache: role credentials come from the cached MFA session without a
-            // prompt; a new code is asked for only when that session has ended. `--refresh`
-            // applied to the first fetch only.
-            let (creds, _) = credentials::renew(&self.settings, self.cache.as_ref())?;
-            self.creds = creds;
-        }
-        Ok(self.creds.clone())
-    }
-}
 
 /// Serves the credentials to `argv` until it ends. `default_credentials`: the key by which the
 /// `default` profile holds credentials of its own, if it does.
@@ -120,11 +100,7 @@ pub(crate) fn run(
     let changes = child_environment(&creds, obtained, settings, port, &token);
 
     let shared = Arc::new(Shared {
-        current: Mutex::new(Current {
-            settings: settings.clone(),
-            cache,
-            creds,
-        }),
+        current: Mutex::new(Renewing::new(settings, cache, creds)),
         token,
         strangers: Mutex::new(Strangers::default()),
         max_strangers: strangers_cap(),
@@ -174,7 +150,7 @@ fn random_token() -> Result<String> {
 
 /// What every connection task shares.
 struct Shared {
-    current: Mutex<Current>,
+    current: Mutex<Renewing>,
     token: String,
     strangers: Mutex<Strangers>,
     max_strangers: usize,

@@ -100,6 +100,103 @@ pub(crate) fn service_endpoint(
     }
 }
 
+/// Services whose configured endpoints `--proxy` resolves before the command starts, by the
+/// name requests are signed for (which is the SDKs' service id, lower case, for all of them);
+/// `AWS_ENDPOINT_URL_<SERVICE>` variables of any other service are resolved too.
+const PROXIED_SERVICES: [&str; 24] = [
+    "s3",
+    "sts",
+    "iam",
+    "ec2",
+    "dynamodb",
+    "lambda",
+    "sqs",
+    "sns",
+    "kms",
+    "ssm",
+    "logs",
+    "cloudformation",
+    "secretsmanager",
+    "ecr",
+    "ecs",
+    "eks",
+    "rds",
+    "route53",
+    "cloudwatch",
+    "monitoring",
+    "events",
+    "states",
+    "kinesis",
+    "acm",
+];
+
+/// Where `--proxy` sends each request: the endpoints the profile configures, resolved once
+/// before the command starts (the command itself only knows the proxy), else the standard
+/// endpoint of the request's service and region.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ProxyTargets {
+    /// By service (signing name): AWS_ENDPOINT_URL_<SERVICE> or `[services]`.
+    configured: std::collections::HashMap<String, String>,
+    /// AWS_ENDPOINT_URL or the profile's `endpoint_url`.
+    all: Option<String>,
+}
+
+impl ProxyTargets {
+    pub(crate) fn of(
+        files: &ProfileFiles,
+        profile: Profile<'_>,
+        env: &Env,
+    ) -> Result<ProxyTargets> {
+        let all = service_endpoint(files, profile, env, "")?;
+        let from_env = env
+            .names_starting_with("AWS_ENDPOINT_URL_")
+            .map(|n| n["AWS_ENDPOINT_URL_".len()..].to_ascii_lowercase());
+        let mut configured = std::collections::HashMap::new();
+        for service in PROXIED_SERVICES
+            .into_iter()
+            .map(String::from)
+            .chain(from_env)
+        {
+            if let Some(url) = service_endpoint(files, profile, env, &service)? {
+                if Some(&url) != all.as_ref() {
+                    configured.insert(service, url);
+                }
+            }
+        }
+        Ok(ProxyTargets { configured, all })
+    }
+
+    /// The endpoint (scheme, host, optional port and base path) a request signed for
+    /// `service` in `region` goes to.
+    pub(crate) fn url(&self, service: &str, region: &str) -> String {
+        self.configured
+            .get(service)
+            .or(self.all.as_ref())
+            .map(|u| u.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| standard_endpoint(service, region))
+    }
+}
+
+/// A service's public endpoint in a region, by its partition's DNS suffix (aws-cn regions
+/// start with `cn-`); IAM and the other global services have one endpoint a partition, and a
+/// few services' hosts are not named as they sign (SES signs as `ses` on `email.`).
+pub(crate) fn standard_endpoint(service: &str, region: &str) -> String {
+    let china = region.starts_with("cn-");
+    let suffix = if china {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    match service {
+        "iam" if china => format!("https://iam.{region}.{suffix}"),
+        "iam" if region.starts_with("us-gov-") => "https://iam.us-gov.amazonaws.com".to_string(),
+        "iam" | "route53" | "cloudfront" if !china => format!("https://{service}.{suffix}"),
+        "ses" => format!("https://email.{region}.{suffix}"),
+        "mobiletargeting" => format!("https://pinpoint.{region}.{suffix}"),
+        _ => format!("https://{service}.{region}.{suffix}"),
+    }
+}
+
 /// The hosts of a partition's console sign-in: the federation endpoint and the console.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ConsoleHosts {
@@ -174,5 +271,37 @@ mod tests {
             )
         );
         assert!(hosts("arn:aws-iso:iam::123456789012:role/r").is_err());
+    }
+
+    #[test]
+    fn proxied_requests_go_to_their_partitions_standard_endpoints() {
+        let cases = [
+            ("s3", "eu-west-1", "https://s3.eu-west-1.amazonaws.com"),
+            ("sts", "us-east-1", "https://sts.us-east-1.amazonaws.com"),
+            ("iam", "us-east-1", "https://iam.amazonaws.com"),
+            (
+                "iam",
+                "cn-north-1",
+                "https://iam.cn-north-1.amazonaws.com.cn",
+            ),
+            ("iam", "us-gov-west-1", "https://iam.us-gov.amazonaws.com"),
+            (
+                "dynamodb",
+                "cn-northwest-1",
+                "https://dynamodb.cn-northwest-1.amazonaws.com.cn",
+            ),
+            (
+                "ses",
+                "eu-central-1",
+                "https://email.eu-central-1.amazonaws.com",
+            ),
+        ];
+        for (service, region, url) in cases {
+            assert_eq!(
+                standard_endpoint(service, region),
+                url,
+                "{service} {region}"
+            );
+        }
     }
 }

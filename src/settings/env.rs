@@ -55,6 +55,17 @@ impl Env {
             .filter(|v| !v.is_empty())
     }
 
+    /// The names of the non-empty variables that start with `prefix`.
+    pub(crate) fn names_starting_with<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        self.vars
+            .iter()
+            .filter(move |(k, v)| k.starts_with(prefix) && !v.is_empty())
+            .map(|(k, _)| k.as_str())
+    }
+
     /// HOME, else the user's home directory from the password database (cron, some CI).
     pub(crate) fn home(&self) -> Option<PathBuf> {
         self.get("HOME").map(PathBuf::from).or_else(|| {

@@ -155,6 +155,7 @@ pub(crate) enum Output {
     PrintEnv(ShellKind),
     CredentialProcess,
     Server(Vec<OsString>),
+    Proxy(Vec<OsString>),
 }
 
 /// The names a `ValueEnum`'s values are typed as, for messages: `a, b or c`.

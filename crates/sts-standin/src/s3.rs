@@ -147,7 +147,7 @@ pub(crate) fn action(
         return Err(access_denied("Access Denied"));
     }
     // S3 reads and checks the payload with the request's authentication.
-    let body = checked_body(rq)?;
+    let body = checked_body(rq, caller.secret())?;
     match op {
         Op::ListBuckets => {
             authorize(state, caller, "s3:ListAllMyBuckets", "*")?;

@@ -30,8 +30,9 @@ use crate::{federation, s3, sts};
 /// Worker threads taking requests off tiny_http's queue (connections have their own threads).
 const WORKERS: usize = 16;
 /// Largest request body read: above the AWS CLI's 8 MiB multipart threshold (and its chunk
-/// framing), below which `aws s3 cp` sends one PutObject.
-const MAX_BODY: u64 = 9 << 20;
+/// framing), below which `aws s3 cp` sends one PutObject, and above the 200 MB upload that
+/// `--proxy`'s memory test streams through (S3's own limit for one PutObject is 5 GB).
+const MAX_BODY: u64 = 256 << 20;
 
 /// A running stand-in. Serves on background threads until dropped.
 pub struct StandIn {
@@ -521,6 +522,7 @@ fn respond(shared: &Shared, rq: &Incoming) -> (Outgoing, String, String) {
             region: a.region,
             service: a.service,
             status: result.as_ref().map_or_else(|e| e.status, |_| 200),
+            payload: rq.header("x-amz-content-sha256").map(String::from),
         });
     }
     drop(state);

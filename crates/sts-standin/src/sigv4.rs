@@ -58,6 +58,14 @@ impl Caller {
         }
     }
 
+    /// The secret the caller signs with (chunk signatures are checked with it).
+    pub(crate) fn secret(&self) -> &str {
+        match self {
+            Caller::User(u) => &u.secret_access_key,
+            Caller::Temp(t) => &t.secret,
+        }
+    }
+
     pub(crate) fn temp(&self) -> Option<&Temp> {
         match self {
             Caller::User(_) => None,
@@ -139,6 +147,17 @@ pub(crate) fn parse_authorization(value: &str) -> Result<Authorization, StsError
             .collect(),
         signature: signature.unwrap_or_default().to_string(),
     })
+}
+
+impl Authorization {
+    pub(crate) fn signature(&self) -> &str {
+        &self.signature
+    }
+}
+
+/// X-Amz-Date as a time, for the payload's chunk signatures.
+pub(crate) fn parse_amz_date_pub(s: &str) -> Option<SystemTime> {
+    parse_amz_date(s)
 }
 
 /// Who signed, and for which service (`sts`, `iam` or `s3`).

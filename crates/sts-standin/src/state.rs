@@ -204,6 +204,8 @@ pub struct Signed {
     pub service: String,
     /// The HTTP status it was answered with (200: done).
     pub status: u16,
+    /// `x-amz-content-sha256` as sent (S3: a hex hash, UNSIGNED-PAYLOAD or a STREAMING-… form).
+    pub payload: Option<String>,
 }
 
 /// When a [`Hook`] runs: as a request arrives (before it is served: what it asks is done
