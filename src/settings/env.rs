@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use crate::history::{self, History};
 use crate::profile::ProfileFiles;
 
 /// The process environment, read once.
@@ -88,6 +89,42 @@ impl Env {
             .filter(|p| p.is_absolute())
             .or_else(|| self.home().map(|h| h.join(".cache")))?;
         Some(base.join("mfa-exec"))
+    }
+
+    /// The run history (`crate::history`): `$XDG_STATE_HOME/mfa-exec`, else
+    /// `~/.local/state/mfa-exec`, bounded by `MFA_EXEC_HISTORY_MAX` bytes; None when
+    /// `MFA_EXEC_HISTORY` is `off` (or `0`, `false`, `no`) or there is no home to keep it in.
+    /// A bound that is not a number of bytes, or below the smallest, is the default: the
+    /// history never stops a run.
+    pub(crate) fn history(&self) -> Option<History> {
+        let off = self.get("MFA_EXEC_HISTORY").is_some_and(|v| {
+            ["off", "0", "false", "no"]
+                .iter()
+                .any(|off| v.eq_ignore_ascii_case(off))
+        });
+        if off {
+            return None;
+        }
+        self.history_kept()
+    }
+
+    /// Where the history is kept, recording on or off: what `mfa-exec history` reads.
+    pub(crate) fn history_kept(&self) -> Option<History> {
+        // XDG says a relative XDG_STATE_HOME is to be ignored.
+        let base = self
+            .get("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| self.home().map(|h| h.join(".local").join("state")))?;
+        let max = self
+            .get("MFA_EXEC_HISTORY_MAX")
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|&m| m >= history::MIN_MAX)
+            .unwrap_or(history::DEFAULT_MAX);
+        Some(History {
+            dir: base.join("mfa-exec"),
+            max,
+        })
     }
 
     /// The AWS config and credentials files (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE, else
