@@ -74,14 +74,33 @@ fn since_ms(text: &str) -> Result<u64> {
     if let Ok(back) = humantime::parse_duration(text) {
         return Ok(now.saturating_sub(u64::try_from(back.as_millis()).unwrap_or(u64::MAX)));
     }
-    use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
-    if let Ok(at) = DateTime::from_str(text, DateTimeFormat::DateTime) {
-        return Ok(u64::try_from(at.to_millis().unwrap_or(0)).unwrap_or(0));
+    if let Some(at) = rfc3339_ms(text) {
+        return Ok(at);
     }
     bail!(
         "--since '{}' is neither a duration (1h, 30m, 2d) nor an RFC 3339 time (2026-12-07T09:00:00Z)",
         safe(text)
     )
+}
+
+/// An RFC 3339 time in Unix milliseconds. The SDK's parser takes UTC (`Z`) only; an offset
+/// (`+01:00`) is taken off here first.
+fn rfc3339_ms(text: &str) -> Option<u64> {
+    use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
+    let (utc, offset_s) = match text.len().checked_sub(6).map(|i| text.split_at(i)) {
+        Some((time, offset))
+            if offset.len() == 6 && matches!(&offset[..1], "+" | "-") && &offset[3..4] == ":" =>
+        {
+            let hours: i64 = offset[1..3].parse().ok()?;
+            let minutes: i64 = offset[4..6].parse().ok()?;
+            let sign = if offset.starts_with('-') { -1 } else { 1 };
+            (format!("{time}Z"), sign * (hours * 3600 + minutes * 60))
+        }
+        _ => (text.to_string(), 0),
+    };
+    let at = DateTime::from_str(&utc, DateTimeFormat::DateTime).ok()?;
+    let ms = at.to_millis().ok()? - offset_s * 1000;
+    u64::try_from(ms).ok()
 }
 
 /// A run as `--json` shows it: its record's fields, `start` in RFC 3339, `ended` (false for
@@ -304,6 +323,11 @@ mod tests {
             since_ms("2026-12-07T10:00:00+01:00").unwrap(),
             1_796_634_000_000
         );
+        assert_eq!(
+            since_ms("2026-12-07T04:30:00-04:30").unwrap(),
+            1_796_634_000_000
+        );
         assert!(since_ms("yesterday").is_err());
+        assert!(since_ms("2026-12-07T10:00:00+xx:00").is_err());
     }
 }
