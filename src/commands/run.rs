@@ -113,9 +113,10 @@ fn credentials_out(args: &RunArgs, env: &Env, output: &Output, run: &mut Run) ->
         Output::Exec(argv) if env.history().is_none() => Err(exec::exec(argv, &changes)),
         // Staying its parent, so that its status and duration can be recorded.
         Output::Exec(argv) => {
-            drop(creds);
-            let status = child::Child::spawn(argv, &changes)?.wait()?;
-            Ok(Ended::Command(status, Mode::Exec))
+            let child = child::Child::spawn(argv, &changes)?;
+            // The command has them; mfa-exec, waiting, needs them no more.
+            drop((changes, creds));
+            Ok(Ended::Command(child.wait()?, Mode::Exec))
         }
         Output::PrintEnv(kind) => {
             if std::io::stdout().is_terminal() {
