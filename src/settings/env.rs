@@ -154,3 +154,40 @@ fn expand_home(path: &str, home: Option<PathBuf>) -> PathBuf {
         _ => PathBuf::from(path),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_history_is_kept_under_xdg_state_home_unless_turned_off() {
+        let kept = |pairs: &[(&str, &str)]| Env::from_pairs(pairs).history();
+        let home = [("HOME", "/home/alice")];
+        let default = kept(&home).unwrap();
+        assert_eq!(
+            default.dir,
+            PathBuf::from("/home/alice/.local/state/mfa-exec")
+        );
+        assert_eq!(default.max, history::DEFAULT_MAX);
+        let state = kept(&[("HOME", "/home/alice"), ("XDG_STATE_HOME", "/var/state")]).unwrap();
+        assert_eq!(state.dir, PathBuf::from("/var/state/mfa-exec"));
+        // XDG: a relative XDG_STATE_HOME is ignored.
+        let relative = kept(&[("HOME", "/home/alice"), ("XDG_STATE_HOME", "state")]).unwrap();
+        assert_eq!(relative.dir, default.dir);
+        for off in ["off", "OFF", "0", "false", "no"] {
+            let env = Env::from_pairs(&[("HOME", "/home/alice"), ("MFA_EXEC_HISTORY", off)]);
+            assert!(env.history().is_none(), "{off}");
+            // `mfa-exec history` still reads what was kept.
+            assert_eq!(env.history_kept().unwrap().dir, default.dir);
+        }
+        let bound = |v: &str| {
+            kept(&[("HOME", "/h"), ("MFA_EXEC_HISTORY_MAX", v)])
+                .unwrap()
+                .max
+        };
+        assert_eq!(bound("65536"), 65536);
+        // Not a number, or too small to hold a few runs: the default, never a failed run.
+        assert_eq!(bound("64k"), history::DEFAULT_MAX);
+        assert_eq!(bound("100"), history::DEFAULT_MAX);
+    }
+}
