@@ -141,9 +141,18 @@ fn a_failed_run_is_recorded_with_its_status_and_no_message() {
     assert_eq!(runs[0]["status"], 125);
     assert_eq!(runs[0]["profile"], "nosuch");
     assert_eq!(runs[0]["credentials"], Value::Null);
+    // No -p: the profile the one rule chose; a name that is not one is not kept.
+    env.run(["--", "true"]).fails(125, &["profile 'default'"]);
+    env.run(["-p", "bad name!", "--", "true"])
+        .fails(125, &["not a profile name"]);
+    let runs = history_json(&env, &[]);
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    assert_eq!(runs[2]["profile"], "default");
+    assert_eq!(runs[3]["profile"], Value::Null);
+    assert_eq!(runs[3]["status"], 125);
     // A usage mistake touched nothing and is not a run.
     env.run(["--print-env", "--", "true"]).fails(125, &[]);
-    assert_eq!(history_json(&env, &[]).len(), 2);
+    assert_eq!(history_json(&env, &[]).len(), 4);
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
-use super::run::{acted_as, recorded, Ended};
+use super::run::{acted_as, chosen_profile, recorded, Ended};
 use super::{check_stdout, print_stdout};
 use crate::aws::{new_runtime, signin};
 use crate::cli::ConsoleArgs;
@@ -26,9 +26,13 @@ use crate::settings::{env::Env, Settings, TokenSource};
 use crate::terminal::say;
 
 pub(super) fn run(args: &ConsoleArgs, env: &Env) -> Result<ExitCode> {
-    let mut run = Run::start(Mode::Console, None);
-    run.profile = args.profile.clone();
-    recorded(env, run, |run| sign_in(args, env, run))
+    recorded(env, Run::start(Mode::Console, None), |run| {
+        let result = sign_in(args, env, run);
+        if run.profile.is_none() {
+            run.profile = chosen_profile(args.profile.as_deref(), env);
+        }
+        result
+    })
 }
 
 fn sign_in(args: &ConsoleArgs, env: &Env, run: &mut Run) -> Result<Ended> {

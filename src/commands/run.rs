@@ -27,9 +27,22 @@ pub(super) fn run(args: &RunArgs, env: &Env) -> Result<ExitCode> {
         Output::CredentialProcess => (Mode::CredentialProcess, None),
         Output::Server(argv) => (Mode::Server, argv.first()),
     };
-    let mut run = Run::start(mode, argv0.map(|a| a.as_os_str()));
-    run.profile = args.profile.clone();
-    recorded(env, run, |run| credentials_out(args, env, &output, run))
+    let run = Run::start(mode, argv0.map(|a| a.as_os_str()));
+    recorded(env, run, |run| {
+        let result = credentials_out(args, env, &output, run);
+        if run.profile.is_none() {
+            run.profile = chosen_profile(args.profile.as_deref(), env);
+        }
+        result
+    })
+}
+
+/// For the record of a run that failed before its settings were resolved: the profile it
+/// would have used, by the one rule (`-p`, AWS_PROFILE, …), when that is a valid name.
+pub(super) fn chosen_profile(flag: Option<&str>, env: &Env) -> Option<String> {
+    crate::settings::choice::Choice::resolve(flag, env)
+        .ok()
+        .map(|c| c.name)
 }
 
 /// How a run ended: with a status of mfa-exec's, or as its command did.
