@@ -291,6 +291,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn proxied_requests_are_shown_under_their_run_and_in_its_json() {
+        let text = concat!(
+            r#"{"type":"request","run":"7-1000","time_ms":2000,"service":"s3","operation":"PutObject","status":200,"bytes_in":1536,"bytes_out":0}"#,
+            "\n",
+            r#"{"type":"request","run":"7-1000","time_ms":3000,"service":"sts","operation":"GetCallerIdentity","status":403,"bytes_in":0,"bytes_out":300,"refused":"the signature does not verify"}"#,
+            "\n",
+            r#"{"type":"run","id":"7-1000","start_ms":1000,"profile":"prod","arn":"arn:aws:iam::123456789012:role/s3-writer","mode":"proxy","credentials":"cache","command":"aws","status":0,"duration_ms":2500}"#,
+            "\n",
+        );
+        let read = read::parse(text.as_bytes());
+        let entries: Vec<&Entry> = read.entries.iter().collect();
+        let table = table(&entries);
+        let rows: Vec<&str> = table.lines().collect();
+        assert_eq!(rows.len(), 4, "{table}");
+        assert!(rows[1].contains("123456789012:role/s3-writer"), "{table}");
+        assert!(rows[1].contains("proxy"), "{table}");
+        assert!(
+            rows[2].starts_with("  ") && rows[2].contains("s3 PutObject  200  1.5 KiB in, 0 B out"),
+            "{table}"
+        );
+        assert!(
+            rows[3].contains("403") && rows[3].ends_with("refused: the signature does not verify"),
+            "{table}"
+        );
+        let json = entry_json(entries[0]);
+        assert_eq!(json["mode"], "proxy");
+        assert_eq!(json["ended"], true);
+        assert_eq!(json["requests"][0]["operation"], "PutObject");
+        assert_eq!(
+            json["requests"][1]["refused"],
+            "the signature does not verify"
+        );
+        assert_eq!(json["requests"][0]["time"], "1970-01-01T00:00:02Z");
+    }
+
+    #[test]
     fn arns_are_shortened_to_account_and_resource() {
         assert_eq!(
             short_arn("arn:aws:iam::123456789012:role/s3-reader"),
