@@ -1,6 +1,8 @@
 //! A run: credentials for the resolved settings, handed to the command by exec, printed as
 //! shell text (`--print-env`) or as a `credential_process` document, or served to the
-//! command from a local endpoint (`--server`).
+//! command from a local endpoint (`--server`); and every run's record in the history, which
+//! is why exec mode stays the command's parent while a history is kept (`MFA_EXEC_HISTORY=off`
+//! brings the plain exec back).
 
 use std::io::IsTerminal;
 use std::process::{ExitCode, ExitStatus};
