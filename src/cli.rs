@@ -55,6 +55,7 @@ const NOT_A_RUN: &[&str] = &[
     "device",
     "list",
     "console",
+    "history",
     "profiles",
     "man",
     "help",
@@ -125,6 +126,20 @@ pub(crate) enum Sub {
     },
     /// Open the AWS console signed in as the profile's role, with the same MFA session as runs
     Console(ConsoleArgs),
+    /// Show the run history: when each run was, its profile and role, whether a code was
+    /// spent, its command's name and exit status (never a secret or an argument)
+    History {
+        /// Only runs that started within this long (1h, 2d, 30m) or since this time (RFC 3339,
+        /// 2026-12-07T09:00:00Z)
+        #[arg(long, value_name = "DURATION|TIME")]
+        since: Option<String>,
+        /// Only the runs of this profile
+        #[arg(short, long, value_name = "NAME")]
+        profile: Option<String>,
+        /// One JSON array, for scripts
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// What narrows a role session and what it carries: for runs and the console alike.

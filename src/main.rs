@@ -12,7 +12,8 @@
 //! - `output`: the environment a command gets, exec, shell text, the credential server.
 //!
 //! Leaves every step may use: `terminal` (the one `/dev/tty`, text made safe to show),
-//! `files` (bounded reads, atomic writes, locked edits of a user's files), `exit` (statuses),
+//! `files` (bounded reads, atomic writes, locked edits of a user's files), `history` (one
+//! appended line per run, and per proxied request), `exit` (statuses),
 //! `core_dumps` (none of mfa-exec, the user's limit for what it runs).
 
 mod aws;
@@ -23,6 +24,7 @@ mod core_dumps;
 mod credentials;
 mod exit;
 mod files;
+mod history;
 mod output;
 mod profile;
 mod secrets;

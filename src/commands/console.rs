@@ -12,11 +12,13 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
+use super::run::{acted_as, chosen_profile, recorded, Ended};
 use super::{check_stdout, print_stdout};
 use crate::aws::{new_runtime, signin};
 use crate::cli::ConsoleArgs;
 use crate::credentials::{self, cache::Cache};
 use crate::exit::{Exit, FAILURE};
+use crate::history::{Mode, Run};
 use crate::output::browser;
 use crate::settings::duration::human_duration;
 use crate::settings::endpoints::{console_hosts, signin_endpoint, ConsoleHosts};
@@ -24,11 +26,23 @@ use crate::settings::{env::Env, Settings, TokenSource};
 use crate::terminal::say;
 
 pub(super) fn run(args: &ConsoleArgs, env: &Env) -> Result<ExitCode> {
+    recorded(env, Run::start(Mode::Console, None), |run| {
+        let result = sign_in(args, env, run);
+        if run.profile.is_none() {
+            run.profile = chosen_profile(args.profile.as_deref(), env);
+        }
+        result
+    })
+}
+
+fn sign_in(args: &ConsoleArgs, env: &Env, run: &mut Run) -> Result<Ended> {
     if args.print_url {
         check_stdout()?;
     }
     let files = env.profile_files()?;
     let settings = Settings::resolve(&args.request(), env, &files)?;
+    run.profile = Some(settings.profile.clone());
+    run.arn = acted_as(&settings);
     let Some(role) = settings.role.clone() else {
         return Err(Exit {
             status: FAILURE,
@@ -73,6 +87,7 @@ pub(super) fn run(args: &ConsoleArgs, env: &Env) -> Result<ExitCode> {
     };
 
     let (creds, _) = credentials::obtain(&settings, cache.as_ref())?;
+    run.credentials = Some(credentials::how_obtained());
     let token =
         new_runtime()?.block_on(signin::signin_token(&endpoint, &creds, settings.duration))?;
     let url = signin::login_url(&endpoint, &destination, &token);
@@ -85,7 +100,7 @@ pub(super) fn run(args: &ConsoleArgs, env: &Env) -> Result<ExitCode> {
             role.arn
         ));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Ended::Status(0))
 }
 
 /// Where the console opens: `--destination` as given (https, or the configured sign-in

@@ -138,6 +138,9 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ("BROWSER", "The browser mfa-exec console opens the sign-in URL in."),
     ("MFA_EXEC_MIN_REMAINING", "Reuse cached credentials only while more than this is left (--min-remaining); default 5m."),
     ("XDG_CACHE_HOME", "The cache is $XDG_CACHE_HOME/mfa-exec; else ~/.cache/mfa-exec."),
+    ("XDG_STATE_HOME", "The run history is $XDG_STATE_HOME/mfa-exec/history.jsonl; else ~/.local/state/mfa-exec/history.jsonl."),
+    ("MFA_EXEC_HISTORY", "off (or 0, false, no): record no history, and exec mode replaces itself with the command (no parent left to record it)."),
+    ("MFA_EXEC_HISTORY_MAX", "The history's bound in bytes (default 4194304, at least 4096): past it the oldest half is dropped."),
     ("XDG_CONFIG_HOME", "The keyring record is $XDG_CONFIG_HOME/mfa-exec/keyring.json; else ~/.config/mfa-exec/keyring.json."),
     ("MFA_EXEC_BIN, MFA_EXEC_AUTO_REFRESH", "For the shell integration (mfa-exec init SHELL): the mfa-exec it runs, and whether it reloads credentials from the cache before a prompt."),
 ];
@@ -145,6 +148,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
 const FILES: &[(&str, &str)] = &[
     ("~/.aws/config, ~/.aws/credentials", "The AWS profiles, read with the AWS SDK's parser. mfa-exec changes them only when asked: device add and device remove write and remove one mfa_serial line, keys add --from-credentials-file removes a profile's two key lines, keys rotate replaces their two values."),
     ("~/.cache/mfa-exec/", "The cache of temporary credentials: a private (0700) directory of private (0600) files, never a long-term key. See mfa-exec cache. It also holds the journal of a key rotation in progress (rotation-HASH.journal), which holds the new secret only between CreateAccessKey and its store."),
+    ("~/.local/state/mfa-exec/history.jsonl", "The run history: one JSON line per run (when, profile, role, mode, whether a code was spent, the command's name, exit status, duration), never a secret or an argument; 0600 in a 0700 directory, bounded. See mfa-exec history."),
     ("~/.config/mfa-exec/keyring.json", "The keyring record: which profiles keep their keys in the OS keyring, and their access key ids (never a secret). The keys themselves are in the keyring (Secret Service), under service mfa-exec."),
     ("~/.config/mfa-exec/key-dates.json", "When the access keys keys rotate made were created, by key id (never a secret), for the ages keys list and list show."),
     ("/usr/share/mfa-exec/shell/", "The shell integration scripts, mfa-exec.bash, mfa-exec.zsh, mfa-exec.fish and mfa-exec.ps1, the same ones mfa-exec init SHELL prints."),
@@ -153,7 +157,7 @@ const FILES: &[(&str, &str)] = &[
 /// The statuses of the README's table, with the numbers taken from `exit`.
 fn exit_statuses() -> Vec<(String, &'static str)> {
     vec![
-        ("the command's".to_string(), "The command ran (exec mode; --server also reports 128 + n for a signal)."),
+        ("the command's".to_string(), "The command ran; killed by signal n, exec mode ends by that signal too and --server reports 128 + n."),
         (FAILURE.to_string(), "mfa-exec itself failed (bad input, STS refused, no code), with one line on stderr that says what to do."),
         (CANNOT_INVOKE.to_string(), "The command was found but could not be run."),
         (NOT_FOUND.to_string(), "The command was not found."),

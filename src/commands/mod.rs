@@ -1,5 +1,5 @@
 //! What each invocation does, from parsed arguments to output: one file per subcommand
-//! (`cache`, `keys`, `device`, `list`, `console` for a console sign-in, `shell` for `init`,
+//! (`cache`, `keys`, `device`, `list`, `history`, `console` for a console sign-in, `shell` for `init`,
 //! `completions` and the profile names completion asks for, `man` for the manual pages) and one
 //! for runs (exec, `--print-env`, `--credential-process`, `--server`). Each owns its output;
 //! stdout carries only what a caller evaluates or parses.
@@ -7,6 +7,7 @@
 mod cache;
 mod console;
 mod device;
+mod history;
 mod keys;
 mod list;
 mod man;
@@ -38,6 +39,11 @@ pub(crate) fn run() -> Result<ExitCode> {
         Some(Sub::Profiles) => shell::profile_names(&env),
         Some(Sub::Man { dir }) => man::generate(&dir),
         Some(Sub::Console(args)) => console::run(&args, &env),
+        Some(Sub::History {
+            since,
+            profile,
+            json,
+        }) => history::run(since.as_deref(), profile.as_deref(), json, &env),
         None => run::run(&cli.run, &env),
     }
 }
@@ -77,6 +83,7 @@ fn usage_error(err: clap::Error) -> Result<ExitCode> {
         "'device'",
         "'list'",
         "'console'",
+        "'history'",
     ]
     .iter()
     .any(|w| first.contains(w));

@@ -15,6 +15,7 @@ pub(crate) mod codes;
 pub(crate) mod prompt;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Result};
 use tokio::runtime::Runtime;
@@ -22,6 +23,7 @@ use tokio::runtime::Runtime;
 use crate::aws::failure::{AwsFailure, FailureKind};
 use crate::aws::sts::Sts;
 use crate::aws::{new_runtime, Signer};
+use crate::history::Got;
 use crate::secrets::Credentials;
 use crate::settings::duration::{human_duration, CHAINED_ROLE_MAX};
 use crate::settings::scope::Scope;
@@ -37,6 +39,23 @@ pub(crate) enum Obtained {
     Session,
     /// AssumeRole.
     Role,
+}
+
+/// Whether this process fetched credentials from STS, and whether STS accepted an MFA code:
+/// what the history records of a run (`code`, `sts` or `cache`), known without a call.
+static FETCHED: AtomicBool = AtomicBool::new(false);
+static CODE_SPENT: AtomicBool = AtomicBool::new(false);
+
+/// Where this process's credentials came from so far: a code STS accepted, a call to STS
+/// without one (a role from the cached MFA session), or the cache alone.
+pub(crate) fn how_obtained() -> Got {
+    if CODE_SPENT.load(Ordering::Relaxed) {
+        Got::Code
+    } else if FETCHED.load(Ordering::Relaxed) {
+        Got::Sts
+    } else {
+        Got::Cache
+    }
 }
 
 /// Gets the credentials the settings ask for: the first fetch of a run (a code from `-t`,
@@ -360,6 +379,7 @@ fn cached(
     fetch: impl FnOnce() -> Result<Credentials>,
 ) -> Result<Credentials> {
     let Some(cache) = cache else {
+        FETCHED.store(true, Ordering::Relaxed);
         return fetch();
     };
     let fresh = |c: &Credentials| c.fresh_for(policy.min_remaining);
@@ -374,6 +394,7 @@ fn cached(
             return Ok(c);
         }
     }
+    FETCHED.store(true, Ordering::Relaxed);
     let creds = fetch()?;
     cache.write(key, &creds);
     Ok(creds)
@@ -554,6 +575,7 @@ impl Fetcher<'_> {
             let result = call(self.runtime()?, &code);
             match result {
                 Ok(creds) => {
+                    CODE_SPENT.store(true, Ordering::Relaxed);
                     if let Some(c) = self.cache {
                         c.record_code(serial, &code);
                     }

@@ -1,6 +1,7 @@
 //! A command mfa-exec starts and stays the parent of, for the modes that must outlive the
-//! exec: `--server` today (and a signing proxy later), which keep serving the command while
-//! it runs.
+//! exec: `--server` (and a signing proxy later), which keep serving the command while it
+//! runs, and exec mode itself while the history records runs, so that someone is left to see
+//! the command's exit status and duration.
 //!
 //! Staying the parent must not change what the command's caller sees, which exec mode gets
 //! for free: the command's exit status is mfa-exec's, and death by signal n is `128 + n`, as
@@ -75,12 +76,31 @@ impl Child {
 /// mfa-exec's status for the command's: its own, or 128 + n when it died of signal n (as
 /// shells report it).
 pub(crate) fn exit_code(status: ExitStatus) -> ExitCode {
+    ExitCode::from(status_number(status))
+}
+
+/// The number [`exit_code`] ends with, for the history.
+pub(crate) fn status_number(status: ExitStatus) -> u8 {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
-        (Some(code), _) => ExitCode::from(code as u8),
-        (None, Some(sig)) => ExitCode::from((128 + sig) as u8),
-        _ => ExitCode::from(crate::exit::FAILURE),
+        (Some(code), _) => code as u8,
+        (None, Some(sig)) => (128 + sig) as u8,
+        _ => crate::exit::FAILURE,
     }
+}
+
+/// Ends mfa-exec as the command ended, for exec mode, whose caller saw the command itself
+/// end before mfa-exec stayed its parent: the same status, or death by the same signal (a
+/// shell script stops when a command it waits for dies of SIGINT, not when one exits with
+/// 130). A signal that would not end mfa-exec leaves 128 + n.
+pub(crate) fn end_as(status: ExitStatus) -> ExitCode {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(sig) = status.signal() {
+        // mfa-exec's own core limit is 0 and it is not dumpable: a SIGQUIT or SIGSEGV passed
+        // on here leaves no core of it.
+        let _ = signal_hook::low_level::emulate_default_handler(sig);
+    }
+    exit_code(status)
 }
 
 #[cfg(test)]

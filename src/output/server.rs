@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::ffi::OsString;
-use std::process::ExitCode;
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,7 +39,7 @@ use tokio::task::AbortHandle;
 
 use crate::credentials::cache::Cache;
 use crate::credentials::{self, Obtained, Renewing};
-use crate::output::child::{self, Child};
+use crate::output::child::Child;
 use crate::output::environment::{self, EnvChanges};
 use crate::secrets::Credentials;
 use crate::settings::Settings;
@@ -75,7 +75,7 @@ pub(crate) fn run(
     cache: Option<Cache>,
     argv: &[OsString],
     default_credentials: Option<&str>,
-) -> Result<ExitCode> {
+) -> Result<ExitStatus> {
     // Without a cache directory (or with --no-cache) the MFA session is kept in memory, so
     // role renewals still need no code.
     let cache = Some(cache.unwrap_or_else(Cache::in_memory));
@@ -118,7 +118,7 @@ pub(crate) fn run(
     std::thread::spawn(move || rt.block_on(serve(listener, shared)));
 
     let child = Child::spawn(argv, &changes)?;
-    Ok(child::exit_code(child.wait()?))
+    child.wait()
 }
 
 /// Exec mode's environment, with the static keys replaced by the endpoint.

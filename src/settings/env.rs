@@ -8,6 +8,7 @@ use fnv::FnvHashMap;
 
 use anyhow::Result;
 
+use crate::history::{self, History};
 use crate::profile::ProfileFiles;
 
 /// The process environment, read once.
@@ -104,6 +105,42 @@ impl Env {
         Some(base.join("mfa-exec"))
     }
 
+    /// The run history (`crate::history`): `$XDG_STATE_HOME/mfa-exec`, else
+    /// `~/.local/state/mfa-exec`, bounded by `MFA_EXEC_HISTORY_MAX` bytes; None when
+    /// `MFA_EXEC_HISTORY` is `off` (or `0`, `false`, `no`) or there is no home to keep it in.
+    /// A bound that is not a number of bytes, or below the smallest, is the default: the
+    /// history never stops a run.
+    pub(crate) fn history(&self) -> Option<History> {
+        let off = self.get("MFA_EXEC_HISTORY").is_some_and(|v| {
+            ["off", "0", "false", "no"]
+                .iter()
+                .any(|off| v.eq_ignore_ascii_case(off))
+        });
+        if off {
+            return None;
+        }
+        self.history_kept()
+    }
+
+    /// Where the history is kept, recording on or off: what `mfa-exec history` reads.
+    pub(crate) fn history_kept(&self) -> Option<History> {
+        // XDG says a relative XDG_STATE_HOME is to be ignored.
+        let base = self
+            .get("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| self.home().map(|h| h.join(".local").join("state")))?;
+        let max = self
+            .get("MFA_EXEC_HISTORY_MAX")
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|&m| m >= history::MIN_MAX)
+            .unwrap_or(history::DEFAULT_MAX);
+        Some(History {
+            dir: base.join("mfa-exec"),
+            max,
+        })
+    }
+
     /// The AWS config and credentials files (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE, else
     /// `~/.aws/config` and `~/.aws/credentials`), read and parsed.
     pub(crate) fn profile_files(&self) -> Result<ProfileFiles> {
@@ -129,5 +166,42 @@ fn expand_home(path: &str, home: Option<PathBuf>) -> PathBuf {
     match (path.strip_prefix("~/"), home) {
         (Some(rest), Some(home)) => home.join(rest),
         _ => PathBuf::from(path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_history_is_kept_under_xdg_state_home_unless_turned_off() {
+        let kept = |pairs: &[(&str, &str)]| Env::from_pairs(pairs).history();
+        let home = [("HOME", "/home/alice")];
+        let default = kept(&home).unwrap();
+        assert_eq!(
+            default.dir,
+            PathBuf::from("/home/alice/.local/state/mfa-exec")
+        );
+        assert_eq!(default.max, history::DEFAULT_MAX);
+        let state = kept(&[("HOME", "/home/alice"), ("XDG_STATE_HOME", "/var/state")]).unwrap();
+        assert_eq!(state.dir, PathBuf::from("/var/state/mfa-exec"));
+        // XDG: a relative XDG_STATE_HOME is ignored.
+        let relative = kept(&[("HOME", "/home/alice"), ("XDG_STATE_HOME", "state")]).unwrap();
+        assert_eq!(relative.dir, default.dir);
+        for off in ["off", "OFF", "0", "false", "no"] {
+            let env = Env::from_pairs(&[("HOME", "/home/alice"), ("MFA_EXEC_HISTORY", off)]);
+            assert!(env.history().is_none(), "{off}");
+            // `mfa-exec history` still reads what was kept.
+            assert_eq!(env.history_kept().unwrap().dir, default.dir);
+        }
+        let bound = |v: &str| {
+            kept(&[("HOME", "/h"), ("MFA_EXEC_HISTORY_MAX", v)])
+                .unwrap()
+                .max
+        };
+        assert_eq!(bound("65536"), 65536);
+        // Not a number, or too small to hold a few runs: the default, never a failed run.
+        assert_eq!(bound("64k"), history::DEFAULT_MAX);
+        assert_eq!(bound("100"), history::DEFAULT_MAX);
     }
 }

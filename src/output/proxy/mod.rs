@@ -22,7 +22,7 @@ mod sigv4;
 use std::convert::Infallible;
 use std::ffi::OsString;
 use std::pin::Pin;
-use std::process::ExitCode;
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
@@ -39,7 +39,7 @@ use sha2::{Digest, Sha256};
 
 use crate::credentials::cache::Cache;
 use crate::credentials::{self, Obtained, Renewing};
-use crate::output::child::{self, Child};
+use crate::output::child::Child;
 use crate::output::environment::{self, EnvChanges};
 use crate::secrets::Credentials;
 use crate::settings::endpoints::ProxyTargets;
@@ -49,26 +49,7 @@ use reply::{Refusal, Shape};
 use sigv4::Payload;
 
 /// One request the proxy answered, for the history (no key, token, signature or body in it).
-// Its fields are the history's to read: until that is merged the sink drops them unread.
-#[allow(dead_code)]
-#[derive(Debug, Clone)]
-pub(crate) struct ProxiedRequest {
-    pub(crate) at: SystemTime,
-    /// From the credential scope, e.g. "s3", "sts" (empty when the request was not signed).
-    pub(crate) service: String,
-    /// From `Action=`, `X-Amz-Target`, or S3's method and path for its common operations, else
-    /// "METHOD service".
-    pub(crate) operation: String,
-    /// What the command got back.
-    pub(crate) status: u16,
-    /// Request body bytes from the command.
-    pub(crate) bytes_in: u64,
-    /// Response body bytes to the command.
-    pub(crate) bytes_out: u64,
-    /// Why the proxy refused it itself (bad signature, unsigned, event stream...), None when
-    /// forwarded.
-    pub(crate) refused: Option<String>,
-}
+pub(crate) use crate::history::ProxiedRequest;
 
 /// Where each [`ProxiedRequest`] goes (the history, once it exists).
 pub(crate) type Sink = Box<dyn FnMut(ProxiedRequest) + Send>;
@@ -152,7 +133,7 @@ pub(crate) fn run(
     targets: ProxyTargets,
     endpoint_vars: &[String],
     sink: Sink,
-) -> Result<ExitCode> {
+) -> Result<ExitStatus> {
     // As --server: without a cache the MFA session is kept in memory for the renewals.
     let cache = Some(cache.unwrap_or_else(Cache::in_memory));
     let (creds, obtained) = credentials::obtain(settings, cache.as_ref())?;
@@ -186,7 +167,7 @@ pub(crate) fn run(
     };
     std::thread::spawn(move || rt.block_on(serve(listener, shared)));
     let child = Child::spawn(argv, &changes)?;
-    Ok(child::exit_code(child.wait()?))
+    child.wait()
 }
 
 /// The key pair of this run: `AKIA` and 16 of the characters AWS key ids use (the SDKs'
