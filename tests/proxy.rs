@@ -575,3 +575,72 @@ print("eight calls")
         .collect();
     assert!(signers.len() >= 3, "{signers:?}");
 }
+
+#[test]
+fn the_history_lists_each_proxied_request_under_its_run_beside_a_plain_run() {
+    let Some(aws) = aws_cli() else { return };
+    let env = proxy_env();
+    let script = format!(
+        "A='{aws}'; $A sts get-caller-identity >/dev/null; $A s3api list-buckets >/dev/null; \
+         $A --no-sign-request s3api list-buckets 2>/dev/null; exit 3",
+        aws = aws.display()
+    );
+    let proxied = env.run([
+        "-p",
+        "open",
+        "-t",
+        &env.alice_code(),
+        "--proxy",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(proxied.status, Some(3), "{}", proxied.stderr);
+    env.run(["-p", "open", "--", "true"]).success();
+
+    let listed = env.run(["history", "--json"]);
+    listed.success();
+    let runs: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    let runs = runs.as_array().expect("a JSON array of runs");
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    let (first, second) = (&runs[0], &runs[1]);
+    assert_eq!(first["mode"], "proxy");
+    assert_eq!(first["profile"], "open");
+    assert_eq!(first["command"], "sh");
+    assert_eq!(first["status"], 3);
+    assert_eq!(first["credentials"], "code");
+    let requests: Vec<(String, String, u64, bool)> = first["requests"]
+        .as_array()
+        .expect("the proxied run's requests")
+        .iter()
+        .map(|r| {
+            (
+                r["service"].as_str().unwrap_or_default().to_string(),
+                r["operation"].as_str().unwrap_or_default().to_string(),
+                r["status"].as_u64().unwrap_or_default(),
+                !r["refused"].is_null(),
+            )
+        })
+        .collect();
+    assert!(
+        requests.contains(&("sts".into(), "GetCallerIdentity".into(), 200, false))
+            && requests.contains(&("s3".into(), "ListBuckets".into(), 200, false)),
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|(_, _, status, refused)| *status == 403 && *refused),
+        "the unsigned request is recorded as refused: {requests:?}"
+    );
+    // The plain run, after it: the cache served it, and it made no request through a proxy.
+    assert_eq!(second["mode"], "exec");
+    assert_eq!(second["credentials"], "cache");
+    assert_eq!(second["requests"], serde_json::json!([]));
+    // The table shows the requests under their run.
+    env.run(["history"])
+        .success()
+        .prints("GetCallerIdentity")
+        .prints("ListBuckets");
+}
