@@ -27,17 +27,17 @@ def sha(b):
 def hm(k, m):
     return hmac.new(k, m.encode(), hashlib.sha256)
 
-def sign(method, path, headers, payload, secret=None):
+def sign(method, path, headers, payload, secret=None, region="us-east-1", service="s3", query=""):
     secret = secret or E["AWS_SECRET_ACCESS_KEY"]
     amz = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     headers = dict(headers, host=HOST)
     headers["x-amz-date"] = amz
     headers["x-amz-content-sha256"] = payload
     names = sorted(headers)
-    canonical = "\n".join([method, path, "", "".join(f"{n}:{headers[n]}\n" for n in names), ";".join(names), payload])
-    scope = f"{amz[:8]}/us-east-1/s3/aws4_request"
+    canonical = "\n".join([method, path, query, "".join(f"{n}:{headers[n]}\n" for n in names), ";".join(names), payload])
+    scope = f"{amz[:8]}/{region}/{service}/aws4_request"
     key = ("AWS4" + secret).encode()
-    for part in (amz[:8], "us-east-1", "s3", "aws4_request"):
+    for part in (amz[:8], region, service, "aws4_request"):
         key = hm(key, part).digest()
     sig = hm(key, "\n".join(["AWS4-HMAC-SHA256", amz, scope, sha(canonical.encode())])).hexdigest()
     headers["authorization"] = f"AWS4-HMAC-SHA256 Credential={E['AWS_ACCESS_KEY_ID']}/{scope}, SignedHeaders={';'.join(names)}, Signature={sig}"
@@ -96,6 +96,20 @@ elif what == "refused":
     print("wrong-secret", *send("GET", "/", headers))
     headers, *_ = sign("PUT", "/demo-reports/stream", {"content-type": "application/vnd.amazon.eventstream"}, "UNSIGNED-PAYLOAD")
     print("event-stream", *send("PUT", "/demo-reports/stream", headers))
+elif what == "scope":
+    # The credential scope names the host the proxy forwards to: a service or region that is
+    # not a plain name would send the real signature elsewhere.
+    for region, service in (("us-east-1", "abc123.execute-api"), ("x.evil.example?", "s3")):
+        headers, *_ = sign("GET", "/", {}, sha(b""), region=region, service=service)
+        print("scope", service, region, *send("GET", "/", headers))
+elif what == "minting":
+    # Action= in a form body whose hash is declared, and in the query string.
+    form = b"Action=GetSessionToken&Version=2011-06-15"
+    headers, *_ = sign("POST", "/", {"content-type": "application/x-www-form-urlencoded"}, sha(form), service="sts")
+    print("declared-body", *send("POST", "/", headers, form))
+    query = "Action=CreateAccessKey&Version=2010-05-08"
+    headers, *_ = sign("POST", "/", {}, sha(b""), service="iam", query=query)
+    print("query-action", *send("POST", "/?" + query, headers))
 elif what == "big":
     print("big", *big_put("/demo-reports/big.bin", int(sys.argv[2])))
     with open(f"/proc/{os.getppid()}/status") as status:
@@ -574,4 +588,86 @@ print("eight calls")
         .map(|s| s.access_key_id)
         .collect();
     assert!(signers.len() >= 3, "{signers:?}");
+}
+
+#[test]
+fn operations_that_mint_credentials_outliving_the_run_are_refused_and_never_forwarded() {
+    let Some(aws) = aws_cli() else { return };
+    let Some(python) = python_with_boto3() else {
+        return;
+    };
+    let env = proxy_env();
+    let client = write_client(&env);
+    let script = format!(
+        "A='{aws}'; $A sts assume-role --role-arn {role} --role-session-name escape; \
+         echo \"assume-role status $?\"; \
+         $A iam create-access-key; echo \"create-access-key status $?\"; \
+         '{python}' '{client}' minting",
+        aws = aws.display(),
+        role = role_arn("open"),
+        python = python.display(),
+        client = client.display()
+    );
+    let run = env.run([
+        "-p",
+        "open",
+        "-t",
+        &env.alice_code(),
+        "--proxy",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    run.success()
+        .prints("assume-role status 25")
+        .prints("create-access-key status 25")
+        .prints("declared-body 403")
+        .prints("query-action 403");
+    // The CLI's error is one line naming the operation and what to do instead.
+    for (cli_op, op) in [
+        ("AssumeRole", "sts:AssumeRole"),
+        ("CreateAccessKey", "iam:CreateAccessKey"),
+    ] {
+        let line = run
+            .stderr
+            .lines()
+            .find(|l| l.contains(&format!("when calling the {cli_op} operation")))
+            .unwrap_or_else(|| panic!("no {cli_op} error in {}", run.stderr));
+        assert!(
+            line.contains(&format!(
+                "(AccessDenied) when calling the {cli_op} operation: mfa-exec proxy: {op} would hand the command credentials that outlive the run"
+            )) && line.contains("without --proxy"),
+            "{line}"
+        );
+    }
+    assert!(
+        run.stdout.contains("iam:CreateAccessKey would hand"),
+        "{}",
+        run.stdout
+    );
+    // Only the run's own STS calls reached the stand-in.
+    let ops: Vec<String> = env.sts.requests().into_iter().map(|s| s.action).collect();
+    assert_eq!(ops, ["GetSessionToken", "AssumeRole"], "{ops:?}");
+}
+
+#[test]
+fn a_credential_scope_that_is_not_a_plain_service_and_region_is_never_forwarded() {
+    let Some(python) = python_with_boto3() else {
+        return;
+    };
+    let env = proxy_env();
+    let client = write_client(&env);
+    let run = env.run_wrapping(
+        &["-p", "open", "-t", &env.alice_code(), "--proxy"],
+        &python,
+        &[client.to_str().unwrap(), "scope"],
+    );
+    run.success()
+        .prints("scope abc123.execute-api us-east-1 403")
+        .prints("the credential scope's service is not a service signing name")
+        .prints("scope s3 x.evil.example? 403")
+        .prints("the credential scope's region is not a region name");
+    let ops: Vec<String> = env.sts.requests().into_iter().map(|s| s.action).collect();
+    assert_eq!(ops, ["GetSessionToken", "AssumeRole"], "{ops:?}");
 }

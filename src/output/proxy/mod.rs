@@ -80,6 +80,8 @@ type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 /// Bodies of services other than S3 are read whole to hash them (their signature covers the
 /// hash and no `x-amz-content-sha256` carries it); they are API calls of a few KiB.
 pub(super) const MAX_BUFFERED: usize = 32 << 20;
+/// How many such bodies are read at the same time; others wait their turn.
+const MAX_BODIES_BUFFERED: usize = 4;
 /// Time for a client to send a request head once connected (or between requests).
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -140,6 +142,9 @@ struct Shared {
     targets: ProxyTargets,
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>,
     sink: Mutex<Sink>,
+    /// Bodies read whole at once: a local program opening many connections cannot make the
+    /// proxy hold more than this many times [`MAX_BUFFERED`].
+    buffering: Arc<tokio::sync::Semaphore>,
 }
 
 /// Runs `argv` behind the proxy until it ends. `endpoint_vars`: the per-service
@@ -173,6 +178,7 @@ pub(crate) fn run(
         targets,
         client,
         sink: Mutex::new(sink),
+        buffering: Arc::new(tokio::sync::Semaphore::new(MAX_BODIES_BUFFERED)),
     });
     // One thread runs the proxy; it ends with the process, and the port with it.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -396,16 +402,66 @@ async fn answer(
     let service = sig.service.clone();
     event.service = service.clone();
     event.operation = operation::name(&parts, &service, None);
+    // The key and the time before any body is read: a request that will be refused anyway
+    // costs no buffering.
+    if let Err(refusal) = sigv4::check_key_and_time(&sig, &shared.key_id, at) {
+        return refuse(refusal, Some(&service), event);
+    }
     let declared = header(&parts.headers, "x-amz-content-sha256").map(str::to_string);
+    // The query protocols (STS, IAM, and any form body) name their operation in the body: it
+    // is read whole even when its hash is declared, so `Action=` cannot hide from the check
+    // below. Their bodies are a few KiB.
+    let query_protocol = service != "s3"
+        && (service == "sts"
+            || service == "iam"
+            || content_type.starts_with("application/x-www-form-urlencoded"));
+    if query_protocol
+        && declared
+            .as_deref()
+            .is_some_and(|d| d.starts_with("STREAMING-"))
+    {
+        return refuse(
+            Refusal::malformed("aws-chunked bodies are S3's; send this body as it is"),
+            Some(&service),
+            event,
+        );
+    }
     // The payload hash the command signed: S3's presigned URLs sign none, a declared hash is
     // the header's (S3 checks the body against it), else the body's own.
-    let (payload_hash, whole) = match (&declared, sig.presigned && service == "s3") {
-        (_, true) => ("UNSIGNED-PAYLOAD".to_string(), None),
-        (Some(d), false) => (d.clone(), None),
-        (None, false) => match read_whole(body.take().unwrap_or_else(empty)).await {
-            Ok(bytes) => (sigv4::hex(&Sha256::digest(&bytes)), Some(bytes)),
+    let read = match (&declared, sig.presigned && service == "s3") {
+        (_, true) => false,
+        (Some(_), false) => query_protocol,
+        (None, false) => true,
+    };
+    let whole = if read {
+        let _permit = match shared.buffering.clone().acquire_owned().await {
+            Ok(permit) => permit,
+            Err(_) => {
+                return refuse(
+                    Refusal::Unreachable("the proxy is shutting down".into()),
+                    Some(&service),
+                    event,
+                )
+            }
+        };
+        match read_whole(body.take().unwrap_or_else(empty)).await {
+            Ok(bytes) => Some(bytes),
             Err(refusal) => return refuse(refusal, Some(&service), event),
-        },
+        }
+    } else {
+        None
+    };
+    let payload_hash = match (&declared, &whole) {
+        (Some(d), Some(bytes)) => {
+            let computed = sigv4::hex(&Sha256::digest(bytes));
+            if d.len() == 64 && !d.eq_ignore_ascii_case(&computed) {
+                return refuse(Refusal::HashMismatch, Some(&service), event);
+            }
+            d.clone()
+        }
+        (Some(d), None) => d.clone(),
+        (None, Some(bytes)) => sigv4::hex(&Sha256::digest(bytes)),
+        (None, None) => "UNSIGNED-PAYLOAD".to_string(),
     };
     if let Some(bytes) = &whole {
         event.operation = operation::name(&parts, &service, Some(bytes));
@@ -419,6 +475,13 @@ async fn answer(
         at,
     ) {
         return refuse(refusal, Some(&service), event);
+    }
+    if let Some(op) = operation::mints_credentials(&parts, &service, whole.as_deref()) {
+        return refuse(
+            Refusal::MintsCredentials(format!("{service}:{op}")),
+            Some(&service),
+            event,
+        );
     }
     let chunk_signed = match declared.as_deref() {
         Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") => Some(false),
