@@ -403,6 +403,32 @@ fn the_commands_inherited_tokens_and_per_service_endpoints_are_taken_away() {
     ] {
         assert!(!vars.contains_key(gone), "{gone} reached the command");
     }
+    // Set, not only removed: it beats a config file's ignore_configured_endpoint_urls.
+    assert_eq!(vars["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"], "false");
+}
+
+#[test]
+fn a_config_that_ignores_configured_endpoints_does_not_take_the_command_around_the_proxy() {
+    let Some(aws) = aws_cli() else { return };
+    let env = proxy_env();
+    let config = std::fs::read_to_string(env.home().join(".aws/config")).unwrap();
+    env.write_config(&format!(
+        "[default]\nignore_configured_endpoint_urls = true\n\n{config}"
+    ));
+    let run = env.run_wrapping(
+        &["-p", "open", "-t", &env.alice_code(), "--proxy"],
+        &aws,
+        &[
+            "sts",
+            "get-caller-identity",
+            "--query",
+            "Arn",
+            "--output",
+            "text",
+        ],
+    );
+    run.success().prints("assumed-role/open/");
+    assert_eq!(env.sts.calls("GetCallerIdentity"), 1);
 }
 
 #[test]

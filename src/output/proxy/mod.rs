@@ -118,8 +118,8 @@ const PRESIGN_PARAMS: [&str; 7] = [
 /// Variables that would hand the command other credentials than the run's own, or send its
 /// requests around the proxy: a token would be sent with the run's keys and refused, container
 /// and web-identity credentials are read by SDKs after environment keys but are credentials
-/// all the same, and AWS_IGNORE_CONFIGURED_ENDPOINT_URLS would make SDKs ignore the proxy.
-/// Per-service `AWS_ENDPOINT_URL_*` variables are removed too (see [`run`]).
+/// all the same, and AWS_IGNORE_CONFIGURED_ENDPOINT_URLS would make SDKs ignore the proxy (it
+/// is set to false in [`child_environment`]). Per-service `AWS_ENDPOINT_URL_*` variables are removed too (see [`run`]).
 const HIDDEN: [&str; 10] = [
     "AWS_SESSION_TOKEN",
     "AWS_CREDENTIAL_EXPIRATION",
@@ -242,6 +242,10 @@ fn child_environment(
         env.remove(name);
     }
     env.set("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"));
+    // `ignore_configured_endpoint_urls = true` in the command's config profile would make its
+    // SDK skip AWS_ENDPOINT_URL and call AWS directly (with keys AWS refuses); the variable
+    // beats the config file in every SDK, so it is set, not only removed.
+    env.set("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "false");
     env
 }
 
