@@ -584,17 +584,20 @@ fn a_long_running_command_keeps_working_through_the_proxy_across_role_expiries_o
     // The MFA session, with its normal lifetime.
     env.run(["-p", "alice", "-t", &env.alice_code(), "--", "true"])
         .success();
-    // From now on the stand-in issues role credentials that live 3 seconds.
-    env.sts.set_lifetime_override(Some(3));
+    // From now on the stand-in issues role credentials that live 6 seconds; the proxy renews
+    // them when fewer than 3 remain, so a call may stall up to 3 seconds (a loaded CI machine)
+    // and still be signed with live credentials, while 16 seconds of calls span several
+    // expiries.
+    env.sts.set_lifetime_override(Some(6));
     let script = r#"
 import time, boto3
 sts = boto3.client("sts")
 for i in range(8):
     sts.get_caller_identity()
-    time.sleep(1.2)
+    time.sleep(2)
 print("eight calls")
 "#;
-    let proxy = ["--proxy", "-p", "open", "--min-remaining", "1s"];
+    let proxy = ["--proxy", "-p", "open", "--min-remaining", "3s"];
     env.run_wrapping(&proxy, &python, &["-c", script])
         .success()
         .prints("eight calls");
