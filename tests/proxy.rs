@@ -354,17 +354,35 @@ fn the_command_holds_only_keys_that_aws_refuses() {
     assert!(!vars.contains_key("AWS_SESSION_TOKEN"), "{vars:?}");
     assert!(vars["AWS_ENDPOINT_URL"].starts_with("http://127.0.0.1:"));
     assert_eq!(vars["AWS_REGION"], "us-east-1");
-    // No credential the stand-in issued is anywhere in the command's environment.
-    let issued: Vec<String> = env
-        .sts
-        .requests()
+    // No credential the stand-in issued for the run (the MFA session's and the role's key ids,
+    // secrets and tokens), nor alice's own secret, is in any variable of the command's
+    // environment, nor in what mfa-exec printed.
+    let issued = env.sts.issued();
+    assert!(issued.len() >= 2, "{issued:?}");
+    let secrets = issued
         .iter()
-        .map(|s| s.access_key_id.clone())
-        .collect();
-    for value in vars.values() {
-        assert!(!value.starts_with("ASIA"), "{value}");
+        .flat_map(|k| {
+            [
+                k.access_key_id.clone(),
+                k.secret_access_key.clone(),
+                k.session_token.clone().unwrap_or_default(),
+            ]
+        })
+        .chain([ALICE_SECRET.to_string()])
+        .filter(|s| !s.is_empty());
+    for secret in secrets {
+        for (name, value) in &vars {
+            assert!(!value.contains(&secret), "{name} holds a real credential");
+        }
+        assert!(
+            !run.stdout.contains(&secret),
+            "stdout holds a real credential"
+        );
+        assert!(
+            !run.stderr.contains(&secret),
+            "stderr holds a real credential"
+        );
     }
-    assert!(!issued.contains(key));
     // The run's keys, sent to the stand-in directly, are refused.
     let reply = env
         .sts
