@@ -102,6 +102,9 @@ elif what == "scope":
     for region, service in (("us-east-1", "abc123.execute-api"), ("x.evil.example?", "s3")):
         headers, *_ = sign("GET", "/", {}, sha(b""), region=region, service=service)
         print("scope", service, region, *send("GET", "/", headers))
+elif what == "execute-api":
+    headers, *_ = sign("GET", "/prod/pets", {}, sha(b""), service="execute-api")
+    print("execute-api", *send("GET", "/prod/pets", headers))
 elif what == "minting":
     # Action= in a form body whose hash is declared, and in the query string.
     form = b"Action=GetSessionToken&Version=2011-06-15"
@@ -717,4 +720,25 @@ fn a_credential_scope_that_is_not_a_plain_service_and_region_is_never_forwarded(
         .prints("the credential scope's region is not a region name");
     let ops: Vec<String> = env.sts.requests().into_iter().map(|s| s.action).collect();
     assert_eq!(ops, ["GetSessionToken", "AssumeRole"], "{ops:?}");
+}
+
+#[test]
+fn a_service_whose_host_the_request_cannot_tell_gets_a_501_naming_the_variable_that_would() {
+    let Some(python) = python_with_boto3() else {
+        return;
+    };
+    // Only STS has a configured endpoint (the stand-in): an execute-api request has none.
+    let mut env = proxy_env();
+    let standin = env.sts.url();
+    env.set("AWS_ENDPOINT_URL", "")
+        .set("AWS_ENDPOINT_URL_STS", &standin);
+    let client = write_client(&env);
+    let run = env.run_wrapping(
+        &["-p", "open", "-t", &env.alice_code(), "--proxy"],
+        &python,
+        &[client.to_str().unwrap(), "execute-api"],
+    );
+    run.success()
+        .prints("execute-api 501")
+        .prints("set AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI for mfa-exec");
 }

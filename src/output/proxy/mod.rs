@@ -42,7 +42,7 @@ use crate::credentials::{self, Obtained, Renewing};
 use crate::output::child::{self, Child};
 use crate::output::environment::{self, EnvChanges};
 use crate::secrets::Credentials;
-use crate::settings::endpoints::ProxyTargets;
+use crate::settings::endpoints::{ProxyTargets, Route};
 use crate::settings::Settings;
 use crate::terminal;
 use reply::{Refusal, Shape};
@@ -521,7 +521,15 @@ async fn answer(
         }
     };
 
-    let base = shared.targets.url(&service, &sig.region);
+    let route = Route::of(
+        &service,
+        parts.uri.path(),
+        header(&parts.headers, "x-amz-target"),
+    );
+    let base = match shared.targets.url(&route, &sig.region) {
+        Ok(base) => base,
+        Err(why) => return refuse(Refusal::UnknownHost(why), Some(&service), event),
+    };
     let mut forwarded = match forwarded_head(&parts, &base, sig.presigned) {
         Ok(r) => r,
         Err(why) => return refuse(Refusal::Unreachable(why), Some(&service), event),

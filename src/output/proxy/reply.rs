@@ -33,6 +33,9 @@ pub(super) enum Refusal {
     NotYetValid,
     /// A declared `x-amz-content-sha256` that is not the body's hash.
     HashMismatch,
+    /// A service whose host cannot be told from the request (and no endpoint is configured
+    /// for it): the reason, naming the variable that would tell it.
+    UnknownHost(String),
     /// The real credentials could not be had (renewal failed).
     NoCredentials(String),
     /// The real endpoint could not be reached.
@@ -103,6 +106,7 @@ impl Refusal {
                 "RequestEntityTooLarge",
                 format!("a request body over {} MiB to a service other than S3 cannot be re-signed", super::MAX_BUFFERED >> 20),
             ),
+            Refusal::UnknownHost(why) => (StatusCode::NOT_IMPLEMENTED, "NotImplemented", why.clone()),
             Refusal::NoCredentials(why) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "CredentialsUnavailable",
