@@ -273,11 +273,13 @@ fn canonical_request(
         "" => "/",
         p => p,
     };
-    // S3 signs the path as sent; the other services sign it encoded once more.
+    // S3 signs the path as sent; the other services sign it normalised (dot segments and
+    // empty segments removed, as botocore and aws-sigv4 do before signing) and encoded once
+    // more.
     let uri = if sig.service == "s3" {
         path.to_string()
     } else {
-        encode(path, true)
+        encode(&normalize_path(path), true)
     };
     let mut query: Vec<(String, String)> = query_pairs(parts.uri.query().unwrap_or(""))
         .into_iter()
@@ -312,6 +314,29 @@ fn canonical_request(
         parts.method,
         sig.signed_headers.join(";")
     ))
+}
+
+/// A path as the SDKs' signers normalise it for every service but S3 (RFC 3986's
+/// remove-dot-segments, and consecutive slashes made one, which AWS services require):
+/// `/a//b/./c/../d/` becomes `/a/b/d/`.
+fn normalize_path(path: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                kept.pop();
+            }
+            s => kept.push(s),
+        }
+    }
+    let lead = if path.starts_with('/') { "/" } else { "" };
+    let trail = if path.ends_with('/') && !kept.is_empty() {
+        "/"
+    } else {
+        ""
+    };
+    format!("{lead}{}{trail}", kept.join("/"))
 }
 
 /// The query's name/value pairs, percent-decoded (a `+` stays a plus, as AWS reads it).
@@ -613,6 +638,42 @@ mod tests {
                 "{bad} was accepted"
             );
         }
+    }
+
+    #[test]
+    fn non_s3_paths_are_normalised_as_the_sdks_sign_them() {
+        assert_eq!(normalize_path("/a//b/./c/../d/"), "/a/b/d/");
+        assert_eq!(normalize_path("/"), "/");
+        assert_eq!(normalize_path("//"), "/");
+        assert_eq!(normalize_path("/../a"), "/a");
+        assert_eq!(normalize_path("/a/b"), "/a/b");
+        // What aws-sigv4 signs for such a path, the proxy verifies.
+        let creds = Credentials {
+            access_key_id: "AKIAFAKEFAKEFAKEFAKE".into(),
+            secret_access_key: "s".into(),
+            session_token: String::new(),
+            expiration: 0,
+            issued: 0,
+        };
+        let now = SystemTime::now();
+        let mut request = http::Request::builder()
+            .method("GET")
+            .uri("http://127.0.0.1:9/2015-03-31//functions/./f/../g/")
+            .header("host", "127.0.0.1:9")
+            .body(())
+            .unwrap();
+        resign(
+            &mut request,
+            &creds,
+            "eu-west-1",
+            "lambda",
+            Payload::Bytes(b""),
+            now,
+        )
+        .unwrap();
+        let (p, ()) = request.into_parts();
+        let sig = parse(&p).unwrap();
+        verify(&p, &sig, EMPTY_SHA256, "AKIAFAKEFAKEFAKEFAKE", "s", now).unwrap();
     }
 
     #[test]
