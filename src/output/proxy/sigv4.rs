@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::reply::Refusal;
+use crate::aws::signin::percent_encode;
 use crate::secrets::Credentials;
 
 pub(super) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -279,12 +280,12 @@ fn canonical_request(
     let uri = if sig.service == "s3" {
         path.to_string()
     } else {
-        encode(&normalize_path(path), true)
+        encode_path(&normalize_path(path))
     };
     let mut query: Vec<(String, String)> = query_pairs(parts.uri.query().unwrap_or(""))
         .into_iter()
         .filter(|(n, _)| !(sig.presigned && n == "X-Amz-Signature"))
-        .map(|(n, v)| (encode(&n, false), encode(&v, false)))
+        .map(|(n, v)| (percent_encode(&n), percent_encode(&v)))
         .collect();
     query.sort();
     let query = query
@@ -374,19 +375,12 @@ fn decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// RFC 3986 encoding: everything but the unreserved characters (and `/` in a path).
-fn encode(text: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b'/' if keep_slash => out.push('/'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+/// A path encoded segment by segment, its slashes kept.
+fn encode_path(path: &str) -> String {
+    path.split('/')
+        .map(percent_encode)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 pub(super) fn hex(bytes: &[u8]) -> String {
