@@ -532,7 +532,7 @@ async fn answer(
     };
     let mut forwarded = match forwarded_head(&parts, &base, sig.presigned) {
         Ok(r) => r,
-        Err(why) => return refuse(Refusal::Unreachable(why), Some(&service), event),
+        Err(refusal) => return refuse(refusal, Some(&service), event),
     };
     let now = SystemTime::now();
     let payload = match (&declared, &whole) {
@@ -657,15 +657,21 @@ fn forwarded_head(
     parts: &http::request::Parts,
     base: &str,
     presigned: bool,
-) -> Result<Request<()>, String> {
+) -> Result<Request<()>, Refusal> {
+    let unreachable = |why: String| Refusal::Unreachable(why);
     let base_uri: http::Uri = base
         .parse()
-        .map_err(|_| format!("the endpoint {base} is not a valid URL"))?;
+        .map_err(|_| unreachable(format!("the endpoint {base} is not a valid URL")))?;
     let authority = base_uri
         .authority()
-        .ok_or_else(|| format!("the endpoint {base} has no host"))?
+        .ok_or_else(|| unreachable(format!("the endpoint {base} has no host")))?
         .clone();
     let base_path = base_uri.path().trim_end_matches('/');
+    // Under an endpoint with a base path, `..` (or `%2e%2e`, which servers decode) would climb
+    // out of it to paths the user never configured.
+    if !base_path.is_empty() && has_dot_segment(parts.uri.path()) {
+        return Err(Refusal::DotSegments);
+    }
     let mut query: Vec<&str> = parts
         .uri
         .query()
@@ -689,12 +695,12 @@ fn forwarded_head(
         .authority(authority.clone())
         .path_and_query(path_and_query)
         .build()
-        .map_err(|e| format!("cannot build the forwarded URL: {e}"))?;
+        .map_err(|e| unreachable(format!("cannot build the forwarded URL: {e}")))?;
     let mut request = Request::builder()
         .method(parts.method.clone())
         .uri(uri)
         .body(())
-        .map_err(|e| format!("cannot build the forwarded request: {e}"))?;
+        .map_err(|e| unreachable(format!("cannot build the forwarded request: {e}")))?;
     let headers = request.headers_mut();
     for (name, value) in &parts.headers {
         if !NOT_FORWARDED.contains(&name.as_str()) {
@@ -708,14 +714,47 @@ fn forwarded_head(
     };
     headers.insert(
         http::header::HOST,
-        HeaderValue::from_str(&host).map_err(|_| format!("the endpoint {base} has a bad host"))?,
+        HeaderValue::from_str(&host)
+            .map_err(|_| unreachable(format!("the endpoint {base} has a bad host")))?,
     );
     Ok(request)
+}
+
+/// Whether a path has a `.` or `..` segment, percent-encoded or not.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let plain = segment.to_ascii_lowercase().replace("%2e", ".");
+        plain == "." || plain == ".."
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_segments_cannot_climb_out_of_an_endpoints_base_path() {
+        let head = |uri: &str, base: &str| {
+            let (parts, ()) = Request::builder().uri(uri).body(()).unwrap().into_parts();
+            forwarded_head(&parts, base, false).map(|r| r.uri().to_string())
+        };
+        for uri in ["/../admin", "/a/%2e%2E/b", "/a/./b", "/%2E/b"] {
+            assert_eq!(
+                head(uri, "https://gw.example.com/base"),
+                Err(Refusal::DotSegments),
+                "{uri}"
+            );
+        }
+        assert_eq!(
+            head("/a/..b/c.d", "https://gw.example.com/base"),
+            Ok("https://gw.example.com/base/a/..b/c.d".to_string())
+        );
+        // Without a base path there is nothing to climb out of (S3 keys may hold `..`).
+        assert_eq!(
+            head("/bucket/../k", "https://s3.eu-west-1.amazonaws.com"),
+            Ok("https://s3.eu-west-1.amazonaws.com/bucket/../k".to_string())
+        );
+    }
 
     #[test]
     fn the_run_keys_look_like_aws_keys_and_differ_every_run() {

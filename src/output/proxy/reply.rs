@@ -36,6 +36,8 @@ pub(super) enum Refusal {
     /// A service whose host cannot be told from the request (and no endpoint is configured
     /// for it): the reason, naming the variable that would tell it.
     UnknownHost(String),
+    /// A `.` or `..` path segment under an endpoint with a base path.
+    DotSegments,
     /// The real credentials could not be had (renewal failed).
     NoCredentials(String),
     /// The real endpoint could not be reached.
@@ -107,6 +109,11 @@ impl Refusal {
                 format!("a request body over {} MiB to a service other than S3 cannot be re-signed", super::MAX_BUFFERED >> 20),
             ),
             Refusal::UnknownHost(why) => (StatusCode::NOT_IMPLEMENTED, "NotImplemented", why.clone()),
+            Refusal::DotSegments => (
+                StatusCode::BAD_REQUEST,
+                "InvalidURI",
+                "the path has a . or .. segment, which the proxy does not forward under an endpoint URL with a base path".into(),
+            ),
             Refusal::NoCredentials(why) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "CredentialsUnavailable",
