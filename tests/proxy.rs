@@ -27,12 +27,13 @@ def sha(b):
 def hm(k, m):
     return hmac.new(k, m.encode(), hashlib.sha256)
 
-def sign(method, path, headers, payload, secret=None, region="us-east-1", service="s3", query=""):
+def sign(method, path, headers, payload, secret=None, region="us-east-1", service="s3", query="", declare=True):
     secret = secret or E["AWS_SECRET_ACCESS_KEY"]
     amz = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     headers = dict(headers, host=HOST)
     headers["x-amz-date"] = amz
-    headers["x-amz-content-sha256"] = payload
+    if declare:
+        headers["x-amz-content-sha256"] = payload
     names = sorted(headers)
     canonical = "\n".join([method, path, query, "".join(f"{n}:{headers[n]}\n" for n in names), ";".join(names), payload])
     scope = f"{amz[:8]}/{region}/{service}/aws4_request"
@@ -105,6 +106,19 @@ elif what == "scope":
 elif what == "execute-api":
     headers, *_ = sign("GET", "/prod/pets", {}, sha(b""), service="execute-api")
     print("execute-api", *send("GET", "/prod/pets", headers))
+elif what == "early":
+    # A 30 MiB form body announced under another access key: the proxy answers before
+    # reading it (the client sends a few bytes and waits).
+    headers, *_ = sign("POST", "/", {"content-type": "application/x-www-form-urlencoded", "content-length": str(30 << 20)}, sha(b""), service="sts", declare=False)
+    headers["authorization"] = headers["authorization"].replace(E["AWS_ACCESS_KEY_ID"], "AKIAIOSFODNN7EXAMPLE")
+    conn = http.client.HTTPConnection(HOST, timeout=10)
+    conn.putrequest("POST", "/", skip_host=True, skip_accept_encoding=True)
+    for n, v in headers.items():
+        conn.putheader(n, v)
+    conn.endheaders()
+    conn.sock.sendall(b"Action=GetCallerIdentity&")
+    r = conn.getresponse()
+    print("early", r.status, r.read().decode(errors="replace"))
 elif what == "minting":
     # Action= in a form body whose hash is declared, and in the query string.
     form = b"Action=GetSessionToken&Version=2011-06-15"
@@ -741,4 +755,21 @@ fn a_service_whose_host_the_request_cannot_tell_gets_a_501_naming_the_variable_t
     run.success()
         .prints("execute-api 501")
         .prints("set AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI for mfa-exec");
+}
+
+#[test]
+fn a_request_under_another_key_is_refused_before_its_body_is_read() {
+    let Some(python) = python_with_boto3() else {
+        return;
+    };
+    let env = proxy_env();
+    let client = write_client(&env);
+    let run = env.run_wrapping(
+        &["-p", "open", "-t", &env.alice_code(), "--proxy"],
+        &python,
+        &[client.to_str().unwrap(), "early"],
+    );
+    run.success()
+        .prints("early 403")
+        .prints("<Code>InvalidClientTokenId</Code>");
 }
