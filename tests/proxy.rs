@@ -127,6 +127,10 @@ elif what == "minting":
     query = "Action=CreateAccessKey&Version=2010-05-08"
     headers, *_ = sign("POST", "/", {}, sha(b""), service="iam", query=query)
     print("query-action", *send("POST", "/?" + query, headers))
+    gz = zlib.compressobj(wbits=31)
+    packed = gz.compress(form) + gz.flush()
+    headers, *_ = sign("POST", "/", {"content-type": "application/x-www-form-urlencoded", "content-encoding": "gzip"}, sha(packed), service="sts")
+    print("gzip-body", *send("POST", "/", headers, packed))
 elif what == "big":
     print("big", *big_put("/demo-reports/big.bin", int(sys.argv[2])))
     with open(f"/proc/{os.getppid()}/status") as status:
@@ -687,7 +691,8 @@ fn operations_that_mint_credentials_outliving_the_run_are_refused_and_never_forw
         .prints("assume-role status 25")
         .prints("create-access-key status 25")
         .prints("declared-body 403")
-        .prints("query-action 403");
+        .prints("query-action 403")
+        .prints("gzip-body 403");
     // The CLI's error is one line naming the operation and what to do instead.
     for (cli_op, op) in [
         ("AssumeRole", "sts:AssumeRole"),

@@ -419,6 +419,17 @@ async fn answer(
         && (service == "sts"
             || service == "iam"
             || content_type.starts_with("application/x-www-form-urlencoded"));
+    // A compressed form would hide its Action from the check; STS and IAM take none (request
+    // compression is CloudWatch's PutMetricData's), so it is refused rather than inflated.
+    let encoded = header(&parts.headers, "content-encoding")
+        .is_some_and(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"));
+    if encoded && (service == "sts" || service == "iam") {
+        return refuse(
+            Refusal::malformed("STS and IAM request bodies cannot be Content-Encoded"),
+            Some(&service),
+            event,
+        );
+    }
     if query_protocol
         && declared
             .as_deref()
