@@ -27,17 +27,18 @@ def sha(b):
 def hm(k, m):
     return hmac.new(k, m.encode(), hashlib.sha256)
 
-def sign(method, path, headers, payload, secret=None):
+def sign(method, path, headers, payload, secret=None, region="us-east-1", service="s3", query="", declare=True):
     secret = secret or E["AWS_SECRET_ACCESS_KEY"]
     amz = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     headers = dict(headers, host=HOST)
     headers["x-amz-date"] = amz
-    headers["x-amz-content-sha256"] = payload
+    if declare:
+        headers["x-amz-content-sha256"] = payload
     names = sorted(headers)
-    canonical = "\n".join([method, path, "", "".join(f"{n}:{headers[n]}\n" for n in names), ";".join(names), payload])
-    scope = f"{amz[:8]}/us-east-1/s3/aws4_request"
+    canonical = "\n".join([method, path, query, "".join(f"{n}:{headers[n]}\n" for n in names), ";".join(names), payload])
+    scope = f"{amz[:8]}/{region}/{service}/aws4_request"
     key = ("AWS4" + secret).encode()
-    for part in (amz[:8], "us-east-1", "s3", "aws4_request"):
+    for part in (amz[:8], region, service, "aws4_request"):
         key = hm(key, part).digest()
     sig = hm(key, "\n".join(["AWS4-HMAC-SHA256", amz, scope, sha(canonical.encode())])).hexdigest()
     headers["authorization"] = f"AWS4-HMAC-SHA256 Credential={E['AWS_ACCESS_KEY_ID']}/{scope}, SignedHeaders={';'.join(names)}, Signature={sig}"
@@ -96,6 +97,40 @@ elif what == "refused":
     print("wrong-secret", *send("GET", "/", headers))
     headers, *_ = sign("PUT", "/demo-reports/stream", {"content-type": "application/vnd.amazon.eventstream"}, "UNSIGNED-PAYLOAD")
     print("event-stream", *send("PUT", "/demo-reports/stream", headers))
+elif what == "scope":
+    # The credential scope names the host the proxy forwards to: a service or region that is
+    # not a plain name would send the real signature elsewhere.
+    for region, service in (("us-east-1", "abc123.execute-api"), ("x.evil.example?", "s3")):
+        headers, *_ = sign("GET", "/", {}, sha(b""), region=region, service=service)
+        print("scope", service, region, *send("GET", "/", headers))
+elif what == "execute-api":
+    headers, *_ = sign("GET", "/prod/pets", {}, sha(b""), service="execute-api")
+    print("execute-api", *send("GET", "/prod/pets", headers))
+elif what == "early":
+    # A 30 MiB form body announced under another access key: the proxy answers before
+    # reading it (the client sends a few bytes and waits).
+    headers, *_ = sign("POST", "/", {"content-type": "application/x-www-form-urlencoded", "content-length": str(30 << 20)}, sha(b""), service="sts", declare=False)
+    headers["authorization"] = headers["authorization"].replace(E["AWS_ACCESS_KEY_ID"], "AKIAIOSFODNN7EXAMPLE")
+    conn = http.client.HTTPConnection(HOST, timeout=10)
+    conn.putrequest("POST", "/", skip_host=True, skip_accept_encoding=True)
+    for n, v in headers.items():
+        conn.putheader(n, v)
+    conn.endheaders()
+    conn.sock.sendall(b"Action=GetCallerIdentity&")
+    r = conn.getresponse()
+    print("early", r.status, r.read().decode(errors="replace"))
+elif what == "minting":
+    # Action= in a form body whose hash is declared, and in the query string.
+    form = b"Action=GetSessionToken&Version=2011-06-15"
+    headers, *_ = sign("POST", "/", {"content-type": "application/x-www-form-urlencoded"}, sha(form), service="sts")
+    print("declared-body", *send("POST", "/", headers, form))
+    query = "Action=CreateAccessKey&Version=2010-05-08"
+    headers, *_ = sign("POST", "/", {}, sha(b""), service="iam", query=query)
+    print("query-action", *send("POST", "/?" + query, headers))
+    gz = zlib.compressobj(wbits=31)
+    packed = gz.compress(form) + gz.flush()
+    headers, *_ = sign("POST", "/", {"content-type": "application/x-www-form-urlencoded", "content-encoding": "gzip"}, sha(packed), service="sts")
+    print("gzip-body", *send("POST", "/", headers, packed))
 elif what == "big":
     print("big", *big_put("/demo-reports/big.bin", int(sys.argv[2])))
     with open(f"/proc/{os.getppid()}/status") as status:
@@ -340,17 +375,35 @@ fn the_command_holds_only_keys_that_aws_refuses() {
     assert!(!vars.contains_key("AWS_SESSION_TOKEN"), "{vars:?}");
     assert!(vars["AWS_ENDPOINT_URL"].starts_with("http://127.0.0.1:"));
     assert_eq!(vars["AWS_REGION"], "us-east-1");
-    // No credential the stand-in issued is anywhere in the command's environment.
-    let issued: Vec<String> = env
-        .sts
-        .requests()
+    // No credential the stand-in issued for the run (the MFA session's and the role's key ids,
+    // secrets and tokens), nor alice's own secret, is in any variable of the command's
+    // environment, nor in what mfa-exec printed.
+    let issued = env.sts.issued();
+    assert!(issued.len() >= 2, "{issued:?}");
+    let secrets = issued
         .iter()
-        .map(|s| s.access_key_id.clone())
-        .collect();
-    for value in vars.values() {
-        assert!(!value.starts_with("ASIA"), "{value}");
+        .flat_map(|k| {
+            [
+                k.access_key_id.clone(),
+                k.secret_access_key.clone(),
+                k.session_token.clone().unwrap_or_default(),
+            ]
+        })
+        .chain([ALICE_SECRET.to_string()])
+        .filter(|s| !s.is_empty());
+    for secret in secrets {
+        for (name, value) in &vars {
+            assert!(!value.contains(&secret), "{name} holds a real credential");
+        }
+        assert!(
+            !run.stdout.contains(&secret),
+            "stdout holds a real credential"
+        );
+        assert!(
+            !run.stderr.contains(&secret),
+            "stderr holds a real credential"
+        );
     }
-    assert!(!issued.contains(key));
     // The run's keys, sent to the stand-in directly, are refused.
     let reply = env
         .sts
@@ -389,6 +442,32 @@ fn the_commands_inherited_tokens_and_per_service_endpoints_are_taken_away() {
     ] {
         assert!(!vars.contains_key(gone), "{gone} reached the command");
     }
+    // Set, not only removed: it beats a config file's ignore_configured_endpoint_urls.
+    assert_eq!(vars["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"], "false");
+}
+
+#[test]
+fn a_config_that_ignores_configured_endpoints_does_not_take_the_command_around_the_proxy() {
+    let Some(aws) = aws_cli() else { return };
+    let env = proxy_env();
+    let config = std::fs::read_to_string(env.home().join(".aws/config")).unwrap();
+    env.write_config(&format!(
+        "[default]\nignore_configured_endpoint_urls = true\n\n{config}"
+    ));
+    let run = env.run_wrapping(
+        &["-p", "open", "-t", &env.alice_code(), "--proxy"],
+        &aws,
+        &[
+            "sts",
+            "get-caller-identity",
+            "--query",
+            "Arn",
+            "--output",
+            "text",
+        ],
+    );
+    run.success().prints("assumed-role/open/");
+    assert_eq!(env.sts.calls("GetCallerIdentity"), 1);
 }
 
 #[test]
@@ -544,17 +623,20 @@ fn a_long_running_command_keeps_working_through_the_proxy_across_role_expiries_o
     // The MFA session, with its normal lifetime.
     env.run(["-p", "alice", "-t", &env.alice_code(), "--", "true"])
         .success();
-    // From now on the stand-in issues role credentials that live 3 seconds.
-    env.sts.set_lifetime_override(Some(3));
+    // From now on the stand-in issues role credentials that live 6 seconds; the proxy renews
+    // them when fewer than 3 remain, so a call may stall up to 3 seconds (a loaded CI machine)
+    // and still be signed with live credentials, while 16 seconds of calls span several
+    // expiries.
+    env.sts.set_lifetime_override(Some(6));
     let script = r#"
 import time, boto3
 sts = boto3.client("sts")
 for i in range(8):
     sts.get_caller_identity()
-    time.sleep(1.2)
+    time.sleep(2)
 print("eight calls")
 "#;
-    let proxy = ["--proxy", "-p", "open", "--min-remaining", "1s"];
+    let proxy = ["--proxy", "-p", "open", "--min-remaining", "3s"];
     env.run_wrapping(&proxy, &python, &["-c", script])
         .success()
         .prints("eight calls");
@@ -574,6 +656,127 @@ print("eight calls")
         .map(|s| s.access_key_id)
         .collect();
     assert!(signers.len() >= 3, "{signers:?}");
+}
+
+#[test]
+fn operations_that_mint_credentials_outliving_the_run_are_refused_and_never_forwarded() {
+    let Some(aws) = aws_cli() else { return };
+    let Some(python) = python_with_boto3() else {
+        return;
+    };
+    let env = proxy_env();
+    let client = write_client(&env);
+    let script = format!(
+        "A='{aws}'; $A sts assume-role --role-arn {role} --role-session-name escape; \
+         echo \"assume-role status $?\"; \
+         $A iam create-access-key; echo \"create-access-key status $?\"; \
+         '{python}' '{client}' minting",
+        aws = aws.display(),
+        role = role_arn("open"),
+        python = python.display(),
+        client = client.display()
+    );
+    let run = env.run([
+        "-p",
+        "open",
+        "-t",
+        &env.alice_code(),
+        "--proxy",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    run.success()
+        .prints("assume-role status 25")
+        .prints("create-access-key status 25")
+        .prints("declared-body 403")
+        .prints("query-action 403")
+        .prints("gzip-body 403");
+    // The CLI's error is one line naming the operation and what to do instead.
+    for (cli_op, op) in [
+        ("AssumeRole", "sts:AssumeRole"),
+        ("CreateAccessKey", "iam:CreateAccessKey"),
+    ] {
+        let line = run
+            .stderr
+            .lines()
+            .find(|l| l.contains(&format!("when calling the {cli_op} operation")))
+            .unwrap_or_else(|| panic!("no {cli_op} error in {}", run.stderr));
+        assert!(
+            line.contains(&format!(
+                "(AccessDenied) when calling the {cli_op} operation: mfa-exec proxy: {op} would hand the command credentials that outlive the run"
+            )) && line.contains("without --proxy"),
+            "{line}"
+        );
+    }
+    assert!(
+        run.stdout.contains("iam:CreateAccessKey would hand"),
+        "{}",
+        run.stdout
+    );
+    // Only the run's own STS calls reached the stand-in.
+    let ops: Vec<String> = env.sts.requests().into_iter().map(|s| s.action).collect();
+    assert_eq!(ops, ["GetSessionToken", "AssumeRole"], "{ops:?}");
+}
+
+#[test]
+fn a_credential_scope_that_is_not_a_plain_service_and_region_is_never_forwarded() {
+    let Some(python) = python_with_boto3() else {
+        return;
+    };
+    let env = proxy_env();
+    let client = write_client(&env);
+    let run = env.run_wrapping(
+        &["-p", "open", "-t", &env.alice_code(), "--proxy"],
+        &python,
+        &[client.to_str().unwrap(), "scope"],
+    );
+    run.success()
+        .prints("scope abc123.execute-api us-east-1 403")
+        .prints("the credential scope's service is not a service signing name")
+        .prints("scope s3 x.evil.example? 403")
+        .prints("the credential scope's region is not a region name");
+    let ops: Vec<String> = env.sts.requests().into_iter().map(|s| s.action).collect();
+    assert_eq!(ops, ["GetSessionToken", "AssumeRole"], "{ops:?}");
+}
+
+#[test]
+fn a_service_whose_host_the_request_cannot_tell_gets_a_501_naming_the_variable_that_would() {
+    let Some(python) = python_with_boto3() else {
+        return;
+    };
+    // Only STS has a configured endpoint (the stand-in): an execute-api request has none.
+    let mut env = proxy_env();
+    let standin = env.sts.url();
+    env.set("AWS_ENDPOINT_URL", "")
+        .set("AWS_ENDPOINT_URL_STS", &standin);
+    let client = write_client(&env);
+    let run = env.run_wrapping(
+        &["-p", "open", "-t", &env.alice_code(), "--proxy"],
+        &python,
+        &[client.to_str().unwrap(), "execute-api"],
+    );
+    run.success()
+        .prints("execute-api 501")
+        .prints("set AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI for mfa-exec");
+}
+
+#[test]
+fn a_request_under_another_key_is_refused_before_its_body_is_read() {
+    let Some(python) = python_with_boto3() else {
+        return;
+    };
+    let env = proxy_env();
+    let client = write_client(&env);
+    let run = env.run_wrapping(
+        &["-p", "open", "-t", &env.alice_code(), "--proxy"],
+        &python,
+        &[client.to_str().unwrap(), "early"],
+    );
+    run.success()
+        .prints("early 403")
+        .prints("<Code>InvalidClientTokenId</Code>");
 }
 
 #[test]

@@ -86,8 +86,9 @@ pub(crate) fn login_url(endpoint: &str, destination: &str, token: &str) -> Strin
     )
 }
 
-/// RFC 3986 percent-encoding of everything but the unreserved characters.
-fn percent_encode(text: &str) -> String {
+/// RFC 3986 percent-encoding of everything but the unreserved characters (also SigV4's
+/// encoding of query names and values and of path segments, for `--proxy`).
+pub(crate) fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len() * 3);
     for b in text.bytes() {
         match b {

@@ -100,42 +100,128 @@ pub(crate) fn service_endpoint(
     }
 }
 
-/// Services whose configured endpoints `--proxy` resolves before the command starts, by the
-/// name requests are signed for (which is the SDKs' service id, lower case, for all of them);
-/// `AWS_ENDPOINT_URL_<SERVICE>` variables of any other service are resolved too.
-const PROXIED_SERVICES: [&str; 24] = [
-    "s3",
-    "sts",
-    "iam",
-    "ec2",
-    "dynamodb",
-    "lambda",
-    "sqs",
-    "sns",
-    "kms",
-    "ssm",
-    "logs",
-    "cloudformation",
-    "secretsmanager",
-    "ecr",
-    "ecs",
-    "eks",
-    "rds",
-    "route53",
-    "cloudwatch",
-    "monitoring",
-    "events",
-    "states",
-    "kinesis",
-    "acm",
+/// The services whose configured endpoints `--proxy` resolves before the command starts: the
+/// route a request takes (its signing name, or for a second API signed under the same name,
+/// that API's own) and the SDKs' service id as `AWS_ENDPOINT_URL_<ID>` spells it (the id upper
+/// case, spaces as `_`; the `[services]` key is the same in lower case). Signing names and ids
+/// often differ: `logs` is CloudWatch Logs, `monitoring` CloudWatch, `states` SFN, `events`
+/// EventBridge (AWS SDKs' "Identifiers for service-specific endpoints" table).
+/// `AWS_ENDPOINT_URL_<SERVICE>` variables of any other service are resolved too, by the lower
+/// case of their suffix.
+const SERVICE_IDS: [(&str, &str); 39] = [
+    ("s3", "S3"),
+    ("sts", "STS"),
+    ("iam", "IAM"),
+    ("ec2", "EC2"),
+    ("dynamodb", "DYNAMODB"),
+    ("dynamodb-streams", "DYNAMODB_STREAMS"),
+    ("lambda", "LAMBDA"),
+    ("sqs", "SQS"),
+    ("sns", "SNS"),
+    ("kms", "KMS"),
+    ("ssm", "SSM"),
+    ("logs", "CLOUDWATCH_LOGS"),
+    ("monitoring", "CLOUDWATCH"),
+    ("events", "EVENTBRIDGE"),
+    ("states", "SFN"),
+    ("cloudformation", "CLOUDFORMATION"),
+    ("secretsmanager", "SECRETS_MANAGER"),
+    ("ecr", "ECR"),
+    ("ecs", "ECS"),
+    ("eks", "EKS"),
+    ("rds", "RDS"),
+    ("route53", "ROUTE_53"),
+    ("kinesis", "KINESIS"),
+    ("firehose", "FIREHOSE"),
+    ("acm", "ACM"),
+    ("ses", "SES"),
+    ("cloudfront", "CLOUDFRONT"),
+    ("cloudtrail", "CLOUDTRAIL"),
+    ("autoscaling", "AUTO_SCALING"),
+    ("elasticloadbalancing", "ELASTIC_LOAD_BALANCING_V2"),
+    ("apigateway", "API_GATEWAY"),
+    ("cognito-idp", "COGNITO_IDENTITY_PROVIDER"),
+    ("bedrock", "BEDROCK"),
+    ("bedrock-runtime", "BEDROCK_RUNTIME"),
+    ("bedrock-agent", "BEDROCK_AGENT"),
+    ("sagemaker", "SAGEMAKER"),
+    ("sagemaker-runtime", "SAGEMAKER_RUNTIME"),
+    ("execute-api", "APIGATEWAYMANAGEMENTAPI"),
+    ("iotdata", "IOT_DATA_PLANE"),
 ];
+
+/// The `AWS_ENDPOINT_URL_<ID>` suffix of a route.
+fn service_id(route: &str) -> String {
+    SERVICE_IDS
+        .iter()
+        .find(|(r, _)| *r == route)
+        .map(|(_, id)| id.to_string())
+        .unwrap_or_else(|| route.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// Where a request goes, told from its signing name and what it calls: most services have one
+/// API under their signing name, but a few sign a second API, on another host, with the same
+/// name (Bedrock's runtime, SageMaker's runtime, DynamoDB Streams), and some hosts cannot be
+/// told from the request at all (IoT data's account endpoint, an API Gateway API's id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Route {
+    /// The signing name, or the second API's route (`bedrock-runtime`…).
+    pub(crate) key: String,
+    /// The service as it signs (the real request is signed for it).
+    pub(crate) service: String,
+    /// The API's name when its host cannot be told from the request.
+    unknown_host: Option<&'static str>,
+}
+
+impl Route {
+    /// `target` is the request's X-Amz-Target.
+    pub(crate) fn of(service: &str, path: &str, target: Option<&str>) -> Route {
+        let starts = |prefixes: &[&str]| prefixes.iter().any(|p| path.starts_with(p));
+        let (key, unknown_host) = match service {
+            // InvokeModel, Converse…, async invocations and ApplyGuardrail (the control plane
+            // lives under /foundation-models, /guardrails…).
+            "bedrock" if starts(&["/model/", "/async-invoke", "/guardrail/"]) => {
+                ("bedrock-runtime", None)
+            }
+            // Agents and knowledge bases: two APIs (build time, runtime) on two hosts with
+            // overlapping paths.
+            "bedrock"
+                if starts(&[
+                    "/agents",
+                    "/knowledgebases",
+                    "/flows",
+                    "/prompts",
+                    "/retrieveAndGenerate",
+                    "/rerank",
+                    "/sessions",
+                ]) =>
+            {
+                ("bedrock-agent", Some("Bedrock Agents"))
+            }
+            "sagemaker" if starts(&["/endpoints/", "/inference-components/"]) => {
+                ("sagemaker-runtime", None)
+            }
+            "dynamodb" if target.is_some_and(|t| t.starts_with("DynamoDBStreams_")) => {
+                ("dynamodb-streams", None)
+            }
+            "iotdata" | "iotdevicegateway" => ("iotdata", Some("IoT Data Plane")),
+            "execute-api" => ("execute-api", Some("API Gateway's execute-api")),
+            _ => (service, None),
+        };
+        Route {
+            key: key.to_string(),
+            service: service.to_string(),
+            unknown_host,
+        }
+    }
+}
 
 /// Where `--proxy` sends each request: the endpoints the profile configures, resolved once
 /// before the command starts (the command itself only knows the proxy), else the standard
 /// endpoint of the request's service and region.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ProxyTargets {
-    /// By service (signing name): AWS_ENDPOINT_URL_<SERVICE> or `[services]`.
+    /// By route: AWS_ENDPOINT_URL_<ID> or `[services]` `<id>`.
     configured: std::collections::HashMap<String, String>,
     /// AWS_ENDPOINT_URL or the profile's `endpoint_url`.
     all: Option<String>,
@@ -148,52 +234,65 @@ impl ProxyTargets {
         env: &Env,
     ) -> Result<ProxyTargets> {
         let all = service_endpoint(files, profile, env, "")?;
+        let known = SERVICE_IDS
+            .iter()
+            .map(|(route, id)| (route.to_string(), id.to_ascii_lowercase()));
         let from_env = env
             .names_starting_with("AWS_ENDPOINT_URL_")
-            .map(|n| n["AWS_ENDPOINT_URL_".len()..].to_ascii_lowercase());
+            .map(|n| n["AWS_ENDPOINT_URL_".len()..].to_ascii_lowercase())
+            .filter(|id| !SERVICE_IDS.iter().any(|(_, k)| k.eq_ignore_ascii_case(id)))
+            .map(|id| (id.clone(), id));
         let mut configured = std::collections::HashMap::new();
-        for service in PROXIED_SERVICES
-            .into_iter()
-            .map(String::from)
-            .chain(from_env)
-        {
-            if let Some(url) = service_endpoint(files, profile, env, &service)? {
+        for (route, id) in known.chain(from_env) {
+            if let Some(url) = service_endpoint(files, profile, env, &id)? {
                 if Some(&url) != all.as_ref() {
-                    configured.insert(service, url);
+                    configured.insert(route, url);
                 }
             }
         }
         Ok(ProxyTargets { configured, all })
     }
 
-    /// The endpoint (scheme, host, optional port and base path) a request signed for
-    /// `service` in `region` goes to.
-    pub(crate) fn url(&self, service: &str, region: &str) -> String {
-        self.configured
-            .get(service)
-            .or(self.all.as_ref())
-            .map(|u| u.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| standard_endpoint(service, region))
+    /// The endpoint (scheme, host, optional port and base path) a request on `route` in
+    /// `region` goes to, or why the proxy cannot tell (a line for the command's error).
+    pub(crate) fn url(&self, route: &Route, region: &str) -> Result<String, String> {
+        if let Some(url) = self.configured.get(&route.key).or(self.all.as_ref()) {
+            return Ok(url.trim_end_matches('/').to_string());
+        }
+        match route.unknown_host {
+            Some(api) => Err(format!(
+                "{api} requests (signed for {}) go to a host the proxy cannot tell from the request; set AWS_ENDPOINT_URL_{} for mfa-exec to that host, or run the command without --proxy",
+                route.service,
+                service_id(&route.key)
+            )),
+            None => Ok(standard_endpoint(&route.key, region)),
+        }
     }
 }
 
 /// A service's public endpoint in a region, by its partition's DNS suffix (aws-cn regions
 /// start with `cn-`); IAM and the other global services have one endpoint a partition, and a
-/// few services' hosts are not named as they sign (SES signs as `ses` on `email.`).
-pub(crate) fn standard_endpoint(service: &str, region: &str) -> String {
+/// few services' hosts are not named as they sign (SES signs as `ses` on `email.`). `route` is
+/// a signing name or one of [`Route`]'s second APIs.
+pub(crate) fn standard_endpoint(route: &str, region: &str) -> String {
     let china = region.starts_with("cn-");
+    let gov = region.starts_with("us-gov-");
     let suffix = if china {
         "amazonaws.com.cn"
     } else {
         "amazonaws.com"
     };
-    match service {
+    match route {
         "iam" if china => format!("https://iam.{region}.{suffix}"),
-        "iam" if region.starts_with("us-gov-") => "https://iam.us-gov.amazonaws.com".to_string(),
-        "iam" | "route53" | "cloudfront" if !china => format!("https://{service}.{suffix}"),
+        "iam" | "route53" if gov => format!("https://{route}.us-gov.amazonaws.com"),
+        "route53" if china => "https://route53.amazonaws.com.cn".to_string(),
+        "iam" | "route53" | "cloudfront" if !china => format!("https://{route}.{suffix}"),
         "ses" => format!("https://email.{region}.{suffix}"),
         "mobiletargeting" => format!("https://pinpoint.{region}.{suffix}"),
-        _ => format!("https://{service}.{region}.{suffix}"),
+        "sagemaker" => format!("https://api.sagemaker.{region}.{suffix}"),
+        "sagemaker-runtime" => format!("https://runtime.sagemaker.{region}.{suffix}"),
+        "dynamodb-streams" => format!("https://streams.dynamodb.{region}.{suffix}"),
+        _ => format!("https://{route}.{region}.{suffix}"),
     }
 }
 
@@ -286,6 +385,27 @@ mod tests {
             ),
             ("iam", "us-gov-west-1", "https://iam.us-gov.amazonaws.com"),
             (
+                "route53",
+                "us-gov-west-1",
+                "https://route53.us-gov.amazonaws.com",
+            ),
+            ("route53", "us-east-1", "https://route53.amazonaws.com"),
+            (
+                "bedrock-runtime",
+                "us-west-2",
+                "https://bedrock-runtime.us-west-2.amazonaws.com",
+            ),
+            (
+                "sagemaker-runtime",
+                "eu-west-1",
+                "https://runtime.sagemaker.eu-west-1.amazonaws.com",
+            ),
+            (
+                "dynamodb-streams",
+                "us-east-1",
+                "https://streams.dynamodb.us-east-1.amazonaws.com",
+            ),
+            (
                 "dynamodb",
                 "cn-northwest-1",
                 "https://dynamodb.cn-northwest-1.amazonaws.com.cn",
@@ -303,5 +423,77 @@ mod tests {
                 "{service} {region}"
             );
         }
+    }
+
+    #[test]
+    fn proxied_services_find_their_endpoints_by_the_sdks_service_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(
+            &config,
+            "[default]\nservices = local\n\n[services local]\ncloudwatch_logs =\n  endpoint_url = http://127.0.0.1:4001\nroute_53 =\n  endpoint_url = http://127.0.0.1:4002\n",
+        )
+        .unwrap();
+        let files = ProfileFiles::load(config, dir.path().join("credentials")).unwrap();
+        let env = Env::from_pairs(&[
+            ("AWS_ENDPOINT_URL_SFN", "http://127.0.0.1:4003"),
+            ("AWS_ENDPOINT_URL_EVENTBRIDGE", "http://127.0.0.1:4004"),
+            ("AWS_ENDPOINT_URL_CLOUDWATCH", "http://127.0.0.1:4005"),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:4006"),
+            ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "http://127.0.0.1:4007"),
+        ]);
+        let targets = ProxyTargets::of(&files, files.profile("default"), &env).unwrap();
+        let url =
+            |service: &str, path: &str| targets.url(&Route::of(service, path, None), "us-east-1");
+        for (signing_name, port) in [
+            ("logs", 4001),
+            ("route53", 4002),
+            ("states", 4003),
+            ("events", 4004),
+            ("monitoring", 4005),
+            ("secretsmanager", 4006),
+        ] {
+            assert_eq!(
+                url(signing_name, "/"),
+                Ok(format!("http://127.0.0.1:{port}")),
+                "{signing_name}"
+            );
+        }
+        // Bedrock's runtime signs as bedrock; its control plane keeps the standard host.
+        assert_eq!(
+            url("bedrock", "/model/m/converse"),
+            Ok("http://127.0.0.1:4007".to_string())
+        );
+        assert_eq!(
+            url("bedrock", "/foundation-models"),
+            Ok("https://bedrock.us-east-1.amazonaws.com".to_string())
+        );
+        assert_eq!(
+            url("sqs", "/"),
+            Ok("https://sqs.us-east-1.amazonaws.com".to_string())
+        );
+        let none = ProxyTargets::default();
+        let to = |service: &str, path: &str, target: Option<&str>| {
+            none.url(&Route::of(service, path, target), "eu-west-1")
+        };
+        assert_eq!(
+            to("sagemaker", "/endpoints/e/invocations", None),
+            Ok("https://runtime.sagemaker.eu-west-1.amazonaws.com".to_string())
+        );
+        assert_eq!(
+            to("dynamodb", "/", Some("DynamoDBStreams_20120810.GetRecords")),
+            Ok("https://streams.dynamodb.eu-west-1.amazonaws.com".to_string())
+        );
+        // Hosts a request cannot tell: a clear refusal naming the variable that would.
+        let why = to("execute-api", "/prod/@connections/x", None).unwrap_err();
+        assert!(
+            why.contains("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"),
+            "{why}"
+        );
+        let why = to("iotdata", "/things/t/shadow", None).unwrap_err();
+        assert!(
+            why.contains("IoT Data Plane") && why.contains("AWS_ENDPOINT_URL_IOT_DATA_PLANE"),
+            "{why}"
+        );
     }
 }

@@ -172,6 +172,17 @@ impl StandIn {
         })
     }
 
+    /// Every temporary credential issued so far (GetSessionToken, AssumeRole…), as the keys a
+    /// client got: for tests that assert none of them reached somewhere it must not.
+    pub fn issued(&self) -> Vec<Keys> {
+        let state = self.shared.lock();
+        state
+            .temps
+            .iter()
+            .map(|(id, t)| Keys::new(id, &t.secret, Some(&t.token)))
+            .collect()
+    }
+
     /// The session name of a role session's access key (`RoleSessionName`), if it is one.
     pub fn role_session_of(&self, access_key_id: &str) -> Option<String> {
         let state = self.shared.lock();

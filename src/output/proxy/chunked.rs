@@ -78,6 +78,8 @@ enum State {
     Trailer {
         canonical: Vec<(String, String)>,
         raw: Vec<u8>,
+        /// The trailer's signature has been checked: only the empty line may follow.
+        signed: bool,
     },
     Done,
 }
@@ -172,13 +174,26 @@ impl Resigner {
                         (true, true) => State::Trailer {
                             canonical: Vec::new(),
                             raw: Vec::new(),
+                            signed: false,
                         },
                     };
                 }
-                State::Trailer { canonical, raw } => {
+                State::Trailer {
+                    canonical,
+                    raw,
+                    signed,
+                } => {
                     let Some(line) = take_line(&mut self.input)? else {
                         return Ok(());
                     };
+                    // The trailer ends with its signature and then an empty line: S3 refuses
+                    // a signed-trailer body without the signature, and nothing after it is
+                    // signed, so a header there would reach S3 unchecked.
+                    if *signed && !line.is_empty() {
+                        return Err(Refusal::malformed(
+                            "an aws-chunked trailer has lines after x-amz-trailer-signature",
+                        ));
+                    }
                     if let Some(signature) = line.strip_prefix("x-amz-trailer-signature:") {
                         canonical.sort();
                         let text: String = canonical
@@ -199,7 +214,13 @@ impl Resigner {
                         out.extend_from_slice(
                             format!("x-amz-trailer-signature:{resigned}\r\n").as_bytes(),
                         );
+                        *signed = true;
                     } else if line.is_empty() {
+                        if !*signed {
+                            return Err(Refusal::malformed(
+                                "an aws-chunked trailer ends without x-amz-trailer-signature",
+                            ));
+                        }
                         out.append(raw);
                         out.extend_from_slice(b"\r\n");
                         self.state = State::Done;
@@ -367,5 +388,79 @@ mod tests {
         let (out, refused) = run(tampered);
         assert!(out.is_err());
         assert_eq!(refused, Some(Refusal::BadSignature));
+    }
+
+    /// A body of one chunk and a trailer, signed in the run's chain, its trailer lines as given
+    /// (`SIG` stands for the trailer's signature).
+    fn trailer_body(secret: &str, s: &Signature, trailer: &[&str]) -> Vec<u8> {
+        let mut chain = Chain::new(secret, s, s.signature.clone());
+        let mut body = Vec::new();
+        for data in [&b"hello"[..], b""] {
+            let hashes = format!("{EMPTY_SHA256}\n{}", sigv4::hex(&Sha256::digest(data)));
+            let signature = chain.next("PAYLOAD", &hashes);
+            body.extend_from_slice(
+                format!("{:x};chunk-signature={signature}\r\n", data.len()).as_bytes(),
+            );
+            body.extend_from_slice(data);
+            if !data.is_empty() {
+                body.extend_from_slice(b"\r\n");
+            }
+        }
+        let signed = "x-amz-checksum-crc32:NhCmhg==\n";
+        let signature = chain.next("TRAILER", &sigv4::hex(&Sha256::digest(signed.as_bytes())));
+        for line in trailer {
+            body.extend_from_slice(line.replace("SIG", &signature).as_bytes());
+            body.extend_from_slice(b"\r\n");
+        }
+        body
+    }
+
+    #[test]
+    fn a_trailer_must_end_with_its_signature_and_nothing_after_it() {
+        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        let s = sig("20130524T000000Z");
+        let run = |body: Vec<u8>| {
+            let keys = Keys {
+                incoming: Chain::new(secret, &s, s.signature.clone()),
+                outgoing: Chain::new("another secret", &s, "0".repeat(64)),
+            };
+            let inner = http_body_util::Full::new(Bytes::from(body))
+                .map_err(|n| match n {})
+                .boxed_unsync();
+            let refused = Arc::new(Mutex::new(None));
+            let out = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(Resigner::new(inner, keys, true, refused.clone()).collect())
+                .map(|c| c.to_bytes());
+            let refused = refused.lock().unwrap().clone();
+            (out.is_ok(), refused)
+        };
+        let crc = "x-amz-checksum-crc32:NhCmhg==";
+        let good = trailer_body(secret, &s, &[crc, "x-amz-trailer-signature:SIG", ""]);
+        assert_eq!(run(good), (true, None));
+        for (why, lines) in [
+            ("no signature", vec![crc, ""]),
+            (
+                "a header after the signature",
+                vec![crc, "x-amz-trailer-signature:SIG", "x-amz-meta-extra:1", ""],
+            ),
+            (
+                "a second signature",
+                vec![
+                    crc,
+                    "x-amz-trailer-signature:SIG",
+                    "x-amz-trailer-signature:SIG",
+                    "",
+                ],
+            ),
+        ] {
+            let (ok, refused) = run(trailer_body(secret, &s, &lines));
+            assert!(!ok, "{why} was accepted");
+            assert!(
+                matches!(refused, Some(Refusal::Malformed(_))),
+                "{why}: {refused:?}"
+            );
+        }
     }
 }

@@ -42,7 +42,7 @@ use crate::credentials::{self, Obtained, Renewing};
 use crate::output::child::Child;
 use crate::output::environment::{self, EnvChanges};
 use crate::secrets::Credentials;
-use crate::settings::endpoints::ProxyTargets;
+use crate::settings::endpoints::{ProxyTargets, Route};
 use crate::settings::Settings;
 use crate::terminal;
 use reply::{Refusal, Shape};
@@ -61,6 +61,8 @@ type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 /// Bodies of services other than S3 are read whole to hash them (their signature covers the
 /// hash and no `x-amz-content-sha256` carries it); they are API calls of a few KiB.
 pub(super) const MAX_BUFFERED: usize = 32 << 20;
+/// How many such bodies are read at the same time; others wait their turn.
+const MAX_BODIES_BUFFERED: usize = 4;
 /// Time for a client to send a request head once connected (or between requests).
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -97,8 +99,8 @@ const PRESIGN_PARAMS: [&str; 7] = [
 /// Variables that would hand the command other credentials than the run's own, or send its
 /// requests around the proxy: a token would be sent with the run's keys and refused, container
 /// and web-identity credentials are read by SDKs after environment keys but are credentials
-/// all the same, and AWS_IGNORE_CONFIGURED_ENDPOINT_URLS would make SDKs ignore the proxy.
-/// Per-service `AWS_ENDPOINT_URL_*` variables are removed too (see [`run`]).
+/// all the same, and AWS_IGNORE_CONFIGURED_ENDPOINT_URLS would make SDKs ignore the proxy (it
+/// is set to false in [`child_environment`]). Per-service `AWS_ENDPOINT_URL_*` variables are removed too (see [`run`]).
 const HIDDEN: [&str; 10] = [
     "AWS_SESSION_TOKEN",
     "AWS_CREDENTIAL_EXPIRATION",
@@ -121,6 +123,9 @@ struct Shared {
     targets: ProxyTargets,
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>,
     sink: Mutex<Sink>,
+    /// Bodies read whole at once: a local program opening many connections cannot make the
+    /// proxy hold more than this many times [`MAX_BUFFERED`].
+    buffering: Arc<tokio::sync::Semaphore>,
 }
 
 /// Runs `argv` behind the proxy until it ends. `endpoint_vars`: the per-service
@@ -154,6 +159,7 @@ pub(crate) fn run(
         targets,
         client,
         sink: Mutex::new(sink),
+        buffering: Arc::new(tokio::sync::Semaphore::new(MAX_BODIES_BUFFERED)),
     });
     // One thread runs the proxy; it ends with the process, and the port with it.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -217,6 +223,10 @@ fn child_environment(
         env.remove(name);
     }
     env.set("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"));
+    // `ignore_configured_endpoint_urls = true` in the command's config profile would make its
+    // SDK skip AWS_ENDPOINT_URL and call AWS directly (with keys AWS refuses); the variable
+    // beats the config file in every SDK, so it is set, not only removed.
+    env.set("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "false");
     env
 }
 
@@ -377,16 +387,77 @@ async fn answer(
     let service = sig.service.clone();
     event.service = service.clone();
     event.operation = operation::name(&parts, &service, None);
+    // The key and the time before any body is read: a request that will be refused anyway
+    // costs no buffering.
+    if let Err(refusal) = sigv4::check_key_and_time(&sig, &shared.key_id, at) {
+        return refuse(refusal, Some(&service), event);
+    }
     let declared = header(&parts.headers, "x-amz-content-sha256").map(str::to_string);
+    // The query protocols (STS, IAM, and any form body) name their operation in the body: it
+    // is read whole even when its hash is declared, so `Action=` cannot hide from the check
+    // below. Their bodies are a few KiB.
+    let query_protocol = service != "s3"
+        && (service == "sts"
+            || service == "iam"
+            || content_type.starts_with("application/x-www-form-urlencoded"));
+    // A compressed form would hide its Action from the check; STS and IAM take none (request
+    // compression is CloudWatch's PutMetricData's), so it is refused rather than inflated.
+    let encoded = header(&parts.headers, "content-encoding")
+        .is_some_and(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"));
+    if encoded && (service == "sts" || service == "iam") {
+        return refuse(
+            Refusal::malformed("STS and IAM request bodies cannot be Content-Encoded"),
+            Some(&service),
+            event,
+        );
+    }
+    if query_protocol
+        && declared
+            .as_deref()
+            .is_some_and(|d| d.starts_with("STREAMING-"))
+    {
+        return refuse(
+            Refusal::malformed("aws-chunked bodies are S3's; send this body as it is"),
+            Some(&service),
+            event,
+        );
+    }
     // The payload hash the command signed: S3's presigned URLs sign none, a declared hash is
     // the header's (S3 checks the body against it), else the body's own.
-    let (payload_hash, whole) = match (&declared, sig.presigned && service == "s3") {
-        (_, true) => ("UNSIGNED-PAYLOAD".to_string(), None),
-        (Some(d), false) => (d.clone(), None),
-        (None, false) => match read_whole(body.take().unwrap_or_else(empty)).await {
-            Ok(bytes) => (sigv4::hex(&Sha256::digest(&bytes)), Some(bytes)),
+    let read = match (&declared, sig.presigned && service == "s3") {
+        (_, true) => false,
+        (Some(_), false) => query_protocol,
+        (None, false) => true,
+    };
+    let whole = if read {
+        let _permit = match shared.buffering.clone().acquire_owned().await {
+            Ok(permit) => permit,
+            Err(_) => {
+                return refuse(
+                    Refusal::Unreachable("the proxy is shutting down".into()),
+                    Some(&service),
+                    event,
+                )
+            }
+        };
+        match read_whole(body.take().unwrap_or_else(empty)).await {
+            Ok(bytes) => Some(bytes),
             Err(refusal) => return refuse(refusal, Some(&service), event),
-        },
+        }
+    } else {
+        None
+    };
+    let payload_hash = match (&declared, &whole) {
+        (Some(d), Some(bytes)) => {
+            let computed = sigv4::hex(&Sha256::digest(bytes));
+            if d.len() == 64 && !d.eq_ignore_ascii_case(&computed) {
+                return refuse(Refusal::HashMismatch, Some(&service), event);
+            }
+            d.clone()
+        }
+        (Some(d), None) => d.clone(),
+        (None, Some(bytes)) => sigv4::hex(&Sha256::digest(bytes)),
+        (None, None) => "UNSIGNED-PAYLOAD".to_string(),
     };
     if let Some(bytes) = &whole {
         event.operation = operation::name(&parts, &service, Some(bytes));
@@ -400,6 +471,13 @@ async fn answer(
         at,
     ) {
         return refuse(refusal, Some(&service), event);
+    }
+    if let Some(op) = operation::mints_credentials(&parts, &service, whole.as_deref()) {
+        return refuse(
+            Refusal::MintsCredentials(format!("{service}:{op}")),
+            Some(&service),
+            event,
+        );
     }
     let chunk_signed = match declared.as_deref() {
         Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") => Some(false),
@@ -435,10 +513,18 @@ async fn answer(
         }
     };
 
-    let base = shared.targets.url(&service, &sig.region);
+    let route = Route::of(
+        &service,
+        parts.uri.path(),
+        header(&parts.headers, "x-amz-target"),
+    );
+    let base = match shared.targets.url(&route, &sig.region) {
+        Ok(base) => base,
+        Err(why) => return refuse(Refusal::UnknownHost(why), Some(&service), event),
+    };
     let mut forwarded = match forwarded_head(&parts, &base, sig.presigned) {
         Ok(r) => r,
-        Err(why) => return refuse(Refusal::Unreachable(why), Some(&service), event),
+        Err(refusal) => return refuse(refusal, Some(&service), event),
     };
     let now = SystemTime::now();
     let payload = match (&declared, &whole) {
@@ -563,15 +649,21 @@ fn forwarded_head(
     parts: &http::request::Parts,
     base: &str,
     presigned: bool,
-) -> Result<Request<()>, String> {
+) -> Result<Request<()>, Refusal> {
+    let unreachable = |why: String| Refusal::Unreachable(why);
     let base_uri: http::Uri = base
         .parse()
-        .map_err(|_| format!("the endpoint {base} is not a valid URL"))?;
+        .map_err(|_| unreachable(format!("the endpoint {base} is not a valid URL")))?;
     let authority = base_uri
         .authority()
-        .ok_or_else(|| format!("the endpoint {base} has no host"))?
+        .ok_or_else(|| unreachable(format!("the endpoint {base} has no host")))?
         .clone();
     let base_path = base_uri.path().trim_end_matches('/');
+    // Under an endpoint with a base path, `..` (or `%2e%2e`, which servers decode) would climb
+    // out of it to paths the user never configured.
+    if !base_path.is_empty() && has_dot_segment(parts.uri.path()) {
+        return Err(Refusal::DotSegments);
+    }
     let mut query: Vec<&str> = parts
         .uri
         .query()
@@ -595,12 +687,12 @@ fn forwarded_head(
         .authority(authority.clone())
         .path_and_query(path_and_query)
         .build()
-        .map_err(|e| format!("cannot build the forwarded URL: {e}"))?;
+        .map_err(|e| unreachable(format!("cannot build the forwarded URL: {e}")))?;
     let mut request = Request::builder()
         .method(parts.method.clone())
         .uri(uri)
         .body(())
-        .map_err(|e| format!("cannot build the forwarded request: {e}"))?;
+        .map_err(|e| unreachable(format!("cannot build the forwarded request: {e}")))?;
     let headers = request.headers_mut();
     for (name, value) in &parts.headers {
         if !NOT_FORWARDED.contains(&name.as_str()) {
@@ -614,14 +706,47 @@ fn forwarded_head(
     };
     headers.insert(
         http::header::HOST,
-        HeaderValue::from_str(&host).map_err(|_| format!("the endpoint {base} has a bad host"))?,
+        HeaderValue::from_str(&host)
+            .map_err(|_| unreachable(format!("the endpoint {base} has a bad host")))?,
     );
     Ok(request)
+}
+
+/// Whether a path has a `.` or `..` segment, percent-encoded or not.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let plain = segment.to_ascii_lowercase().replace("%2e", ".");
+        plain == "." || plain == ".."
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_segments_cannot_climb_out_of_an_endpoints_base_path() {
+        let head = |uri: &str, base: &str| {
+            let (parts, ()) = Request::builder().uri(uri).body(()).unwrap().into_parts();
+            forwarded_head(&parts, base, false).map(|r| r.uri().to_string())
+        };
+        for uri in ["/../admin", "/a/%2e%2E/b", "/a/./b", "/%2E/b"] {
+            assert_eq!(
+                head(uri, "https://gw.example.com/base"),
+                Err(Refusal::DotSegments),
+                "{uri}"
+            );
+        }
+        assert_eq!(
+            head("/a/..b/c.d", "https://gw.example.com/base"),
+            Ok("https://gw.example.com/base/a/..b/c.d".to_string())
+        );
+        // Without a base path there is nothing to climb out of (S3 keys may hold `..`).
+        assert_eq!(
+            head("/bucket/../k", "https://s3.eu-west-1.amazonaws.com"),
+            Ok("https://s3.eu-west-1.amazonaws.com/bucket/../k".to_string())
+        );
+    }
 
     #[test]
     fn the_run_keys_look_like_aws_keys_and_differ_every_run() {

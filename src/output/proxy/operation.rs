@@ -40,6 +40,63 @@ pub(super) fn name(parts: &Parts, service: &str, form: Option<&[u8]>) -> String 
     format!("{} {service}", parts.method)
 }
 
+/// Operations whose answer carries credentials or a login that outlive the run: access keys,
+/// session or role credentials, federation tokens, console passwords, service-specific
+/// credentials, OpenID tokens. The MFA session may be allowed some of them (IAM's
+/// self-management policies allow `iam:CreateAccessKey` on one's own user), and what they hand
+/// back would keep working after the command ends, which `--proxy` exists to prevent.
+const MINTING: [&str; 15] = [
+    // STS
+    "AssumeRole",
+    "AssumeRoleWithSAML",
+    "AssumeRoleWithWebIdentity",
+    "AssumeRoot",
+    "GetSessionToken",
+    "GetFederationToken",
+    // IAM
+    "CreateAccessKey",
+    "CreateLoginProfile",
+    "UpdateLoginProfile",
+    "CreateServiceSpecificCredential",
+    "ResetServiceSpecificCredential",
+    // Cognito identity pools
+    "GetCredentialsForIdentity",
+    "GetOpenIdToken",
+    "GetOpenIdTokenForDeveloperIdentity",
+    // IAM Identity Center's portal (GET /federation/credentials, see below)
+    "GetRoleCredentials",
+];
+
+/// The operation a request would call that hands back credentials outliving the run, if any.
+/// Every place a request can name its operation counts, not only the first the history reads:
+/// each `Action=` in the query string and in a form body (the query protocols read either),
+/// and `X-Amz-Target` (the JSON protocols: Cognito's `AWSCognitoIdentityService.GetOpenIdToken`,
+/// STS's JSON form). IAM Identity Center's `GetRoleCredentials` is `GET /federation/credentials`.
+pub(super) fn mints_credentials(
+    parts: &Parts,
+    service: &str,
+    form: Option<&[u8]>,
+) -> Option<String> {
+    if service == "s3" {
+        // S3 names no operation this way, and its keys are object names.
+        return None;
+    }
+    let mut names: Vec<String> = query_pairs(parts.uri.query().unwrap_or(""))
+        .into_iter()
+        .chain(form.map_or_else(Vec::new, |body| query_pairs(&String::from_utf8_lossy(body))))
+        .filter(|(n, _)| n.eq_ignore_ascii_case("Action"))
+        .map(|(_, v)| v)
+        .collect();
+    for target in parts.headers.get_all("x-amz-target") {
+        let target = String::from_utf8_lossy(target.as_bytes()).into_owned();
+        names.push(target.rsplit('.').next().unwrap_or("").to_string());
+    }
+    if parts.uri.path().trim_end_matches('/') == "/federation/credentials" {
+        names.push("GetRoleCredentials".to_string());
+    }
+    names.into_iter().find(|n| MINTING.contains(&n.trim()))
+}
+
 /// S3's common operations, from a path-style request (the proxy's endpoint is an IP address,
 /// so the SDKs address buckets in the path).
 fn s3(parts: &Parts, query: &[(String, String)]) -> Option<&'static str> {
@@ -202,6 +259,108 @@ mod tests {
         assert_eq!(
             op("GET", "/2015-03-31/functions/", &[], "lambda", None),
             "GET lambda"
+        );
+    }
+
+    #[test]
+    fn operations_that_mint_credentials_are_found_wherever_the_request_names_them() {
+        let mints =
+            |method: &str, uri: &str, headers: &[(&str, &str)], service, body: Option<&str>| {
+                let mut b = http::Request::builder().method(method).uri(uri);
+                for (n, v) in headers {
+                    b = b.header(*n, *v);
+                }
+                let (parts, ()) = b.body(()).unwrap().into_parts();
+                mints_credentials(&parts, service, body.map(str::as_bytes))
+            };
+        let form =
+            Some("Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fx&Version=2011-06-15");
+        assert_eq!(
+            mints("POST", "/", &[], "sts", form).as_deref(),
+            Some("AssumeRole")
+        );
+        assert_eq!(
+            mints(
+                "GET",
+                "/?Action=CreateAccessKey&Version=2010-05-08",
+                &[],
+                "iam",
+                None
+            )
+            .as_deref(),
+            Some("CreateAccessKey")
+        );
+        // A second Action hides nothing: every one counts.
+        assert_eq!(
+            mints(
+                "POST",
+                "/?Action=GetCallerIdentity",
+                &[],
+                "sts",
+                Some("Action=GetSessionToken")
+            )
+            .as_deref(),
+            Some("GetSessionToken")
+        );
+        assert_eq!(
+            mints(
+                "POST",
+                "/",
+                &[(
+                    "x-amz-target",
+                    "AWSCognitoIdentityService.GetOpenIdTokenForDeveloperIdentity"
+                )],
+                "cognito-identity",
+                None
+            )
+            .as_deref(),
+            Some("GetOpenIdTokenForDeveloperIdentity")
+        );
+        assert_eq!(
+            mints(
+                "GET",
+                "/federation/credentials?role_name=r",
+                &[],
+                "awsssoportal",
+                None
+            )
+            .as_deref(),
+            Some("GetRoleCredentials")
+        );
+        for op in [
+            "AssumeRoleWithSAML",
+            "AssumeRoleWithWebIdentity",
+            "AssumeRoot",
+            "GetFederationToken",
+        ] {
+            assert!(
+                mints("POST", "/", &[], "sts", Some(&format!("Action={op}"))).is_some(),
+                "{op}"
+            );
+        }
+        for op in [
+            "CreateLoginProfile",
+            "UpdateLoginProfile",
+            "CreateServiceSpecificCredential",
+            "ResetServiceSpecificCredential",
+        ] {
+            assert!(
+                mints("POST", "/", &[], "iam", Some(&format!("Action={op}"))).is_some(),
+                "{op}"
+            );
+        }
+        // What does not hand out credentials passes, and S3's keys are only object names.
+        assert_eq!(
+            mints("POST", "/", &[], "sts", Some("Action=GetCallerIdentity")),
+            None
+        );
+        assert_eq!(
+            mints("POST", "/", &[], "iam", Some("Action=ListAccessKeys")),
+            None
+        );
+        assert_eq!(
+            mints("GET", "/b/AssumeRole?Action=AssumeRole", &[], "s3", None),
+            None
         );
     }
 }

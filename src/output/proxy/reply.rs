@@ -26,6 +26,18 @@ pub(super) enum Refusal {
     EventStream,
     /// A body too large to read whole for a service that signs the body's hash.
     TooLarge,
+    /// An operation whose answer is credentials or a login that would outlive the run
+    /// (`sts:AssumeRole`, `iam:CreateAccessKey`…), named.
+    MintsCredentials(String),
+    /// A presigned URL dated in the future (AWS: "Request is not valid yet").
+    NotYetValid,
+    /// A declared `x-amz-content-sha256` that is not the body's hash.
+    HashMismatch,
+    /// A service whose host cannot be told from the request (and no endpoint is configured
+    /// for it): the reason, naming the variable that would tell it.
+    UnknownHost(String),
+    /// A `.` or `..` path segment under an endpoint with a base path.
+    DotSegments,
     /// The real credentials could not be had (renewal failed).
     NoCredentials(String),
     /// The real endpoint could not be reached.
@@ -71,6 +83,21 @@ impl Refusal {
                 "AccessDenied",
                 "the presigned request has expired".into(),
             ),
+            Refusal::MintsCredentials(op) => (
+                forbidden,
+                "AccessDenied",
+                format!("{op} would hand the command credentials that outlive the run, so the proxy refuses it; run the command without --proxy to call it"),
+            ),
+            Refusal::NotYetValid => (
+                forbidden,
+                "AccessDenied",
+                "Request is not valid yet: the presigned request's X-Amz-Date is more than 15 minutes after the proxy's time".into(),
+            ),
+            Refusal::HashMismatch => (
+                StatusCode::BAD_REQUEST,
+                "XAmzContentSHA256Mismatch",
+                "the provided x-amz-content-sha256 header does not match what was computed".into(),
+            ),
             Refusal::EventStream => (
                 StatusCode::NOT_IMPLEMENTED,
                 "NotImplemented",
@@ -80,6 +107,12 @@ impl Refusal {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "RequestEntityTooLarge",
                 format!("a request body over {} MiB to a service other than S3 cannot be re-signed", super::MAX_BUFFERED >> 20),
+            ),
+            Refusal::UnknownHost(why) => (StatusCode::NOT_IMPLEMENTED, "NotImplemented", why.clone()),
+            Refusal::DotSegments => (
+                StatusCode::BAD_REQUEST,
+                "InvalidURI",
+                "the path has a . or .. segment, which the proxy does not forward under an endpoint URL with a base path".into(),
             ),
             Refusal::NoCredentials(why) => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::reply::Refusal;
+use crate::aws::signin::percent_encode;
 use crate::secrets::Credentials;
 
 pub(super) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -150,6 +151,23 @@ fn build(
             "the credential scope must be KEY/DATE/REGION/SERVICE/aws4_request",
         ));
     };
+    // The region and service become the forwarded request's host name
+    // (`service.region.amazonaws.com`): a dot, `?` or `/` in either would let the command
+    // choose where the real signature and token go.
+    if crate::settings::validate::validate_region(region).is_err() {
+        return Err(Refusal::malformed(
+            "the credential scope's region is not a region name like us-east-1",
+        ));
+    }
+    if service.is_empty()
+        || !service
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(Refusal::malformed(
+            "the credential scope's service is not a service signing name like s3 or sts",
+        ));
+    }
     if !amz_date.starts_with(date) {
         return Err(Refusal::malformed(
             "the credential scope's date is not X-Amz-Date's",
@@ -182,27 +200,7 @@ pub(super) fn verify(
     secret: &str,
     now: SystemTime,
 ) -> Result<(), Refusal> {
-    if !bool::from(sig.access_key.as_bytes().ct_eq(key_id.as_bytes())) {
-        return Err(Refusal::UnknownKey);
-    }
-    let signed_at = parse_amz_date(&sig.amz_date)
-        .ok_or_else(|| Refusal::malformed("X-Amz-Date is not YYYYMMDDTHHMMSSZ"))?;
-    match sig.expires {
-        Some(expires) => {
-            if now > signed_at + Duration::from_secs(expires) {
-                return Err(Refusal::Expired);
-            }
-        }
-        None => {
-            let off = now
-                .duration_since(signed_at)
-                .or_else(|e| Ok::<_, ()>(e.duration()))
-                .unwrap_or_default();
-            if off > SKEW {
-                return Err(Refusal::Skewed);
-            }
-        }
-    }
+    let signed_at = check_key_and_time(sig, key_id, now)?;
     let canonical = canonical_request(parts, sig, payload_hash)?;
     let expected = sign_string(
         secret,
@@ -222,6 +220,43 @@ pub(super) fn verify(
     }
 }
 
+/// What can be checked before the body is read: the access key is the run's, and the
+/// signature's time is within AWS's window (a header signature 15 minutes either side of
+/// X-Amz-Date, so an old one cannot be replayed; a presigned URL from its X-Amz-Date, give or
+/// take the same skew, until X-Amz-Expires has passed). Returns the signature's time.
+pub(super) fn check_key_and_time(
+    sig: &Signature,
+    key_id: &str,
+    now: SystemTime,
+) -> Result<SystemTime, Refusal> {
+    if !bool::from(sig.access_key.as_bytes().ct_eq(key_id.as_bytes())) {
+        return Err(Refusal::UnknownKey);
+    }
+    let signed_at = parse_amz_date(&sig.amz_date)
+        .ok_or_else(|| Refusal::malformed("X-Amz-Date is not YYYYMMDDTHHMMSSZ"))?;
+    match sig.expires {
+        Some(expires) => {
+            // AWS refuses a presigned URL that is not valid yet ("Request is not valid yet").
+            if signed_at > now + SKEW {
+                return Err(Refusal::NotYetValid);
+            }
+            if now > signed_at + Duration::from_secs(expires) {
+                return Err(Refusal::Expired);
+            }
+        }
+        None => {
+            let off = now
+                .duration_since(signed_at)
+                .or_else(|e| Ok::<_, ()>(e.duration()))
+                .unwrap_or_default();
+            if off > SKEW {
+                return Err(Refusal::Skewed);
+            }
+        }
+    }
+    Ok(signed_at)
+}
+
 /// HMAC-SHA256 of `string` with the signing key derived from `secret` for the signature's
 /// date, region and service, in hex.
 pub(super) fn sign_string(secret: &str, at: SystemTime, sig: &Signature, string: &str) -> String {
@@ -239,16 +274,18 @@ fn canonical_request(
         "" => "/",
         p => p,
     };
-    // S3 signs the path as sent; the other services sign it encoded once more.
+    // S3 signs the path as sent; the other services sign it normalised (dot segments and
+    // empty segments removed, as botocore and aws-sigv4 do before signing) and encoded once
+    // more.
     let uri = if sig.service == "s3" {
         path.to_string()
     } else {
-        encode(path, true)
+        encode_path(&normalize_path(path))
     };
     let mut query: Vec<(String, String)> = query_pairs(parts.uri.query().unwrap_or(""))
         .into_iter()
         .filter(|(n, _)| !(sig.presigned && n == "X-Amz-Signature"))
-        .map(|(n, v)| (encode(&n, false), encode(&v, false)))
+        .map(|(n, v)| (percent_encode(&n), percent_encode(&v)))
         .collect();
     query.sort();
     let query = query
@@ -278,6 +315,29 @@ fn canonical_request(
         parts.method,
         sig.signed_headers.join(";")
     ))
+}
+
+/// A path as the SDKs' signers normalise it for every service but S3 (RFC 3986's
+/// remove-dot-segments, and consecutive slashes made one, which AWS services require):
+/// `/a//b/./c/../d/` becomes `/a/b/d/`.
+fn normalize_path(path: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                kept.pop();
+            }
+            s => kept.push(s),
+        }
+    }
+    let lead = if path.starts_with('/') { "/" } else { "" };
+    let trail = if path.ends_with('/') && !kept.is_empty() {
+        "/"
+    } else {
+        ""
+    };
+    format!("{lead}{}{trail}", kept.join("/"))
 }
 
 /// The query's name/value pairs, percent-decoded (a `+` stays a plus, as AWS reads it).
@@ -315,19 +375,12 @@ fn decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// RFC 3986 encoding: everything but the unreserved characters (and `/` in a path).
-fn encode(text: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b'/' if keep_slash => out.push('/'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+/// A path encoded segment by segment, its slashes kept.
+fn encode_path(path: &str) -> String {
+    path.split('/')
+        .map(percent_encode)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 pub(super) fn hex(bytes: &[u8]) -> String {
@@ -513,6 +566,108 @@ mod tests {
             )
             .unwrap_or_else(|e| panic!("{service}: {e:?}"));
         }
+    }
+
+    #[test]
+    fn a_header_signature_is_good_for_15_minutes_either_side_and_no_longer() {
+        let sig = |amz: &str, expires: Option<u64>| Signature {
+            access_key: "AKIDEXAMPLE".into(),
+            date: amz[..8].into(),
+            region: "us-east-1".into(),
+            service: "s3".into(),
+            amz_date: amz.into(),
+            signed_headers: vec!["host".into()],
+            signature: String::new(),
+            presigned: expires.is_some(),
+            expires,
+        };
+        let at = parse_amz_date("20150830T123600Z").unwrap();
+        let header = sig("20150830T123600Z", None);
+        let check = |s: &Signature, now| check_key_and_time(s, "AKIDEXAMPLE", now);
+        assert!(check(&header, at + SKEW).is_ok());
+        assert!(check(&header, at - SKEW).is_ok());
+        // An old signature replayed, and one from the future.
+        let minute = Duration::from_secs(60);
+        assert_eq!(check(&header, at + SKEW + minute), Err(Refusal::Skewed));
+        assert_eq!(check(&header, at - SKEW - minute), Err(Refusal::Skewed));
+        // A presigned URL: valid from its date (give or take the skew) until it expires.
+        let url = sig("20150830T123600Z", Some(3600));
+        assert!(check(&url, at + Duration::from_secs(3600)).is_ok());
+        assert!(check(&url, at - SKEW).is_ok());
+        assert_eq!(
+            check(&url, at + Duration::from_secs(3601)),
+            Err(Refusal::Expired)
+        );
+        assert_eq!(check(&url, at - SKEW - minute), Err(Refusal::NotYetValid));
+        let far = sig("20160830T123600Z", Some(604_800));
+        assert_eq!(check(&far, at), Err(Refusal::NotYetValid));
+    }
+
+    #[test]
+    fn the_credential_scope_names_a_plain_service_and_region() {
+        let with = |credential: &str| {
+            let header = format!(
+                "AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host;x-amz-date, Signature=00"
+            );
+            parse(&parts(
+                "GET",
+                "/",
+                &[
+                    ("host", "127.0.0.1:9"),
+                    ("x-amz-date", "20150830T123600Z"),
+                    ("authorization", &header),
+                ],
+            ))
+        };
+        assert!(with("AKID/20150830/us-east-1/execute-api/aws4_request").is_ok());
+        for bad in [
+            "AKID/20150830/us-east-1/abc123.execute-api/aws4_request",
+            "AKID/20150830/us-east-1/S3/aws4_request",
+            "AKID/20150830/x.evil.example?/s3/aws4_request",
+            "AKID/20150830/evil.example#/s3/aws4_request",
+            "AKID/20150830//s3/aws4_request",
+        ] {
+            assert!(
+                matches!(with(bad), Err(Refusal::Malformed(_))),
+                "{bad} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn non_s3_paths_are_normalised_as_the_sdks_sign_them() {
+        assert_eq!(normalize_path("/a//b/./c/../d/"), "/a/b/d/");
+        assert_eq!(normalize_path("/"), "/");
+        assert_eq!(normalize_path("//"), "/");
+        assert_eq!(normalize_path("/../a"), "/a");
+        assert_eq!(normalize_path("/a/b"), "/a/b");
+        // What aws-sigv4 signs for such a path, the proxy verifies.
+        let creds = Credentials {
+            access_key_id: "AKIAFAKEFAKEFAKEFAKE".into(),
+            secret_access_key: "s".into(),
+            session_token: String::new(),
+            expiration: 0,
+            issued: 0,
+        };
+        let now = SystemTime::now();
+        let mut request = http::Request::builder()
+            .method("GET")
+            .uri("http://127.0.0.1:9/2015-03-31//functions/./f/../g/")
+            .header("host", "127.0.0.1:9")
+            .body(())
+            .unwrap();
+        resign(
+            &mut request,
+            &creds,
+            "eu-west-1",
+            "lambda",
+            Payload::Bytes(b""),
+            now,
+        )
+        .unwrap();
+        let (p, ()) = request.into_parts();
+        let sig = parse(&p).unwrap();
+        verify(&p, &sig, EMPTY_SHA256, "AKIAFAKEFAKEFAKEFAKE", "s", now).unwrap();
     }
 
     #[test]
