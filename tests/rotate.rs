@@ -195,6 +195,34 @@ fn rotation_in_the_credentials_file_keeps_every_other_byte_and_the_next_run_need
 }
 
 #[test]
+fn a_credentials_file_readable_by_others_is_made_private_before_it_holds_the_new_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    env.write_credentials(&busy_credentials_file());
+    let path = credentials_path(&env);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let code = env.alice_code();
+    let run = env.run(["keys", "rotate", "-p", "alice", "-t", &code]);
+    run.success();
+    let new_key = alice_has_one_new_key(&env);
+    assert_eq!(alice_in_the_file(&env).0, new_key);
+    // The file holding the new secret is the user's alone, and the run said so in one line.
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o600, "mode {mode:o}");
+    let said: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("readable by others"))
+        .collect();
+    assert_eq!(said.len(), 1, "{}", run.stderr);
+    assert!(
+        said[0].contains("0644") && said[0].contains("0600"),
+        "{}",
+        said[0]
+    );
+}
+
+#[test]
 fn list_marks_a_key_older_than_90_days_without_a_network_call() {
     let env = TestEnv::new();
     let code = env.alice_code();

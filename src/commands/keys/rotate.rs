@@ -474,7 +474,16 @@ fn store_new(env: &Env, journal: &Journal, new_key: &str, secret: &str) -> Resul
         Store::CredentialsFile => {
             let path = env.profile_files()?.credentials_path.clone();
             match edit::replace_access_key(&path, &journal.profile, &journal.old_key, new_key, secret)? {
-                Swapped::Done | Swapped::Already => Ok(()),
+                Swapped::Done {
+                    was_mode: Some(mode),
+                } => {
+                    say(&format!(
+                        "{} was readable by others (mode {mode:04o}); it now holds the new secret, and is 0600",
+                        path.display()
+                    ));
+                    Ok(())
+                }
+                Swapped::Done { was_mode: None } | Swapped::Already => Ok(()),
                 Swapped::Other(now) => bail!(
                     "[{}] in {} no longer holds the old key {} (it holds {}): it was changed during the rotation",
                     journal.profile,
