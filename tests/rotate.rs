@@ -574,6 +574,44 @@ fn keys_changed_by_hand_during_a_rotation_are_never_overwritten() {
     assert_eq!(leftovers(&env), Vec::<PathBuf>::new());
 }
 
+#[test]
+fn a_second_rotation_while_one_is_inside_create_access_key_is_refused_and_loses_nothing() {
+    // Run A has recorded its intent and IAM has just made its new key; run B starts then.
+    // B must not take A's journal for an interrupted one (it would delete A's new key, and A
+    // would store a deleted key over the only working secret): it is refused in one line.
+    let env = TestEnv::new();
+    alice_with_a_session(&env);
+    let second = std::sync::Mutex::new(Some(env.mfa_exec([
+        "keys",
+        "rotate",
+        "-p",
+        "alice",
+        "--no-prompt",
+    ])));
+    let (tx, rx) = std::sync::mpsc::channel();
+    env.sts.on("CreateAccessKey", When::Answered, move || {
+        let mut b = second.lock().unwrap().take().unwrap();
+        tx.send(b.stdin(Stdio::null()).output().unwrap()).unwrap();
+    });
+    let a = env.run(["keys", "rotate", "-p", "alice", "--no-prompt"]);
+    let b = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let b_err = String::from_utf8_lossy(&b.stderr);
+    assert_eq!(b.status.code(), Some(125), "{b_err}");
+    assert_eq!(b_err.trim().lines().count(), 1, "{b_err}");
+    assert!(
+        b_err.contains("another mfa-exec keys rotate for profile alice is running (pid "),
+        "{b_err}"
+    );
+    a.success();
+    // Exactly one key, the one A stored, and it works.
+    let new_key = alice_has_one_new_key(&env);
+    let (id, secret) = alice_in_the_file(&env);
+    assert_eq!(id, new_key);
+    assert!(env.sts.caller_with(&id, &secret).is_some());
+    assert_eq!(env.sts.calls("CreateAccessKey"), 1);
+    assert_eq!(leftovers(&env), Vec::<PathBuf>::new());
+}
+
 // ------------------------------------------------------------------------------------------
 // Kills: after each IAM call (a stand-in hook SIGKILLs the run), and at each fsync and rename
 // (strace's fault injection). The next rotation leaves exactly one key, stored and working.

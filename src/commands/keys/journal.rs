@@ -19,11 +19,26 @@
 //! - `verified`: a call signed by the new key succeeded. Next: delete (or deactivate) the old.
 //!
 //! The journal is removed once the old key is gone.
+//!
+//! One rotation of a profile at a time: an exclusive `flock` on `rotation-HASH.lock` beside
+//! the journal is held from before the journal is read until the rotation ends. Without it a
+//! second run could read the first one's `intent` while the first is inside CreateAccessKey,
+//! "undo" it by deleting the new key, and the first would then store a deleted key over the
+//! only working secret. The kernel drops the lock when its holder dies (SIGKILL included), so
+//! a killed rotation never blocks the next one; the lock file keeps the holder's pid for the
+//! message of a run refused.
 
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg, OFlag};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 
 use crate::credentials::cache::Cache;
 
@@ -95,9 +110,71 @@ impl std::fmt::Debug for Journal {
 
 /// The journal's file name for `profile`.
 fn file_name(profile: &str) -> String {
+    format!("rotation-{}.journal", hash(profile))
+}
+
+fn hash(profile: &str) -> String {
     let digest = Sha256::digest(profile.as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("rotation-{hex}.journal")
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How long a rotation waits for another one of the same profile before it is refused: long
+/// enough for two runs started together, short of the minute a rotation may wait for IAM.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+
+/// Takes the rotation lock of `profile` in `dir` (see the module header), waiting at most
+/// [`LOCK_WAIT`]. Held until the returned value is dropped.
+pub(super) fn lock(dir: &Path, profile: &str) -> Result<Flock<File>> {
+    let path = dir.join(format!("rotation-{}.lock", hash(profile)));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).bits())
+        .open(&path)
+        .map_err(|e| {
+            anyhow!(
+                "cannot lock the rotation of profile '{profile}' ({}: {}); fix that file and try again",
+                path.display(),
+                crate::files::io_reason(&e)
+            )
+        })?;
+    let deadline = Instant::now() + LOCK_WAIT;
+    let mut file = file;
+    let mut lock = loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => break lock,
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) if Instant::now() < deadline => {
+                file = f;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err((mut f, nix::errno::Errno::EWOULDBLOCK)) => {
+                let mut pid = String::new();
+                let _ = f.read_to_string(&mut pid);
+                let pid = pid.trim();
+                bail!(
+                    "another mfa-exec keys rotate for profile {profile} is running{}: let it finish, then run `mfa-exec keys rotate -p {profile}` again if needed",
+                    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+                        String::new()
+                    } else {
+                        format!(" (pid {pid})")
+                    }
+                )
+            }
+            Err((_, e)) => bail!(
+                "cannot lock the rotation of profile '{profile}' ({}: {}); a rotation needs a file system with locks",
+                path.display(),
+                e.desc()
+            ),
+        }
+    };
+    // Our pid, for the message of a run refused; best effort.
+    let _ = lock.set_len(0);
+    let _ = lock.rewind();
+    let _ = write!(lock, "{}", std::process::id());
+    Ok(lock)
 }
 
 impl Journal {

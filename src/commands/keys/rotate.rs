@@ -78,6 +78,8 @@ pub(crate) fn rotate(args: RotateArgs, env: &Env) -> Result<()> {
     let cache = Cache::open(env).ok_or_else(|| {
         anyhow!("keys rotate keeps its journal in the private cache directory, which cannot be used (see the warning above); fix it and try again")
     })?;
+    // One rotation of the profile at a time, from before its journal is read to the end.
+    let _lock = super::journal::lock(cache.dir(), &holder.profile)?;
     let journal = Journal::read(&cache, &holder.profile)?;
 
     // The MFA session, as a run gets it: the cached one, else a code (or one line and no call).
