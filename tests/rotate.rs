@@ -612,6 +612,45 @@ fn a_second_rotation_while_one_is_inside_create_access_key_is_refused_and_loses_
     assert_eq!(leftovers(&env), Vec::<PathBuf>::new());
 }
 
+#[test]
+fn a_key_made_by_a_person_after_an_interrupted_rotation_is_never_undone() {
+    // A rotation was killed at its intent three days ago; since then alice made a second key
+    // in the console. The next rotation undoes the old intent, but that key is not the killed
+    // run's (it was made days after): it stays, and the two-key limit then refuses the
+    // rotation, naming it.
+    let env = TestEnv::new();
+    alice_with_a_session(&env);
+    let digest = sha2::Sha256::digest(b"alice");
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let journal = serde_json::json!({
+        "version": 1, "profile": "alice", "store": "credentials-file", "user": "alice",
+        "user_arn": "arn:aws:iam::123456789012:user/alice", "old_key": ALICE_KEY,
+        "keys_before": [ALICE_KEY], "keep_old": false, "started": unix_now() - 3 * 86_400,
+        "step": "intent"
+    });
+    let path = env.cache_dir().join(format!("rotation-{hex}.journal"));
+    std::fs::write(&path, journal.to_string()).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let (persons, _) = env.sts.add_access_key("alice");
+    let before = read(&credentials_path(&env));
+
+    let run = env.run(["keys", "rotate", "-p", "alice", "--no-prompt"]);
+    run.fails(125, &["already has two access keys", &persons]);
+    let mut keys: Vec<String> = env
+        .sts
+        .access_keys("alice")
+        .into_iter()
+        .map(|k| k.0)
+        .collect();
+    keys.sort();
+    let mut expected = vec![ALICE_KEY.to_string(), persons.clone()];
+    expected.sort();
+    assert_eq!(keys, expected, "{}", run.stderr);
+    assert_eq!(env.sts.calls("DeleteAccessKey"), 0);
+    assert_eq!(read(&credentials_path(&env)), before);
+    assert_eq!(leftovers(&env), Vec::<PathBuf>::new());
+}
+
 // ------------------------------------------------------------------------------------------
 // Kills: after each IAM call (a stand-in hook SIGKILLs the run), and at each fsync and rename
 // (strace's fault injection). The next rotation leaves exactly one key, stored and working.

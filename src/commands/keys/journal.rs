@@ -11,7 +11,8 @@
 //!
 //! The steps, each recorded before it is taken:
 //! - `intent`: the user's keys before (ListAccessKeys). A rotation killed here may have made a
-//!   key whose secret never reached the disk: any key not in that list is deleted.
+//!   key whose secret never reached the disk: a key not in that list, created within minutes
+//!   of the journal's start, and not the stored one, is deleted (never a key made later).
 //! - `created`: the new key and its secret. The next run stores it (unless the store already
 //!   holds it) and goes on.
 //! - `stored`: the store holds the new key; the secret is no longer here. Next: wait until IAM

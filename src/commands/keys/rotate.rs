@@ -36,6 +36,11 @@ use crate::terminal::say;
 /// How long to wait for IAM to accept a new key (`MFA_EXEC_KEY_WAIT` changes it).
 const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 
+/// An undo deletes only a key whose CreateDate is within this of the journal's start: IAM's
+/// clock against ours, and a CreateAccessKey retried by the SDK (20 s an attempt). A key made
+/// later (by a person, in the console, days after a rotation was killed) is not the rotation's.
+const ORPHAN_WINDOW: u64 = 5 * 60;
+
 /// What `keys rotate` was asked.
 pub(crate) struct RotateArgs {
     pub(crate) request: Request,
@@ -136,7 +141,7 @@ pub(crate) fn rotate(args: RotateArgs, env: &Env) -> Result<()> {
             }
         ));
         if journal.step == Step::Intent {
-            undo(&session, &cache, journal)?;
+            undo(&session, env, &cache, journal)?;
             // Undone: the rotation asked for now starts afresh.
         } else {
             return finish(&session, &cache, env, journal, wait, &dev.profile);
@@ -288,9 +293,15 @@ fn start(
         .block_on(session.iam.create_access_key(&session.user))
     {
         Ok(created) => created,
+        Err(e) if e.refused => {
+            // IAM answered with an error (AccessDenied, LimitExceeded, Throttling): it made no
+            // key, and a key that appeared meanwhile is someone else's.
+            journal.remove(cache)?;
+            return Err(anyhow!("{e}; nothing was changed"));
+        }
         Err(e) => {
             // A failure after IAM made the key (a lost answer) would leave one behind: look.
-            return match undo_quietly(session, cache, &journal) {
+            return match undo_quietly(session, env, cache, &journal) {
                 Ok(()) => Err(anyhow!("{e}; nothing was changed")),
                 Err(_) => Err(anyhow!(
                     "{e}; the next `mfa-exec keys rotate -p {}` checks whether IAM made a key anyway and deletes it",
@@ -309,8 +320,8 @@ fn start(
 
 /// Deletes the keys a rotation interrupted before it stored anything may have made (their
 /// secrets were never written anywhere), and its journal.
-fn undo(session: &Session, cache: &Cache, journal: Journal) -> Result<()> {
-    let deleted = orphans_deleted(session, &journal)?;
+fn undo(session: &Session, env: &Env, cache: &Cache, journal: Journal) -> Result<()> {
+    let deleted = orphans_deleted(session, env, &journal)?;
     journal.remove(cache)?;
     if deleted.is_empty() {
         say("the interrupted rotation had created no key; nothing to undo");
@@ -323,17 +334,24 @@ fn undo(session: &Session, cache: &Cache, journal: Journal) -> Result<()> {
     Ok(())
 }
 
-fn undo_quietly(session: &Session, cache: &Cache, journal: &Journal) -> Result<()> {
-    orphans_deleted(session, journal)?;
+fn undo_quietly(session: &Session, env: &Env, cache: &Cache, journal: &Journal) -> Result<()> {
+    orphans_deleted(session, env, journal)?;
     journal.remove(cache)
 }
 
-fn orphans_deleted(session: &Session, journal: &Journal) -> Result<Vec<String>> {
+/// Deletes the keys the rotation of `journal` may have made: not in its list of keys before,
+/// created within [`ORPHAN_WINDOW`] of its start, and not the key the store holds.
+fn orphans_deleted(session: &Session, env: &Env, journal: &Journal) -> Result<Vec<String>> {
     let keys = session
         .rt
         .block_on(session.iam.access_keys(&session.user))?;
+    let stored = stored_id(env, journal)?;
     let mut deleted = Vec::new();
-    for key in keys.iter().filter(|k| !journal.keys_before.contains(&k.id)) {
+    for key in keys.iter().filter(|k| {
+        !journal.keys_before.contains(&k.id)
+            && stored.as_deref() != Some(k.id.as_str())
+            && k.created.abs_diff(journal.started) <= ORPHAN_WINDOW
+    }) {
         match session
             .rt
             .block_on(session.iam.delete_access_key(&session.user, &key.id))
