@@ -114,6 +114,14 @@ fn files_holding(env: &TestEnv, secret: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Where `keys rotate` keeps its journal: `$XDG_STATE_HOME/mfa-exec` (made 0700 here).
+fn state_dir(env: &TestEnv) -> PathBuf {
+    let dir = env.home().join(".local/state/mfa-exec");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    dir
+}
+
 /// alice has exactly one key, active, and it is not the one she started with.
 #[track_caller]
 fn alice_has_one_new_key(env: &TestEnv) -> String {
@@ -628,7 +636,7 @@ fn a_key_made_by_a_person_after_an_interrupted_rotation_is_never_undone() {
         "keys_before": [ALICE_KEY], "keep_old": false, "started": unix_now() - 3 * 86_400,
         "step": "intent"
     });
-    let path = env.cache_dir().join(format!("rotation-{hex}.journal"));
+    let path = state_dir(&env).join(format!("rotation-{hex}.journal"));
     std::fs::write(&path, journal.to_string()).unwrap();
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let (persons, _) = env.sts.add_access_key("alice");
@@ -713,6 +721,47 @@ fn the_next_rotation_leaves_one_working_stored_key(env: &TestEnv, what: &str, ke
     // And the day's session still serves.
     env.run(["-p", "alice", "--no-prompt", "--", "true"])
         .success();
+}
+
+#[test]
+fn the_journal_is_kept_in_the_state_directory_and_survives_a_wiped_cache() {
+    // A rotation stopped before its end (IAM does not accept the new key in time) leaves its
+    // journal in ~/.local/state/mfa-exec (0600 in 0700), not in the cache a cleaner may wipe.
+    let env = TestEnv::new();
+    alice_with_a_session(&env);
+    env.sts.set_new_key_delay(Duration::from_secs(4));
+    let out = env
+        .mfa_exec(["keys", "rotate", "-p", "alice", "--no-prompt"])
+        .env("MFA_EXEC_KEY_WAIT", "1s")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    let journals: Vec<PathBuf> = leftovers(&env)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "journal"))
+        .collect();
+    let state = env.home().join(".local/state/mfa-exec");
+    assert_eq!(journals.len(), 1, "{journals:?}");
+    assert_eq!(journals[0].parent().unwrap(), state);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!((mode(&journals[0]), mode(&state)), (0o600, 0o700));
+    // A wiped cache (the MFA session goes with it: a code is needed) loses nothing.
+    std::fs::remove_dir_all(env.cache_dir()).unwrap();
+    // Once IAM accepts the stored key (it gets the new session), the next rotation finishes.
+    let (id, secret) = alice_in_the_file(&env);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while env.sts.caller_with(&id, &secret).is_none() {
+        assert!(Instant::now() < deadline, "the new key never worked");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let code = env.alice_code();
+    env.run(["keys", "rotate", "-p", "alice", "-t", &code])
+        .success();
+    let new_key = alice_has_one_new_key(&env);
+    assert_eq!(alice_in_the_file(&env).0, new_key);
+    assert_eq!(leftovers(&env), Vec::<PathBuf>::new());
 }
 
 #[test]

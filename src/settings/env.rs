@@ -104,6 +104,19 @@ impl Env {
         Some(base.join("mfa-exec"))
     }
 
+    /// The directory of what mfa-exec must not lose when a cache is wiped (`keys rotate`'s
+    /// journal), whether or not it exists: `$XDG_STATE_HOME/mfa-exec`, else
+    /// `~/.local/state/mfa-exec`.
+    pub(crate) fn state_dir(&self) -> Option<PathBuf> {
+        // As for XDG_CACHE_HOME, a relative XDG_STATE_HOME is to be ignored.
+        let base = self
+            .get("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| self.home().map(|h| h.join(".local/state")))?;
+        Some(base.join("mfa-exec"))
+    }
+
     /// The AWS config and credentials files (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE, else
     /// `~/.aws/config` and `~/.aws/credentials`), read and parsed.
     pub(crate) fn profile_files(&self) -> Result<ProfileFiles> {

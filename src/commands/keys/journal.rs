@@ -4,10 +4,12 @@
 //!
 //! IAM returns a new key's secret once, in CreateAccessKey's answer. Between that answer and
 //! the moment the keyring or the credentials file holds the key, the journal is the only
-//! durable copy: it is a private file of the cache directory (0600 in the 0700 directory,
-//! fsynced before it is renamed into place), and the secret leaves it as soon as the store
-//! holds the key. Named by a hash of the profile, like a cache entry, so its name says nothing
-//! of the account; `.journal`, so that `cache clear` and `cache list` leave it alone.
+//! durable copy: it is a private file of the state directory (`$XDG_STATE_HOME/mfa-exec`,
+//! else `~/.local/state/mfa-exec`: 0600 in the 0700 directory, fsynced before it is renamed
+//! into place), not of the cache, which users and cleaners wipe; the secret leaves it as soon
+//! as the store holds the key. A journal the version before left in the cache directory is
+//! moved there when found. Named by a hash of the profile, so its name says nothing of the
+//! account.
 //!
 //! The steps, each recorded before it is taken:
 //! - `intent`: the user's keys before (ListAccessKeys). A rotation killed here may have made a
@@ -206,8 +208,29 @@ impl Journal {
         }
     }
 
-    /// The journal of `profile`'s rotation, if one was interrupted.
-    pub(super) fn read(cache: &Cache, profile: &str) -> Result<Option<Journal>> {
+    /// The journal of `profile`'s rotation, if one was interrupted: in the state directory, or
+    /// in the cache directory (`old`), where the version before kept it; one found there is
+    /// moved to the state directory first.
+    pub(super) fn read(
+        state: &Cache,
+        old: Option<&Cache>,
+        profile: &str,
+    ) -> Result<Option<Journal>> {
+        if let Some(journal) = Self::read_in(state, profile)? {
+            return Ok(Some(journal));
+        }
+        let Some(old) = old else {
+            return Ok(None);
+        };
+        let Some(journal) = Self::read_in(old, profile)? else {
+            return Ok(None);
+        };
+        journal.write(state)?;
+        journal.remove(old)?;
+        Ok(Some(journal))
+    }
+
+    fn read_in(cache: &Cache, profile: &str) -> Result<Option<Journal>> {
         let name = file_name(profile);
         let Some(bytes) = cache
             .read_file(&name)

@@ -81,11 +81,13 @@ pub(crate) fn rotate(args: RotateArgs, env: &Env) -> Result<()> {
         );
     };
     let cache = Cache::open(env).ok_or_else(|| {
-        anyhow!("keys rotate keeps its journal in the private cache directory, which cannot be used (see the warning above); fix it and try again")
+        anyhow!("keys rotate carries the MFA session over in the private cache directory, which cannot be used (see the warning above); fix it and try again")
     })?;
+    // The journal's directory: the state directory, which cleaners leave alone.
+    let state = Cache::state(env)?;
     // One rotation of the profile at a time, from before its journal is read to the end.
-    let _lock = super::journal::lock(cache.dir(), &holder.profile)?;
-    let journal = Journal::read(&cache, &holder.profile)?;
+    let _lock = super::journal::lock(state.dir(), &holder.profile)?;
+    let journal = Journal::read(&state, Some(&cache), &holder.profile)?;
 
     // The MFA session, as a run gets it: the cached one, else a code (or one line and no call).
     let session_request = Request {
@@ -124,7 +126,7 @@ pub(crate) fn rotate(args: RotateArgs, env: &Env) -> Result<()> {
                 journal.user_arn,
                 session.user_arn,
                 journal.user,
-                cache.dir().display()
+                state.dir().display()
             );
         }
         say(&format!(
@@ -141,10 +143,10 @@ pub(crate) fn rotate(args: RotateArgs, env: &Env) -> Result<()> {
             }
         ));
         if journal.step == Step::Intent {
-            undo(&session, env, &cache, journal)?;
+            undo(&session, env, &state, journal)?;
             // Undone: the rotation asked for now starts afresh.
         } else {
-            return finish(&session, &cache, env, journal, wait, &dev.profile);
+            return finish(&session, &cache, &state, env, journal, wait, &dev.profile);
         }
     }
     // The store may have changed while the session was being had (it never should): read it
@@ -156,6 +158,7 @@ pub(crate) fn rotate(args: RotateArgs, env: &Env) -> Result<()> {
     start(
         &session,
         &cache,
+        &state,
         env,
         &holder,
         args.keep_old,
@@ -241,9 +244,11 @@ fn stored_id(env: &Env, journal: &Journal) -> Result<Option<String>> {
 }
 
 /// A fresh rotation.
+#[allow(clippy::too_many_arguments)]
 fn start(
     session: &Session,
     cache: &Cache,
+    state: &Cache,
     env: &Env,
     holder: &Holder,
     keep_old: bool,
@@ -287,7 +292,7 @@ fn start(
         keys.into_iter().map(|k| k.id).collect(),
         keep_old,
     );
-    journal.write(cache)?;
+    journal.write(state)?;
     let created = match session
         .rt
         .block_on(session.iam.create_access_key(&session.user))
@@ -296,12 +301,12 @@ fn start(
         Err(e) if e.refused => {
             // IAM answered with an error (AccessDenied, LimitExceeded, Throttling): it made no
             // key, and a key that appeared meanwhile is someone else's.
-            journal.remove(cache)?;
+            journal.remove(state)?;
             return Err(anyhow!("{e}; nothing was changed"));
         }
         Err(e) => {
             // A failure after IAM made the key (a lost answer) would leave one behind: look.
-            return match undo_quietly(session, env, cache, &journal) {
+            return match undo_quietly(session, env, state, &journal) {
                 Ok(()) => Err(anyhow!("{e}; nothing was changed")),
                 Err(_) => Err(anyhow!(
                     "{e}; the next `mfa-exec keys rotate -p {}` checks whether IAM made a key anyway and deletes it",
@@ -314,15 +319,15 @@ fn start(
     journal.new_key = Some(created.id.clone());
     journal.new_secret = Some(created.secret);
     journal.new_created = Some(created.created);
-    journal.write(cache)?;
-    finish(session, cache, env, journal, wait, selected)
+    journal.write(state)?;
+    finish(session, cache, state, env, journal, wait, selected)
 }
 
 /// Deletes the keys a rotation interrupted before it stored anything may have made (their
 /// secrets were never written anywhere), and its journal.
-fn undo(session: &Session, env: &Env, cache: &Cache, journal: Journal) -> Result<()> {
+fn undo(session: &Session, env: &Env, state: &Cache, journal: Journal) -> Result<()> {
     let deleted = orphans_deleted(session, env, &journal)?;
-    journal.remove(cache)?;
+    journal.remove(state)?;
     if deleted.is_empty() {
         say("the interrupted rotation had created no key; nothing to undo");
     } else {
@@ -334,9 +339,9 @@ fn undo(session: &Session, env: &Env, cache: &Cache, journal: Journal) -> Result
     Ok(())
 }
 
-fn undo_quietly(session: &Session, env: &Env, cache: &Cache, journal: &Journal) -> Result<()> {
+fn undo_quietly(session: &Session, env: &Env, state: &Cache, journal: &Journal) -> Result<()> {
     orphans_deleted(session, env, journal)?;
-    journal.remove(cache)
+    journal.remove(state)
 }
 
 /// Deletes the keys the rotation of `journal` may have made: not in its list of keys before,
@@ -368,6 +373,7 @@ fn orphans_deleted(session: &Session, env: &Env, journal: &Journal) -> Result<Ve
 fn finish(
     session: &Session,
     cache: &Cache,
+    state: &Cache,
     env: &Env,
     mut journal: Journal,
     wait: Duration,
@@ -376,7 +382,7 @@ fn finish(
     let new_key = journal
         .new_key
         .clone()
-        .ok_or_else(|| anyhow!("the rotation journal of profile '{}' names no new key; remove it from {} and check the keys with `aws iam list-access-keys`", journal.profile, cache.dir().display()))?;
+        .ok_or_else(|| anyhow!("the rotation journal of profile '{}' names no new key; remove it from {} and check the keys with `aws iam list-access-keys`", journal.profile, state.dir().display()))?;
     let store_name = match journal.store {
         Store::Keyring => "the OS keyring".to_string(),
         Store::CredentialsFile => env.profile_files()?.credentials_path.display().to_string(),
@@ -398,7 +404,7 @@ fn finish(
                 ),
                 _ => {}
             }
-            journal.remove(cache)?;
+            journal.remove(state)?;
             bail!(
                 "the keys of profile '{}' in {store_name} changed during the rotation (they are now {}): they were left as they are, and the new key {new_key} was deleted; run `mfa-exec keys rotate -p {}` again to rotate the keys the profile holds now",
                 journal.profile,
@@ -424,12 +430,12 @@ fn finish(
         // The store holds it: the journal keeps no copy of the secret any longer.
         journal.step = Step::Stored;
         journal.new_secret = None;
-        journal.write(cache)?;
+        journal.write(state)?;
     }
     if journal.step == Step::Stored {
         wait_until_it_works(session, env, &journal, &new_key, wait, selected)?;
         journal.step = Step::Verified;
-        journal.write(cache)?;
+        journal.write(state)?;
     }
     let old = &journal.old_key;
     let gone = if journal.keep_old {
@@ -461,8 +467,8 @@ fn finish(
     if let Err(e) = KeyDates::forget(env, old) {
         crate::terminal::warn(&format!("{e:#} (only a key's age is kept for nothing)"));
     }
-    journal.remove(cache)?;
-    tidy(env, cache);
+    journal.remove(state)?;
+    tidy(env, cache, state);
     say(&format!(
         "rotated the access key of profile {} (IAM user {}): {new_key} is in {store_name} and works; the old key {old} was {gone}",
         journal.profile, journal.user
@@ -603,8 +609,9 @@ fn carry_over(env: &Env, cache: &Cache, old: &str, new: &str, drop_old: bool) {
 }
 
 /// What killed writes may have left beside the files a rotation writes.
-fn tidy(env: &Env, cache: &Cache) {
+fn tidy(env: &Env, cache: &Cache, state: &Cache) {
     cache.tidy();
+    state.tidy();
     let mut paths = Vec::new();
     if let Ok(files) = env.profile_files() {
         paths.push(files.credentials_path.clone());
