@@ -394,7 +394,13 @@ fn a_new_key_that_never_works_keeps_the_old_one_and_the_next_run_finishes() {
     // Both keys: the old one still works, the new one is stored.
     assert_eq!(env.sts.access_keys("alice").len(), 2);
     assert_eq!(env.sts.calls("DeleteAccessKey"), 0);
-    std::thread::sleep(Duration::from_secs(6));
+    // The next run, once IAM accepts the stored key, finishes the rotation.
+    let (id, secret) = alice_in_the_file(&env);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while env.sts.caller_with(&id, &secret).is_none() {
+        assert!(Instant::now() < deadline, "the new key never worked");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let run = env.run(["keys", "rotate", "-p", "alice", "--no-prompt"]);
     run.success();
     assert!(
