@@ -275,6 +275,32 @@ fn list_marks_a_key_older_than_90_days_without_a_network_call() {
 }
 
 #[test]
+fn a_rotation_records_the_age_of_every_key_iam_lists_even_one_it_did_not_make() {
+    // alice's key was typed in by hand (mfa-exec never made it) and she has a second one:
+    // the rotation is refused, but IAM's ListAccessKeys said when her key was made, and
+    // `list` now shows its age.
+    let env = TestEnv::new();
+    let list = env.run(["list", "--json"]);
+    list.success();
+    assert!(
+        !list.stdout.contains("\"key_age_days\": 0"),
+        "{}",
+        list.stdout
+    );
+    env.sts.add_access_key("alice");
+    let code = env.alice_code();
+    env.run(["keys", "rotate", "-p", "alice", "-t", &code])
+        .fails_in_one_line(125, &["already has two access keys"]);
+    let list = env.run(["list", "--json"]);
+    list.success();
+    assert!(
+        list.stdout.contains("\"key_age_days\": 0"),
+        "{}",
+        list.stdout
+    );
+}
+
+#[test]
 fn another_users_keys_pasted_into_the_profile_never_get_the_old_session() {
     // The session is carried over by the rotation alone: a profile whose keys are replaced
     // by hand (here with bob's) is another user, and must not be served alice's session.

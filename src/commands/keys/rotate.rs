@@ -258,6 +258,11 @@ fn start(
     let keys = session
         .rt
         .block_on(session.iam.access_keys(&session.user))?;
+    // IAM has just said when each key was made: `keys list` and `list` can show their ages.
+    let dates: Vec<(String, u64)> = keys.iter().map(|k| (k.id.clone(), k.created)).collect();
+    if let Err(e) = KeyDates::record_all(env, &dates) {
+        crate::terminal::warn(&format!("{e:#} (only the keys' ages are not shown)"));
+    }
     if !keys.iter().any(|k| k.id == holder.key_id) {
         bail!(
             "access key {} of profile '{}' is not one of IAM user {}'s keys ({}): it was deleted, or the profile's mfa_serial is another user's; fix the profile's keys first",
