@@ -513,6 +513,22 @@ fn no_permission_to_create_a_key_is_one_line_and_nothing_changes() {
 }
 
 #[test]
+fn a_key_made_by_a_person_while_iam_refuses_create_access_key_is_never_deleted() {
+    // IAM refused CreateAccessKey (AccessDenied): it made no key. A key alice made in the
+    // console at that very moment is hers, not an orphan of the rotation: it stays.
+    let env = TestEnv::new();
+    env.sts.disallow("alice", "CreateAccessKey");
+    env.sts
+        .add_access_key_on("CreateAccessKey", When::Received, "alice");
+    let code = env.alice_code();
+    env.run(["keys", "rotate", "-p", "alice", "-t", &code])
+        .fails_in_one_line(125, &["iam:CreateAccessKey", "nothing was changed"]);
+    assert_eq!(env.sts.access_keys("alice").len(), 2);
+    assert_eq!(env.sts.calls("DeleteAccessKey"), 0);
+    assert_eq!(leftovers(&env), Vec::<PathBuf>::new());
+}
+
+#[test]
 fn throttling_is_one_line_saying_what_changed_and_what_the_next_run_does() {
     let env = TestEnv::new();
     alice_with_a_session(&env);
