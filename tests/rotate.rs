@@ -114,6 +114,14 @@ fn files_holding(env: &TestEnv, secret: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Where `keys rotate` keeps its journal: `$XDG_STATE_HOME/mfa-exec` (made 0700 here).
+fn state_dir(env: &TestEnv) -> PathBuf {
+    let dir = env.home().join(".local/state/mfa-exec");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    dir
+}
+
 /// alice has exactly one key, active, and it is not the one she started with.
 #[track_caller]
 fn alice_has_one_new_key(env: &TestEnv) -> String {
@@ -195,6 +203,34 @@ fn rotation_in_the_credentials_file_keeps_every_other_byte_and_the_next_run_need
 }
 
 #[test]
+fn a_credentials_file_readable_by_others_is_made_private_before_it_holds_the_new_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    env.write_credentials(&busy_credentials_file());
+    let path = credentials_path(&env);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let code = env.alice_code();
+    let run = env.run(["keys", "rotate", "-p", "alice", "-t", &code]);
+    run.success();
+    let new_key = alice_has_one_new_key(&env);
+    assert_eq!(alice_in_the_file(&env).0, new_key);
+    // The file holding the new secret is the user's alone, and the run said so in one line.
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o600, "mode {mode:o}");
+    let said: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("readable by others"))
+        .collect();
+    assert_eq!(said.len(), 1, "{}", run.stderr);
+    assert!(
+        said[0].contains("0644") && said[0].contains("0600"),
+        "{}",
+        said[0]
+    );
+}
+
+#[test]
 fn list_marks_a_key_older_than_90_days_without_a_network_call() {
     let env = TestEnv::new();
     let code = env.alice_code();
@@ -236,6 +272,32 @@ fn list_marks_a_key_older_than_90_days_without_a_network_call() {
         json.stdout
     );
     assert_eq!(env.sts.total_calls(), calls);
+}
+
+#[test]
+fn a_rotation_records_the_age_of_every_key_iam_lists_even_one_it_did_not_make() {
+    // alice's key was typed in by hand (mfa-exec never made it) and she has a second one:
+    // the rotation is refused, but IAM's ListAccessKeys said when her key was made, and
+    // `list` now shows its age.
+    let env = TestEnv::new();
+    let list = env.run(["list", "--json"]);
+    list.success();
+    assert!(
+        !list.stdout.contains("\"key_age_days\": 0"),
+        "{}",
+        list.stdout
+    );
+    env.sts.add_access_key("alice");
+    let code = env.alice_code();
+    env.run(["keys", "rotate", "-p", "alice", "-t", &code])
+        .fails_in_one_line(125, &["already has two access keys"]);
+    let list = env.run(["list", "--json"]);
+    list.success();
+    assert!(
+        list.stdout.contains("\"key_age_days\": 0"),
+        "{}",
+        list.stdout
+    );
 }
 
 #[test]
@@ -358,7 +420,13 @@ fn a_new_key_that_never_works_keeps_the_old_one_and_the_next_run_finishes() {
     // Both keys: the old one still works, the new one is stored.
     assert_eq!(env.sts.access_keys("alice").len(), 2);
     assert_eq!(env.sts.calls("DeleteAccessKey"), 0);
-    std::thread::sleep(Duration::from_secs(6));
+    // The next run, once IAM accepts the stored key, finishes the rotation.
+    let (id, secret) = alice_in_the_file(&env);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while env.sts.caller_with(&id, &secret).is_none() {
+        assert!(Instant::now() < deadline, "the new key never worked");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let run = env.run(["keys", "rotate", "-p", "alice", "--no-prompt"]);
     run.success();
     assert!(
@@ -441,6 +509,22 @@ fn no_permission_to_create_a_key_is_one_line_and_nothing_changes() {
         [(ALICE_KEY.to_string(), KeyStatus::Active)]
     );
     assert_eq!(read(&credentials_path(&env)), before);
+    assert_eq!(leftovers(&env), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn a_key_made_by_a_person_while_iam_refuses_create_access_key_is_never_deleted() {
+    // IAM refused CreateAccessKey (AccessDenied): it made no key. A key alice made in the
+    // console at that very moment is hers, not an orphan of the rotation: it stays.
+    let env = TestEnv::new();
+    env.sts.disallow("alice", "CreateAccessKey");
+    env.sts
+        .add_access_key_on("CreateAccessKey", When::Received, "alice");
+    let code = env.alice_code();
+    env.run(["keys", "rotate", "-p", "alice", "-t", &code])
+        .fails_in_one_line(125, &["iam:CreateAccessKey", "nothing was changed"]);
+    assert_eq!(env.sts.access_keys("alice").len(), 2);
+    assert_eq!(env.sts.calls("DeleteAccessKey"), 0);
     assert_eq!(leftovers(&env), Vec::<PathBuf>::new());
 }
 
@@ -546,8 +630,85 @@ fn keys_changed_by_hand_during_a_rotation_are_never_overwritten() {
     assert_eq!(leftovers(&env), Vec::<PathBuf>::new());
 }
 
+#[test]
+fn a_second_rotation_while_one_is_inside_create_access_key_is_refused_and_loses_nothing() {
+    // Run A has recorded its intent and IAM has just made its new key; run B starts then.
+    // B must not take A's journal for an interrupted one (it would delete A's new key, and A
+    // would store a deleted key over the only working secret): it is refused in one line.
+    let env = TestEnv::new();
+    alice_with_a_session(&env);
+    let second = std::sync::Mutex::new(Some(env.mfa_exec([
+        "keys",
+        "rotate",
+        "-p",
+        "alice",
+        "--no-prompt",
+    ])));
+    let (tx, rx) = std::sync::mpsc::channel();
+    env.sts.on("CreateAccessKey", When::Answered, move || {
+        let mut b = second.lock().unwrap().take().unwrap();
+        tx.send(b.stdin(Stdio::null()).output().unwrap()).unwrap();
+    });
+    let a = env.run(["keys", "rotate", "-p", "alice", "--no-prompt"]);
+    let b = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let b_err = String::from_utf8_lossy(&b.stderr);
+    assert_eq!(b.status.code(), Some(125), "{b_err}");
+    assert_eq!(b_err.trim().lines().count(), 1, "{b_err}");
+    assert!(
+        b_err.contains("another mfa-exec keys rotate for profile alice is running (pid "),
+        "{b_err}"
+    );
+    a.success();
+    // Exactly one key, the one A stored, and it works.
+    let new_key = alice_has_one_new_key(&env);
+    let (id, secret) = alice_in_the_file(&env);
+    assert_eq!(id, new_key);
+    assert!(env.sts.caller_with(&id, &secret).is_some());
+    assert_eq!(env.sts.calls("CreateAccessKey"), 1);
+    assert_eq!(leftovers(&env), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn a_key_made_by_a_person_after_an_interrupted_rotation_is_never_undone() {
+    // A rotation was killed at its intent three days ago; since then alice made a second key
+    // in the console. The next rotation undoes the old intent, but that key is not the killed
+    // run's (it was made days after): it stays, and the two-key limit then refuses the
+    // rotation, naming it.
+    let env = TestEnv::new();
+    alice_with_a_session(&env);
+    let digest = sha2::Sha256::digest(b"alice");
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let journal = serde_json::json!({
+        "version": 1, "profile": "alice", "store": "credentials-file", "user": "alice",
+        "user_arn": "arn:aws:iam::123456789012:user/alice", "old_key": ALICE_KEY,
+        "keys_before": [ALICE_KEY], "keep_old": false, "started": unix_now() - 3 * 86_400,
+        "step": "intent"
+    });
+    let path = state_dir(&env).join(format!("rotation-{hex}.journal"));
+    std::fs::write(&path, journal.to_string()).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let (persons, _) = env.sts.add_access_key("alice");
+    let before = read(&credentials_path(&env));
+
+    let run = env.run(["keys", "rotate", "-p", "alice", "--no-prompt"]);
+    run.fails(125, &["already has two access keys", &persons]);
+    let mut keys: Vec<String> = env
+        .sts
+        .access_keys("alice")
+        .into_iter()
+        .map(|k| k.0)
+        .collect();
+    keys.sort();
+    let mut expected = vec![ALICE_KEY.to_string(), persons.clone()];
+    expected.sort();
+    assert_eq!(keys, expected, "{}", run.stderr);
+    assert_eq!(env.sts.calls("DeleteAccessKey"), 0);
+    assert_eq!(read(&credentials_path(&env)), before);
+    assert_eq!(leftovers(&env), Vec::<PathBuf>::new());
+}
+
 // ------------------------------------------------------------------------------------------
-// Kills: after each IAM call (a stand-in hook SIGKILLs the run), and at each fsync and rename
+// Kills: after each IAM call (a stand-in hook SIGKILLs the run), and at each write, fsync and rename
 // (strace's fault injection). The next rotation leaves exactly one key, stored and working.
 // ------------------------------------------------------------------------------------------
 
@@ -611,6 +772,47 @@ fn the_next_rotation_leaves_one_working_stored_key(env: &TestEnv, what: &str, ke
 }
 
 #[test]
+fn the_journal_is_kept_in_the_state_directory_and_survives_a_wiped_cache() {
+    // A rotation stopped before its end (IAM does not accept the new key in time) leaves its
+    // journal in ~/.local/state/mfa-exec (0600 in 0700), not in the cache a cleaner may wipe.
+    let env = TestEnv::new();
+    alice_with_a_session(&env);
+    env.sts.set_new_key_delay(Duration::from_secs(4));
+    let out = env
+        .mfa_exec(["keys", "rotate", "-p", "alice", "--no-prompt"])
+        .env("MFA_EXEC_KEY_WAIT", "1s")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    let journals: Vec<PathBuf> = leftovers(&env)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "journal"))
+        .collect();
+    let state = env.home().join(".local/state/mfa-exec");
+    assert_eq!(journals.len(), 1, "{journals:?}");
+    assert_eq!(journals[0].parent().unwrap(), state);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!((mode(&journals[0]), mode(&state)), (0o600, 0o700));
+    // A wiped cache (the MFA session goes with it: a code is needed) loses nothing.
+    std::fs::remove_dir_all(env.cache_dir()).unwrap();
+    // Once IAM accepts the stored key (it gets the new session), the next rotation finishes.
+    let (id, secret) = alice_in_the_file(&env);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while env.sts.caller_with(&id, &secret).is_none() {
+        assert!(Instant::now() < deadline, "the new key never worked");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let code = env.alice_code();
+    env.run(["keys", "rotate", "-p", "alice", "-t", &code])
+        .success();
+    let new_key = alice_has_one_new_key(&env);
+    assert_eq!(alice_in_the_file(&env).0, new_key);
+    assert_eq!(leftovers(&env), Vec::<PathBuf>::new());
+}
+
+#[test]
 fn a_rotation_killed_after_each_iam_call_is_finished_or_undone_by_the_next() {
     let env = TestEnv::new();
     alice_with_a_session(&env);
@@ -659,30 +861,36 @@ fn a_rotation_killed_after_each_iam_call_is_finished_or_undone_by_the_next() {
 }
 
 #[test]
-fn a_rotation_killed_at_each_fsync_and_rename_is_finished_or_undone_by_the_next() {
+fn a_rotation_killed_at_each_write_fsync_and_rename_is_finished_or_undone_by_the_next() {
     let env = TestEnv::new();
-    killed_at_each_fsync_and_rename(&env, false);
+    killed_at_each_write_fsync_and_rename(&env, false);
 }
 
 #[test]
-fn a_keyring_rotation_killed_at_each_fsync_and_rename_is_finished_or_undone_by_the_next() {
+fn a_keyring_rotation_killed_at_each_write_fsync_and_rename_is_finished_or_undone_by_the_next() {
     let mut env = TestEnv::new();
     let Some(_ss) = SecretService::start(&mut env) else {
         return;
     };
     env.run(["keys", "add", "-p", "alice", "--from-credentials-file"])
         .success();
-    killed_at_each_fsync_and_rename(&env, true);
+    killed_at_each_write_fsync_and_rename(&env, true);
 }
 
 /// Rotations of alice's key killed by strace at the 1st, 2nd… fsync (or rename) until one
 /// runs through: each followed by the next rotation.
-fn killed_at_each_fsync_and_rename(env: &TestEnv, keyring: bool) {
+fn killed_at_each_write_fsync_and_rename(env: &TestEnv, keyring: bool) {
     let Some(strace) = require_tool("strace (Debian: strace)", &["strace"]) else {
         return;
     };
     alice_with_a_session(env);
-    for call in ["fsync,fdatasync", "rename,renameat,renameat2"] {
+    // Every write (the journal's, the temporary files', the keyring's, and stderr's and the
+    // sockets': strace 6.1 cannot single out files' descriptors), fsync and rename.
+    for call in [
+        "write,writev,pwrite64",
+        "fsync,fdatasync",
+        "rename,renameat,renameat2",
+    ] {
         let mut n = 1;
         loop {
             let what = format!("killed at {call} #{n}");
@@ -697,9 +905,17 @@ fn killed_at_each_fsync_and_rename(env: &TestEnv, keyring: bool) {
                 .stdin(Stdio::null())
                 .output()
                 .expect("run strace");
-            let killed = !out.status.success();
+            // strace ends itself with the tracee's signal: a kill is a SIGKILL, nothing else
+            // (a run that failed otherwise is no kill, and fails the test).
+            let killed = std::os::unix::process::ExitStatusExt::signal(&out.status);
+            assert!(
+                out.status.success() || killed == Some(libc::SIGKILL),
+                "{what}: not killed but {:?}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
             the_next_rotation_leaves_one_working_stored_key(env, &what, keyring);
-            if !killed {
+            if killed.is_none() {
                 // The rotation has fewer of these calls than n: every one was tried.
                 eprintln!("{call}: killed at each of {} calls", n - 1);
                 assert!(
@@ -710,7 +926,7 @@ fn killed_at_each_fsync_and_rename(env: &TestEnv, keyring: bool) {
                 break;
             }
             n += 1;
-            assert!(n < 40, "{call}: still killed at #{n}");
+            assert!(n < 400, "{call}: still killed at #{n}");
         }
     }
 }

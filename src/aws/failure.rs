@@ -34,11 +34,19 @@ pub(crate) enum FailureKind {
 pub(crate) struct AwsFailure {
     pub(crate) kind: FailureKind,
     pub(crate) message: String,
+    /// The service answered with an error of the client's (HTTP 4xx with an AWS error code:
+    /// AccessDenied, LimitExceeded, Throttling…): it did not do what was asked. False for a
+    /// lost answer, a timeout or a 5xx, after which the request may have been carried out.
+    pub(crate) refused: bool,
 }
 
 impl AwsFailure {
     pub(crate) fn new(kind: FailureKind, message: String) -> AwsFailure {
-        AwsFailure { kind, message }
+        AwsFailure {
+            kind,
+            message,
+            refused: false,
+        }
     }
 
     pub(crate) fn other(message: String) -> AwsFailure {
@@ -74,6 +82,21 @@ pub(crate) struct Call<'a> {
 
 /// Turns an SDK error into a kind and one line that says what to do.
 pub(crate) fn explain<E>(err: SdkError<E, HttpResponse>, call: &Call<'_>) -> AwsFailure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let refused = matches!(
+        &err,
+        SdkError::ServiceError(se)
+            if se.err().code().is_some() && se.raw().status().is_client_error()
+    );
+    AwsFailure {
+        refused,
+        ..described(err, call)
+    }
+}
+
+fn described<E>(err: SdkError<E, HttpResponse>, call: &Call<'_>) -> AwsFailure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {

@@ -95,8 +95,9 @@ pub(crate) fn remove_keys(
 /// What [`replace_access_key`] found in the profile.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Swapped {
-    /// The old key was there and is replaced.
-    Done,
+    /// The old key was there and is replaced. `was_mode`: the file let group or others read
+    /// it (this mode) and is now at most 0600, since it holds the new secret.
+    Done { was_mode: Option<u32> },
     /// The new key is there already (a rotation finished by a later run).
     Already,
     /// Neither: someone changed the keys meanwhile; the file is left as it is.
@@ -106,6 +107,8 @@ pub(crate) enum Swapped {
 /// Replaces the profile's `aws_access_key_id` (when it is `old_id`) and
 /// `aws_secret_access_key` in one edit, keeping every other byte (`keys rotate`). Checked and
 /// written under the file's lock, so a key written by hand meanwhile is never overwritten.
+/// A file that group or others may read (0644, say) is left at most 0600: the new secret is
+/// never written where the old one was readable by others (the caller says so).
 pub(crate) fn replace_access_key(
     path: &Path,
     profile: &str,
@@ -121,16 +124,22 @@ pub(crate) fn replace_access_key(
         bail!("IAM answered with an access key that cannot be written into a profile file");
     }
     let kind = FileKind::Credentials;
+    // The mode the edit would keep, without group and other bits when it has any.
+    let was_mode = std::fs::metadata(files::locked::resolve(path)?)
+        .ok()
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
+        .filter(|mode| mode & 0o077 != 0);
+    let private = was_mode.map(|mode| mode & !0o077);
     let mut outcome = Swapped::Other(None);
-    files::locked::edit(path, MAX_FILE_SIZE, None, |bytes| {
+    files::locked::edit(path, MAX_FILE_SIZE, private, |bytes| {
         let original = text(path, bytes)?.unwrap_or_default();
         let now = current_value(&original, kind, profile, "aws_access_key_id");
         outcome = match now.as_deref() {
             Some(id) if id == new_id => Swapped::Already,
-            Some(id) if id == old_id => Swapped::Done,
+            Some(id) if id == old_id => Swapped::Done { was_mode },
             other => Swapped::Other(other.map(String::from)),
         };
-        if outcome != Swapped::Done {
+        if !matches!(outcome, Swapped::Done { .. }) {
             return Ok(None);
         }
         let edited = with_key_set(&original, kind, profile, "aws_access_key_id", new_id);
@@ -656,6 +665,7 @@ region = us-east-1
                     aws_access_key_id=AKIAOLD\r\n# note\r\naws_secret_access_key   =   old/secret\r\n\
                     output = json";
         fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         let swap = |old: &str| replace_access_key(&path, "alice", old, "AKIANEW", "new+secret");
         // Another key than the one expected: the file is left alone.
         assert_eq!(
@@ -663,7 +673,7 @@ region = us-east-1
             Swapped::Other(Some("AKIAOLD".into()))
         );
         assert_eq!(fs::read_to_string(&path).unwrap(), text);
-        assert_eq!(swap("AKIAOLD").unwrap(), Swapped::Done);
+        assert_eq!(swap("AKIAOLD").unwrap(), Swapped::Done { was_mode: None });
         assert_eq!(
             fs::read_to_string(&path).unwrap(),
             text.replace("AKIAOLD", "AKIANEW")
@@ -671,6 +681,18 @@ region = us-east-1
         );
         // Done already (a rotation finished by a later run): nothing to write.
         assert_eq!(swap("AKIAOLD").unwrap(), Swapped::Already);
+        // A file others could read: the new secret leaves it 0600 (setuid-like bits kept).
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(
+            replace_access_key(&path, "alice", "AKIANEW", "AKIANEWER", "s2").unwrap(),
+            Swapped::Done {
+                was_mode: Some(0o644)
+            }
+        );
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+            0o600
+        );
         assert_eq!(
             replace_access_key(&path, "carol", "AKIAOLD", "AKIANEW", "s").unwrap(),
             Swapped::Other(None)

@@ -105,11 +105,23 @@ impl Env {
         Some(base.join("mfa-exec"))
     }
 
-    /// The run history (`crate::history`): `$XDG_STATE_HOME/mfa-exec`, else
-    /// `~/.local/state/mfa-exec`, bounded by `MFA_EXEC_HISTORY_MAX` bytes; None when
-    /// `MFA_EXEC_HISTORY` is `off` (or `0`, `false`, `no`) or there is no home to keep it in.
-    /// A bound that is not a number of bytes, or below the smallest, is the default: the
-    /// history never stops a run.
+    /// The directory of what mfa-exec must not lose when a cache is wiped (the run history,
+    /// `keys rotate`'s journal), whether or not it exists: `$XDG_STATE_HOME/mfa-exec`, else
+    /// `~/.local/state/mfa-exec`.
+    pub(crate) fn state_dir(&self) -> Option<PathBuf> {
+        // As for XDG_CACHE_HOME, a relative XDG_STATE_HOME is to be ignored.
+        let base = self
+            .get("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| self.home().map(|h| h.join(".local/state")))?;
+        Some(base.join("mfa-exec"))
+    }
+
+    /// The run history (`crate::history`), in [`Env::state_dir`], bounded by
+    /// `MFA_EXEC_HISTORY_MAX` bytes; None when `MFA_EXEC_HISTORY` is `off` (or `0`, `false`,
+    /// `no`) or there is no home to keep it in. A bound that is not a number of bytes, or
+    /// below the smallest, is the default: the history never stops a run.
     pub(crate) fn history(&self) -> Option<History> {
         let off = self.get("MFA_EXEC_HISTORY").is_some_and(|v| {
             ["off", "0", "false", "no"]
@@ -124,19 +136,13 @@ impl Env {
 
     /// Where the history is kept, recording on or off: what `mfa-exec history` reads.
     pub(crate) fn history_kept(&self) -> Option<History> {
-        // XDG says a relative XDG_STATE_HOME is to be ignored.
-        let base = self
-            .get("XDG_STATE_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .or_else(|| self.home().map(|h| h.join(".local").join("state")))?;
         let max = self
             .get("MFA_EXEC_HISTORY_MAX")
             .and_then(|v| v.parse::<u64>().ok())
             .filter(|&m| m >= history::MIN_MAX)
             .unwrap_or(history::DEFAULT_MAX);
         Some(History {
-            dir: base.join("mfa-exec"),
+            dir: self.state_dir()?,
             max,
         })
     }

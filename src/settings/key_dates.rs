@@ -3,10 +3,11 @@
 //! than that) without a network call: ListAccessKeys knows the date, but IAM's self-management
 //! policy lets it be called only with an MFA session, and neither command may ask for a code.
 //!
-//! `keys rotate` records CreateAccessKey's `CreateDate` here, by access key id (an id is not a
-//! secret), in `$XDG_CONFIG_HOME/mfa-exec/key-dates.json` beside the keyring record. A key
-//! mfa-exec did not make (typed, pasted, moved with `keys add`) has no date until its first
-//! rotation: its age is shown as unknown, never guessed.
+//! `keys rotate` records CreateAccessKey's `CreateDate` here, and the `CreateDate` of every key
+//! its ListAccessKeys returned, by access key id (an id is not a secret), in
+//! `$XDG_CONFIG_HOME/mfa-exec/key-dates.json` beside the keyring record. A key no rotation has
+//! seen (typed, pasted, moved with `keys add`) has no date: its age is shown as unknown, never
+//! guessed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -84,6 +85,18 @@ impl KeyDates {
     pub(crate) fn record(env: &Env, id: &str, created: u64) -> Result<()> {
         change(env, |keys| {
             keys.insert(id.to_string(), created) != Some(created)
+        })
+    }
+
+    /// Records the creation of each of these keys (id, unix seconds; 0: unknown, skipped), in
+    /// one edit: the keys ListAccessKeys returned during a rotation.
+    pub(crate) fn record_all(env: &Env, keys: &[(String, u64)]) -> Result<()> {
+        change(env, |known| {
+            let mut changed = false;
+            for (id, created) in keys.iter().filter(|(_, c)| *c > 0) {
+                changed |= known.insert(id.clone(), *created) != Some(*created);
+            }
+            changed
         })
     }
 

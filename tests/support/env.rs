@@ -89,8 +89,12 @@ impl TestEnv {
         std::fs::write(self.home().join(".aws/config"), text).unwrap();
     }
 
+    /// The credentials file, 0600 as `aws configure` writes it.
     pub fn write_credentials(&self, text: &str) {
-        std::fs::write(self.home().join(".aws/credentials"), text).unwrap();
+        let path = self.home().join(".aws/credentials");
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
     }
 
     pub fn set(&mut self, name: &str, value: &str) -> &mut Self {

@@ -340,20 +340,17 @@ impl StandIn {
     /// Gives the user `name` a second access key (as if made in the console), returning its id
     /// and secret.
     pub fn add_access_key(&self, name: &str) -> (String, String) {
-        let mut state = self.shared.lock();
-        let (id, secret) = iam::new_access_key();
-        let now = SystemTime::now();
-        state.access_keys.insert(
-            id.clone(),
-            AccessKey {
-                secret: secret.clone(),
-                user: name.to_string(),
-                status: KeyStatus::Active,
-                created: now,
-                usable_from: now,
-            },
-        );
-        (id, secret)
+        add_access_key(&self.shared, name)
+    }
+
+    /// The user `name` makes a key in the console once, just as a request with this `Action`
+    /// arrives or has been answered (a person acting while a rotation runs).
+    pub fn add_access_key_on(&self, action: &str, when: When, name: &str) {
+        let shared = Arc::clone(&self.shared);
+        let name = name.to_string();
+        self.on(action, when, move || {
+            add_access_key(&shared, &name);
+        });
     }
 
     /// Runs `hook` once, when a request with this `Action` arrives or has been answered (a test
@@ -470,6 +467,24 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
     shared.run_hooks(&action, When::Answered);
     // tiny_http sends HEAD's headers (Content-Length included) without the body.
     let _ = request.respond(response);
+}
+
+/// A new active key of user `name`, usable at once, as the console makes it.
+fn add_access_key(shared: &Shared, name: &str) -> (String, String) {
+    let mut state = shared.lock();
+    let (id, secret) = iam::new_access_key();
+    let now = SystemTime::now();
+    state.access_keys.insert(
+        id.clone(),
+        AccessKey {
+            secret: secret.clone(),
+            user: name.to_string(),
+            status: KeyStatus::Active,
+            created: now,
+            usable_from: now,
+        },
+    );
+    (id, secret)
 }
 
 fn header(name: &str, value: &str) -> tiny_http::Header {

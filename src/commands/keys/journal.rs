@@ -4,14 +4,17 @@
 //!
 //! IAM returns a new key's secret once, in CreateAccessKey's answer. Between that answer and
 //! the moment the keyring or the credentials file holds the key, the journal is the only
-//! durable copy: it is a private file of the cache directory (0600 in the 0700 directory,
-//! fsynced before it is renamed into place), and the secret leaves it as soon as the store
-//! holds the key. Named by a hash of the profile, like a cache entry, so its name says nothing
-//! of the account; `.journal`, so that `cache clear` and `cache list` leave it alone.
+//! durable copy: it is a private file of the state directory (`$XDG_STATE_HOME/mfa-exec`,
+//! else `~/.local/state/mfa-exec`: 0600 in the 0700 directory, fsynced before it is renamed
+//! into place), not of the cache, which users and cleaners wipe; the secret leaves it as soon
+//! as the store holds the key. A journal the version before left in the cache directory is
+//! moved there when found. Named by a hash of the profile, so its name says nothing of the
+//! account.
 //!
 //! The steps, each recorded before it is taken:
 //! - `intent`: the user's keys before (ListAccessKeys). A rotation killed here may have made a
-//!   key whose secret never reached the disk: any key not in that list is deleted.
+//!   key whose secret never reached the disk: a key not in that list, created within minutes
+//!   of the journal's start, and not the stored one, is deleted (never a key made later).
 //! - `created`: the new key and its secret. The next run stores it (unless the store already
 //!   holds it) and goes on.
 //! - `stored`: the store holds the new key; the secret is no longer here. Next: wait until IAM
@@ -19,11 +22,26 @@
 //! - `verified`: a call signed by the new key succeeded. Next: delete (or deactivate) the old.
 //!
 //! The journal is removed once the old key is gone.
+//!
+//! One rotation of a profile at a time: an exclusive `flock` on `rotation-HASH.lock` beside
+//! the journal is held from before the journal is read until the rotation ends. Without it a
+//! second run could read the first one's `intent` while the first is inside CreateAccessKey,
+//! "undo" it by deleting the new key, and the first would then store a deleted key over the
+//! only working secret. The kernel drops the lock when its holder dies (SIGKILL included), so
+//! a killed rotation never blocks the next one; the lock file keeps the holder's pid for the
+//! message of a run refused.
 
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg, OFlag};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 
 use crate::credentials::cache::Cache;
 
@@ -95,9 +113,71 @@ impl std::fmt::Debug for Journal {
 
 /// The journal's file name for `profile`.
 fn file_name(profile: &str) -> String {
+    format!("rotation-{}.journal", hash(profile))
+}
+
+fn hash(profile: &str) -> String {
     let digest = Sha256::digest(profile.as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("rotation-{hex}.journal")
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How long a rotation waits for another one of the same profile before it is refused: long
+/// enough for two runs started together, short of the minute a rotation may wait for IAM.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+
+/// Takes the rotation lock of `profile` in `dir` (see the module header), waiting at most
+/// [`LOCK_WAIT`]. Held until the returned value is dropped.
+pub(super) fn lock(dir: &Path, profile: &str) -> Result<Flock<File>> {
+    let path = dir.join(format!("rotation-{}.lock", hash(profile)));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).bits())
+        .open(&path)
+        .map_err(|e| {
+            anyhow!(
+                "cannot lock the rotation of profile '{profile}' ({}: {}); fix that file and try again",
+                path.display(),
+                crate::files::io_reason(&e)
+            )
+        })?;
+    let deadline = Instant::now() + LOCK_WAIT;
+    let mut file = file;
+    let mut lock = loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => break lock,
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) if Instant::now() < deadline => {
+                file = f;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err((mut f, nix::errno::Errno::EWOULDBLOCK)) => {
+                let mut pid = String::new();
+                let _ = f.read_to_string(&mut pid);
+                let pid = pid.trim();
+                bail!(
+                    "another mfa-exec keys rotate for profile {profile} is running{}: let it finish, then run `mfa-exec keys rotate -p {profile}` again if needed",
+                    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+                        String::new()
+                    } else {
+                        format!(" (pid {pid})")
+                    }
+                )
+            }
+            Err((_, e)) => bail!(
+                "cannot lock the rotation of profile '{profile}' ({}: {}); a rotation needs a file system with locks",
+                path.display(),
+                e.desc()
+            ),
+        }
+    };
+    // Our pid, for the message of a run refused; best effort.
+    let _ = lock.set_len(0);
+    let _ = lock.rewind();
+    let _ = write!(lock, "{}", std::process::id());
+    Ok(lock)
 }
 
 impl Journal {
@@ -128,8 +208,29 @@ impl Journal {
         }
     }
 
-    /// The journal of `profile`'s rotation, if one was interrupted.
-    pub(super) fn read(cache: &Cache, profile: &str) -> Result<Option<Journal>> {
+    /// The journal of `profile`'s rotation, if one was interrupted: in the state directory, or
+    /// in the cache directory (`old`), where the version before kept it; one found there is
+    /// moved to the state directory first.
+    pub(super) fn read(
+        state: &Cache,
+        old: Option<&Cache>,
+        profile: &str,
+    ) -> Result<Option<Journal>> {
+        if let Some(journal) = Self::read_in(state, profile)? {
+            return Ok(Some(journal));
+        }
+        let Some(old) = old else {
+            return Ok(None);
+        };
+        let Some(journal) = Self::read_in(old, profile)? else {
+            return Ok(None);
+        };
+        journal.write(state)?;
+        journal.remove(old)?;
+        Ok(Some(journal))
+    }
+
+    fn read_in(cache: &Cache, profile: &str) -> Result<Option<Journal>> {
         let name = file_name(profile);
         let Some(bytes) = cache
             .read_file(&name)

@@ -36,6 +36,11 @@ use crate::terminal::say;
 /// How long to wait for IAM to accept a new key (`MFA_EXEC_KEY_WAIT` changes it).
 const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 
+/// An undo deletes only a key whose CreateDate is within this of the journal's start: IAM's
+/// clock against ours, and a CreateAccessKey retried by the SDK (20 s an attempt). A key made
+/// later (by a person, in the console, days after a rotation was killed) is not the rotation's.
+const ORPHAN_WINDOW: u64 = 5 * 60;
+
 /// What `keys rotate` was asked.
 pub(crate) struct RotateArgs {
     pub(crate) request: Request,
@@ -76,9 +81,13 @@ pub(crate) fn rotate(args: RotateArgs, env: &Env) -> Result<()> {
         );
     };
     let cache = Cache::open(env).ok_or_else(|| {
-        anyhow!("keys rotate keeps its journal in the private cache directory, which cannot be used (see the warning above); fix it and try again")
+        anyhow!("keys rotate carries the MFA session over in the private cache directory, which cannot be used (see the warning above); fix it and try again")
     })?;
-    let journal = Journal::read(&cache, &holder.profile)?;
+    // The journal's directory: the state directory, which cleaners leave alone.
+    let state = Cache::state(env)?;
+    // One rotation of the profile at a time, from before its journal is read to the end.
+    let _lock = super::journal::lock(state.dir(), &holder.profile)?;
+    let journal = Journal::read(&state, Some(&cache), &holder.profile)?;
 
     // The MFA session, as a run gets it: the cached one, else a code (or one line and no call).
     let session_request = Request {
@@ -117,7 +126,7 @@ pub(crate) fn rotate(args: RotateArgs, env: &Env) -> Result<()> {
                 journal.user_arn,
                 session.user_arn,
                 journal.user,
-                cache.dir().display()
+                state.dir().display()
             );
         }
         say(&format!(
@@ -134,10 +143,10 @@ pub(crate) fn rotate(args: RotateArgs, env: &Env) -> Result<()> {
             }
         ));
         if journal.step == Step::Intent {
-            undo(&session, &cache, journal)?;
+            undo(&session, env, &state, journal)?;
             // Undone: the rotation asked for now starts afresh.
         } else {
-            return finish(&session, &cache, env, journal, wait, &dev.profile);
+            return finish(&session, &cache, &state, env, journal, wait, &dev.profile);
         }
     }
     // The store may have changed while the session was being had (it never should): read it
@@ -149,6 +158,7 @@ pub(crate) fn rotate(args: RotateArgs, env: &Env) -> Result<()> {
     start(
         &session,
         &cache,
+        &state,
         env,
         &holder,
         args.keep_old,
@@ -234,9 +244,11 @@ fn stored_id(env: &Env, journal: &Journal) -> Result<Option<String>> {
 }
 
 /// A fresh rotation.
+#[allow(clippy::too_many_arguments)]
 fn start(
     session: &Session,
     cache: &Cache,
+    state: &Cache,
     env: &Env,
     holder: &Holder,
     keep_old: bool,
@@ -246,6 +258,11 @@ fn start(
     let keys = session
         .rt
         .block_on(session.iam.access_keys(&session.user))?;
+    // IAM has just said when each key was made: `keys list` and `list` can show their ages.
+    let dates: Vec<(String, u64)> = keys.iter().map(|k| (k.id.clone(), k.created)).collect();
+    if let Err(e) = KeyDates::record_all(env, &dates) {
+        crate::terminal::warn(&format!("{e:#} (only the keys' ages are not shown)"));
+    }
     if !keys.iter().any(|k| k.id == holder.key_id) {
         bail!(
             "access key {} of profile '{}' is not one of IAM user {}'s keys ({}): it was deleted, or the profile's mfa_serial is another user's; fix the profile's keys first",
@@ -280,15 +297,21 @@ fn start(
         keys.into_iter().map(|k| k.id).collect(),
         keep_old,
     );
-    journal.write(cache)?;
+    journal.write(state)?;
     let created = match session
         .rt
         .block_on(session.iam.create_access_key(&session.user))
     {
         Ok(created) => created,
+        Err(e) if e.refused => {
+            // IAM answered with an error (AccessDenied, LimitExceeded, Throttling): it made no
+            // key, and a key that appeared meanwhile is someone else's.
+            journal.remove(state)?;
+            return Err(anyhow!("{e}; nothing was changed"));
+        }
         Err(e) => {
             // A failure after IAM made the key (a lost answer) would leave one behind: look.
-            return match undo_quietly(session, cache, &journal) {
+            return match undo_quietly(session, env, state, &journal) {
                 Ok(()) => Err(anyhow!("{e}; nothing was changed")),
                 Err(_) => Err(anyhow!(
                     "{e}; the next `mfa-exec keys rotate -p {}` checks whether IAM made a key anyway and deletes it",
@@ -301,15 +324,15 @@ fn start(
     journal.new_key = Some(created.id.clone());
     journal.new_secret = Some(created.secret);
     journal.new_created = Some(created.created);
-    journal.write(cache)?;
-    finish(session, cache, env, journal, wait, selected)
+    journal.write(state)?;
+    finish(session, cache, state, env, journal, wait, selected)
 }
 
 /// Deletes the keys a rotation interrupted before it stored anything may have made (their
 /// secrets were never written anywhere), and its journal.
-fn undo(session: &Session, cache: &Cache, journal: Journal) -> Result<()> {
-    let deleted = orphans_deleted(session, &journal)?;
-    journal.remove(cache)?;
+fn undo(session: &Session, env: &Env, state: &Cache, journal: Journal) -> Result<()> {
+    let deleted = orphans_deleted(session, env, &journal)?;
+    journal.remove(state)?;
     if deleted.is_empty() {
         say("the interrupted rotation had created no key; nothing to undo");
     } else {
@@ -321,17 +344,24 @@ fn undo(session: &Session, cache: &Cache, journal: Journal) -> Result<()> {
     Ok(())
 }
 
-fn undo_quietly(session: &Session, cache: &Cache, journal: &Journal) -> Result<()> {
-    orphans_deleted(session, journal)?;
-    journal.remove(cache)
+fn undo_quietly(session: &Session, env: &Env, state: &Cache, journal: &Journal) -> Result<()> {
+    orphans_deleted(session, env, journal)?;
+    journal.remove(state)
 }
 
-fn orphans_deleted(session: &Session, journal: &Journal) -> Result<Vec<String>> {
+/// Deletes the keys the rotation of `journal` may have made: not in its list of keys before,
+/// created within [`ORPHAN_WINDOW`] of its start, and not the key the store holds.
+fn orphans_deleted(session: &Session, env: &Env, journal: &Journal) -> Result<Vec<String>> {
     let keys = session
         .rt
         .block_on(session.iam.access_keys(&session.user))?;
+    let stored = stored_id(env, journal)?;
     let mut deleted = Vec::new();
-    for key in keys.iter().filter(|k| !journal.keys_before.contains(&k.id)) {
+    for key in keys.iter().filter(|k| {
+        !journal.keys_before.contains(&k.id)
+            && stored.as_deref() != Some(k.id.as_str())
+            && k.created.abs_diff(journal.started) <= ORPHAN_WINDOW
+    }) {
         match session
             .rt
             .block_on(session.iam.delete_access_key(&session.user, &key.id))
@@ -348,6 +378,7 @@ fn orphans_deleted(session: &Session, journal: &Journal) -> Result<Vec<String>> 
 fn finish(
     session: &Session,
     cache: &Cache,
+    state: &Cache,
     env: &Env,
     mut journal: Journal,
     wait: Duration,
@@ -356,7 +387,7 @@ fn finish(
     let new_key = journal
         .new_key
         .clone()
-        .ok_or_else(|| anyhow!("the rotation journal of profile '{}' names no new key; remove it from {} and check the keys with `aws iam list-access-keys`", journal.profile, cache.dir().display()))?;
+        .ok_or_else(|| anyhow!("the rotation journal of profile '{}' names no new key; remove it from {} and check the keys with `aws iam list-access-keys`", journal.profile, state.dir().display()))?;
     let store_name = match journal.store {
         Store::Keyring => "the OS keyring".to_string(),
         Store::CredentialsFile => env.profile_files()?.credentials_path.display().to_string(),
@@ -378,7 +409,7 @@ fn finish(
                 ),
                 _ => {}
             }
-            journal.remove(cache)?;
+            journal.remove(state)?;
             bail!(
                 "the keys of profile '{}' in {store_name} changed during the rotation (they are now {}): they were left as they are, and the new key {new_key} was deleted; run `mfa-exec keys rotate -p {}` again to rotate the keys the profile holds now",
                 journal.profile,
@@ -404,12 +435,12 @@ fn finish(
         // The store holds it: the journal keeps no copy of the secret any longer.
         journal.step = Step::Stored;
         journal.new_secret = None;
-        journal.write(cache)?;
+        journal.write(state)?;
     }
     if journal.step == Step::Stored {
         wait_until_it_works(session, env, &journal, &new_key, wait, selected)?;
         journal.step = Step::Verified;
-        journal.write(cache)?;
+        journal.write(state)?;
     }
     let old = &journal.old_key;
     let gone = if journal.keep_old {
@@ -441,8 +472,8 @@ fn finish(
     if let Err(e) = KeyDates::forget(env, old) {
         crate::terminal::warn(&format!("{e:#} (only a key's age is kept for nothing)"));
     }
-    journal.remove(cache)?;
-    tidy(env, cache);
+    journal.remove(state)?;
+    tidy(env, cache, state);
     say(&format!(
         "rotated the access key of profile {} (IAM user {}): {new_key} is in {store_name} and works; the old key {old} was {gone}",
         journal.profile, journal.user
@@ -474,7 +505,16 @@ fn store_new(env: &Env, journal: &Journal, new_key: &str, secret: &str) -> Resul
         Store::CredentialsFile => {
             let path = env.profile_files()?.credentials_path.clone();
             match edit::replace_access_key(&path, &journal.profile, &journal.old_key, new_key, secret)? {
-                Swapped::Done | Swapped::Already => Ok(()),
+                Swapped::Done {
+                    was_mode: Some(mode),
+                } => {
+                    say(&format!(
+                        "{} was readable by others (mode {mode:04o}); it now holds the new secret, and is 0600",
+                        path.display()
+                    ));
+                    Ok(())
+                }
+                Swapped::Done { was_mode: None } | Swapped::Already => Ok(()),
                 Swapped::Other(now) => bail!(
                     "[{}] in {} no longer holds the old key {} (it holds {}): it was changed during the rotation",
                     journal.profile,
@@ -574,8 +614,9 @@ fn carry_over(env: &Env, cache: &Cache, old: &str, new: &str, drop_old: bool) {
 }
 
 /// What killed writes may have left beside the files a rotation writes.
-fn tidy(env: &Env, cache: &Cache) {
+fn tidy(env: &Env, cache: &Cache, state: &Cache) {
     cache.tidy();
+    state.tidy();
     let mut paths = Vec::new();
     if let Ok(files) = env.profile_files() {
         paths.push(files.credentials_path.clone());

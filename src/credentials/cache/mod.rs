@@ -78,6 +78,19 @@ impl Cache {
         }
     }
 
+    /// The state directory ([`Env::state_dir`]), prepared and checked as the cache's is, for
+    /// the private files that must outlive a wiped cache (`keys rotate`'s journal), which use
+    /// [`Cache::read_file`], [`Cache::write_file`] and [`Cache::remove_file`].
+    pub(crate) fn state(env: &Env) -> Result<Cache> {
+        let dir = env.state_dir().ok_or_else(|| {
+            anyhow::anyhow!(
+                "no home directory for mfa-exec's state directory: set HOME or XDG_STATE_HOME"
+            )
+        })?;
+        store::prepare(&dir).map_err(|problem| anyhow::anyhow!("{problem}"))?;
+        Ok(Cache::at(dir))
+    }
+
     /// The cache for reading only (`cache list`): no directory is created.
     pub(crate) fn existing(env: &Env) -> Result<Option<Cache>> {
         let Some(dir) = env.cache_dir() else {
