@@ -45,8 +45,12 @@ impl Desktop {
         let xdotool = require_tool("xdotool", &["xdotool"])?;
         let dbus_daemon = require_tool("dbus-daemon (Debian: dbus)", &["dbus-daemon"])?;
         // -displayfd: the server picks a free display and writes its number when it is ready.
+        // -noreset: by default an X server resets when its last client disconnects, and a
+        // client connecting meanwhile is refused ("cannot open display") — as mfa-exec's
+        // second dialog can, started right after the first one closed.
         let mut child = Command::new(xvfb)
             .args([
+                "-noreset",
                 "-displayfd",
                 "1",
                 "-screen",
