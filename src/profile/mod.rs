@@ -156,19 +156,27 @@ impl Full {
     }
 }
 
-/// The hash of a property name as the SDK's parser keys it (ASCII-lowercased): FNV-1a over
-/// the bytes, a name already in lower case (nearly all) in one pass.
+/// The hash of a property name as the SDK's parser keys it (ASCII-lowercased), from its length
+/// and its first and last eight bytes, each byte with bit 5 set: that makes `A` and `a` (every
+/// ASCII letter and its other case) the same byte, as lowercasing does, so a name hashes as its
+/// lowercase form would. Other bytes it folds together, and names that share length, head and
+/// tail, only collide, and a collision only asks the parse. (About 20 instructions where
+/// FNV over every byte, with a pass for upper case, took 220; `list` hashes some thirty names
+/// a profile.)
 fn name_hash(name: &str) -> u64 {
-    use std::hash::Hasher;
-    let mut hasher = fnv::FnvHasher::default();
-    if name.bytes().any(|b| b.is_ascii_uppercase()) {
-        for b in name.bytes() {
-            hasher.write_u8(b.to_ascii_lowercase());
-        }
-    } else {
-        hasher.write(name.as_bytes());
+    const FOLD: u64 = 0x2020_2020_2020_2020;
+    const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+    fn word(bytes: &[u8]) -> u64 {
+        let mut w = [0u8; 8];
+        w[..bytes.len()].copy_from_slice(bytes);
+        u64::from_le_bytes(w) | FOLD
     }
-    hasher.finish()
+    let bytes = name.as_bytes();
+    let n = bytes.len();
+    let head = word(&bytes[..n.min(8)]);
+    let tail = word(&bytes[n.saturating_sub(8)..]);
+    let x = (head ^ tail.rotate_left(29) ^ (n as u64).wrapping_mul(MIX)).wrapping_mul(MIX);
+    x ^ (x >> 29)
 }
 
 /// A set of [`name_hash`]es, which need no hashing again.
@@ -814,6 +822,16 @@ mod tests {
 
     fn files(config: &str, credentials: &str) -> ProfileFiles {
         Dir::new().load(Some(config), Some(credentials)).unwrap()
+    }
+
+    proptest::proptest! {
+        /// The prefilter may only ever say "maybe" for a name the parse has: a name hashes as
+        /// its ASCII-lowercase form does, whatever its bytes and length.
+        #[test]
+        fn a_name_hashes_as_its_lowercase_form(name in "\\PC{0,40}") {
+            proptest::prop_assert_eq!(name_hash(&name), name_hash(&name.to_ascii_lowercase()));
+            proptest::prop_assert_eq!(name_hash(&name), name_hash(&name.to_ascii_uppercase()));
+        }
     }
 
     #[test]

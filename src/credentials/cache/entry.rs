@@ -39,6 +39,10 @@ impl Cache {
             return memory.lock().ok()?.entries.get(&key.file_stem).cloned();
         }
         if let Some(read) = &self.read_once {
+            let file = key.entry_file();
+            if self.listed.as_ref().is_some_and(|l| !l.contains(&file)) {
+                return None;
+            }
             if let Some(found) = read.lock().ok()?.get(&key.file_stem) {
                 return found.clone();
             }
@@ -152,6 +156,31 @@ mod tests {
             },
             &["session", "AKIAALICE", "arn:aws:iam::1:mfa/alice", "43200"],
         )
+    }
+
+    #[test]
+    fn a_reader_of_each_entry_once_finds_what_the_directory_held_and_nothing_else() {
+        let (_tmp, cache) = private_cache();
+        let key = alice_session();
+        let written = creds(3600);
+        cache.write(&key, &written);
+        let bob = EntryKey::new(
+            Kind::Session,
+            Label {
+                profile: "bob".into(),
+                source_profile: Some("bob".into()),
+                role_arn: None,
+                scope: None,
+            },
+            &["session", "AKIABOB", "arn:aws:iam::1:mfa/bob", "43200"],
+        );
+        let list = cache.reading_each_entry_once();
+        assert!(list.listed.as_ref().is_some_and(|l| l.len() == 1));
+        let read = list.read(&key).expect("the listed entry is read");
+        assert_eq!(read.access_key_id, written.access_key_id);
+        // Asked again, from memory; an entry the listing lacks is a miss without a read.
+        assert!(list.read(&key).is_some());
+        assert!(list.read(&bob).is_none());
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub(crate) struct Cache {
     /// Entries already read, by file stem, for a reader that asks for the same ones again
     /// and again (see [`Cache::reading_each_entry_once`]).
     read_once: Option<Mutex<HashMap<String, Option<Credentials>>>>,
+    /// The entry files the directory held when such a reader began (see
+    /// [`Cache::reading_each_entry_once`]); None when it could not be listed.
+    listed: Option<fnv::FnvHashSet<String>>,
 }
 
 /// The in-process form: entries by file stem, and spent codes.
@@ -113,6 +116,7 @@ impl Cache {
             warned: Default::default(),
             memory: None,
             read_once: None,
+            listed: None,
         }
     }
 
@@ -125,14 +129,34 @@ impl Cache {
             warned: Default::default(),
             memory: Some(Default::default()),
             read_once: None,
+            listed: None,
         }
     }
 
     /// The same cache, reading each entry from the disk at most once: `list` asks for the MFA
     /// session every role of a source shares once per role, thousands of times in a big config.
     pub(crate) fn reading_each_entry_once(self) -> Cache {
+        // The directory is listed once, so an entry it does not hold (most roles of a big
+        // config have none) costs a set lookup instead of an open() that fails: a snapshot,
+        // as the list it serves is.
+        // A listing that fails part way is no listing: every entry is then read from the disk.
+        let listed = std::fs::read_dir(&self.dir)
+            .and_then(|entries| {
+                entries
+                    .map(|e| e.map(|e| e.file_name()))
+                    .collect::<std::io::Result<Vec<_>>>()
+            })
+            .ok()
+            .map(|names| {
+                names
+                    .into_iter()
+                    .filter_map(|name| name.into_string().ok())
+                    .filter(|name| name.ends_with(".json"))
+                    .collect()
+            });
         Cache {
             read_once: Some(Default::default()),
+            listed,
             ..self
         }
     }
