@@ -74,35 +74,23 @@ fn a_core_dumping_signal_leaves_no_core_while_the_command_keeps_the_users_limit(
     // `mfa-exec --server` holding alice's long-term secret and a session; its command reports
     // the core limit it got and its pid.
     let code = env.alice_code();
-    let mut served = with_unlimited_cores(
-        &env,
-        &dir,
-        r#"exec "$@""#,
-        &[
-            TestEnv::bin(),
-            "--server",
-            "-p",
-            "alice",
-            "-t",
-            &code,
-            "--",
-            "sh",
-            "-c",
-            "ulimit -c; echo $$; exec sleep 30",
-        ],
-    );
-    let mut lines = BufReader::new(served.stdout.take().unwrap()).lines();
-    let limit = lines.next().unwrap().unwrap();
-    let command_pid: i32 = lines.next().unwrap().unwrap().parse().unwrap();
-    assert_eq!(limit, "unlimited", "the command's core limit is the user's");
+    let serve = |code: Option<&str>| {
+        let mut args = vec![TestEnv::bin(), "--server", "-p", "alice"];
+        if let Some(code) = code {
+            args.extend(["-t", code]);
+        }
+        args.extend(["--", "sh", "-c", "ulimit -c; echo $$; exec sleep 30"]);
+        let mut served = with_unlimited_cores(&env, &dir, r#"exec "$@""#, &args);
+        let mut lines = BufReader::new(served.stdout.take().unwrap()).lines();
+        let limit = lines.next().unwrap().unwrap();
+        let command_pid: i32 = lines.next().unwrap().unwrap().parse().unwrap();
+        assert_eq!(limit, "unlimited", "the command's core limit is the user's");
+        (served, command_pid)
+    };
 
-    kill(Pid::from_raw(served.id() as i32), Signal::SIGQUIT).unwrap();
-    let status = served.wait().unwrap();
-    assert_eq!(status.signal(), Some(libc::SIGQUIT), "{status:?}");
-    assert!(!status.core_dumped(), "mfa-exec dumped core");
-    assert_eq!(core_file(&dir, Duration::from_secs(1)), None);
-
-    // The command is as dumpable as ever: its own SIGQUIT leaves its core.
+    // The command is as dumpable as ever: its own SIGQUIT leaves its core, and mfa-exec ends
+    // as shells report a command killed by a signal.
+    let (mut served, command_pid) = serve(Some(&code));
     kill(Pid::from_raw(command_pid), Signal::SIGQUIT).unwrap();
     let core = core_file(&dir, Duration::from_secs(5)).expect("the command's core");
     assert!(
@@ -112,6 +100,18 @@ fn a_core_dumping_signal_leaves_no_core_while_the_command_keeps_the_users_limit(
             .any(|w| w == ALICE_SECRET.as_bytes()),
         "the command never held alice's long-term secret"
     );
+    std::fs::remove_file(core).unwrap();
+    let status = served.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + libc::SIGQUIT), "{status:?}");
+
+    // mfa-exec itself, killed by SIGQUIT, leaves no core (and takes its command with it: see
+    // tests/server.rs, a_command_dies_with_mfa_exec_when_mfa_exec_is_killed_with_sigkill).
+    let (mut served, _) = serve(None);
+    kill(Pid::from_raw(served.id() as i32), Signal::SIGQUIT).unwrap();
+    let status = served.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGQUIT), "{status:?}");
+    assert!(!status.core_dumped(), "mfa-exec dumped core");
+    assert_eq!(core_file(&dir, Duration::from_secs(1)), None);
 
     // exec mode: the command gets exactly the limit mfa-exec was given (bash on both sides:
     // dash counts in 512-byte blocks).

@@ -279,6 +279,71 @@ fn signals_go_to_the_child_and_its_status_comes_back() {
     assert_eq!(child.wait().unwrap().code(), Some(3));
 }
 
+/// The state letter of `/proc/PID/stat`, None once the process is gone.
+fn process_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) S …": the state follows the last ')'.
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+#[test]
+fn a_command_dies_with_mfa_exec_when_mfa_exec_is_killed_with_sigkill() {
+    // A CI runner that gives up sends SIGKILL, which mfa-exec cannot pass on. Where mfa-exec
+    // stays the command's parent (exec mode with the history, --server), the command must
+    // still die with it, as it would had mfa-exec exec'd it.
+    let env = TestEnv::new();
+    env.run(["-p", "alice", "-t", &env.alice_code(), "--", "true"])
+        .success();
+    let pidfile = env.home().join("command.pid");
+    let script = format!("echo $$ > {}; echo ready; exec sleep 60", pidfile.display());
+    for mode in [&[][..], &["--server"][..], &["--proxy"][..]] {
+        let mut args: Vec<&str> = mode.to_vec();
+        args.extend(["-p", "alice", "--", "sh", "-c", &script]);
+        let mut mfa = env.mfa_exec(&args).stdout(Stdio::piped()).spawn().unwrap();
+        wait_ready(&mut mfa);
+        let command: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Until the shell has become sleep (same pid), it is still starting.
+        let comm = || std::fs::read_to_string(format!("/proc/{command}/comm")).unwrap_or_default();
+        let started = (0..200).any(|_| {
+            if comm().trim() == "sleep" {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+            false
+        });
+        assert!(started, "{mode:?}: the command never started sleep");
+        assert!(
+            matches!(process_state(command), Some('S' | 'R')),
+            "{mode:?}: running"
+        );
+        signal(&mfa, nix::sys::signal::Signal::SIGKILL);
+        let status = mfa.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
+        );
+        // Gone, or a zombie its new parent has not reaped yet: either way, not running.
+        let dead = (0..100).any(|_| {
+            let state = process_state(command);
+            if matches!(state, None | Some('Z') | Some('X')) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            false
+        });
+        assert!(
+            dead,
+            "{mode:?}: the command outlived mfa-exec ({:?})",
+            process_state(command)
+        );
+        std::fs::remove_file(&pidfile).unwrap();
+    }
+}
+
 #[test]
 fn the_aws_cli_under_the_server_gets_credentials_from_the_endpoint() {
     let Some(aws) = aws_cli() else { return };

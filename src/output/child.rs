@@ -43,6 +43,7 @@ impl Child {
         let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP])
             .context("cannot set up signal handling")?;
         let mut cmd = exec::command(argv, changes);
+        die_with_mfa_exec(&mut cmd);
         let process = crate::core_dumps::with_users_limit(|| cmd.spawn())
             .map_err(|e| exec::cannot_run(&argv[0], &e))?;
         let pid = nix::unistd::Pid::from_raw(process.id() as i32);
@@ -71,6 +72,36 @@ impl Child {
         let _ = self.forwarder.join();
         Ok(status)
     }
+}
+
+/// The command is killed with mfa-exec (Linux: `PR_SET_PDEATHSIG`), as it would be if mfa-exec
+/// had exec'd it: a CI runner's or the OOM killer's SIGKILL of mfa-exec, which cannot be
+/// caught and passed on, must not leave the command running without its parent, its
+/// credential endpoint or its history line. Linux sends the signal when the *thread* that
+/// started the child ends: every mode starts it from the main thread, which lives until
+/// mfa-exec exits, and by then the command has ended (or mfa-exec died).
+fn die_with_mfa_exec(cmd: &mut std::process::Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        let parent = nix::unistd::getpid();
+        // SAFETY: the hook runs in the child between fork and exec, where only
+        // async-signal-safe calls are allowed: it makes two system calls (prctl, getppid),
+        // allocates nothing and takes no lock.
+        #[allow(unsafe_code)]
+        unsafe {
+            cmd.pre_exec(move || {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+                // mfa-exec died between the fork and the prctl: the signal would never come.
+                if nix::unistd::getppid() != parent {
+                    return Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 /// mfa-exec's status for the command's: its own, or 128 + n when it died of signal n (as
