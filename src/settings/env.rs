@@ -96,12 +96,23 @@ impl Env {
     /// The credential cache's directory, whether or not it exists: `$XDG_CACHE_HOME/mfa-exec`,
     /// else `~/.cache/mfa-exec`.
     pub(crate) fn cache_dir(&self) -> Option<PathBuf> {
-        // XDG says a relative XDG_CACHE_HOME is to be ignored.
+        self.xdg_dir("XDG_CACHE_HOME", ".cache")
+    }
+
+    /// mfa-exec's configuration directory (the keyring record, the keys' creation dates):
+    /// `$XDG_CONFIG_HOME/mfa-exec`, else `~/.config/mfa-exec`.
+    pub(crate) fn config_dir(&self) -> Option<PathBuf> {
+        self.xdg_dir("XDG_CONFIG_HOME", ".config")
+    }
+
+    /// `$VAR/mfa-exec`, else `~/IN_HOME/mfa-exec`. XDG says a relative `$VAR` is to be
+    /// ignored.
+    fn xdg_dir(&self, var: &str, in_home: &str) -> Option<PathBuf> {
         let base = self
-            .get("XDG_CACHE_HOME")
+            .get(var)
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
-            .or_else(|| self.home().map(|h| h.join(".cache")))?;
+            .or_else(|| self.home().map(|h| h.join(in_home)))?;
         Some(base.join("mfa-exec"))
     }
 
@@ -109,13 +120,7 @@ impl Env {
     /// `keys rotate`'s journal), whether or not it exists: `$XDG_STATE_HOME/mfa-exec`, else
     /// `~/.local/state/mfa-exec`.
     pub(crate) fn state_dir(&self) -> Option<PathBuf> {
-        // As for XDG_CACHE_HOME, a relative XDG_STATE_HOME is to be ignored.
-        let base = self
-            .get("XDG_STATE_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .or_else(|| self.home().map(|h| h.join(".local/state")))?;
-        Some(base.join("mfa-exec"))
+        self.xdg_dir("XDG_STATE_HOME", ".local/state")
     }
 
     /// The run history (`crate::history`), in [`Env::state_dir`], bounded by

@@ -38,14 +38,10 @@ pub(crate) struct KeyDates {
 
 /// `$XDG_CONFIG_HOME/mfa-exec/key-dates.json` (else under `~/.config`).
 pub(crate) fn path(env: &Env) -> Result<PathBuf> {
-    // XDG says a relative XDG_CONFIG_HOME is to be ignored.
-    let base = env
-        .get("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| env.home().map(|h| h.join(".config")))
+    let dir = env
+        .config_dir()
         .ok_or_else(|| anyhow!("cannot find the home directory: set HOME"))?;
-    Ok(base.join("mfa-exec").join("key-dates.json"))
+    Ok(dir.join("key-dates.json"))
 }
 
 fn parse(path: &Path, bytes: Option<&[u8]>) -> Result<BTreeMap<String, u64>> {

@@ -132,14 +132,10 @@ pub(crate) struct Record {
 }
 
 fn record_path(env: &Env) -> Result<PathBuf> {
-    // XDG says a relative XDG_CONFIG_HOME is to be ignored.
-    let base = env
-        .get("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| env.home().map(|h| h.join(".config")))
+    let dir = env
+        .config_dir()
         .ok_or_else(|| anyhow!("cannot find the home directory: set HOME"))?;
-    Ok(base.join("mfa-exec").join("keyring.json"))
+    Ok(dir.join("keyring.json"))
 }
 
 /// The record holds a profile name and a key id per profile: 1 MiB is thousands of them.

@@ -358,23 +358,7 @@ mod tests {
             body.extend(std::iter::repeat_n(b'a', size));
             body.extend_from_slice(b"\r\n");
         }
-        let run = |body: Vec<u8>| {
-            let keys = Keys {
-                incoming: Chain::new(secret, &s, s.signature.clone()),
-                outgoing: Chain::new("another secret", &s, "0".repeat(64)),
-            };
-            let inner = http_body_util::Full::new(Bytes::from(body))
-                .map_err(|n| match n {})
-                .boxed_unsync();
-            let refused = Arc::new(Mutex::new(None));
-            let out = tokio::runtime::Builder::new_current_thread()
-                .build()
-                .unwrap()
-                .block_on(Resigner::new(inner, keys, false, refused.clone()).collect())
-                .map(|c| c.to_bytes());
-            let refused = refused.lock().unwrap().clone();
-            (out, refused)
-        };
+        let run = |body: Vec<u8>| resign(secret, &s, body, false);
         let (out, refused) = run(body.clone());
         let out = out.unwrap();
         assert_eq!(refused, None);
@@ -388,6 +372,32 @@ mod tests {
         let (out, refused) = run(tampered);
         assert!(out.is_err());
         assert_eq!(refused, Some(Refusal::BadSignature));
+    }
+
+    /// `body` through a [`Resigner`] that checks it in `secret`'s chain (`trailer`: it must end
+    /// with a signed trailer) and signs it again with another: what comes out, and why it
+    /// refused, if it did.
+    fn resign(
+        secret: &str,
+        s: &Signature,
+        body: Vec<u8>,
+        trailer: bool,
+    ) -> (Result<Bytes, BoxError>, Option<Refusal>) {
+        let keys = Keys {
+            incoming: Chain::new(secret, s, s.signature.clone()),
+            outgoing: Chain::new("another secret", s, "0".repeat(64)),
+        };
+        let inner = http_body_util::Full::new(Bytes::from(body))
+            .map_err(|n| match n {})
+            .boxed_unsync();
+        let refused = Arc::new(Mutex::new(None));
+        let out = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(Resigner::new(inner, keys, trailer, refused.clone()).collect())
+            .map(|c| c.to_bytes());
+        let refused = refused.lock().unwrap().clone();
+        (out, refused)
     }
 
     /// A body of one chunk and a trailer, signed in the run's chain, its trailer lines as given
@@ -420,20 +430,7 @@ mod tests {
         let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
         let s = sig("20130524T000000Z");
         let run = |body: Vec<u8>| {
-            let keys = Keys {
-                incoming: Chain::new(secret, &s, s.signature.clone()),
-                outgoing: Chain::new("another secret", &s, "0".repeat(64)),
-            };
-            let inner = http_body_util::Full::new(Bytes::from(body))
-                .map_err(|n| match n {})
-                .boxed_unsync();
-            let refused = Arc::new(Mutex::new(None));
-            let out = tokio::runtime::Builder::new_current_thread()
-                .build()
-                .unwrap()
-                .block_on(Resigner::new(inner, keys, true, refused.clone()).collect())
-                .map(|c| c.to_bytes());
-            let refused = refused.lock().unwrap().clone();
+            let (out, refused) = resign(secret, &s, body, true);
             (out.is_ok(), refused)
         };
         let crc = "x-amz-checksum-crc32:NhCmhg==";
