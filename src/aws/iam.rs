@@ -91,6 +91,7 @@ impl Iam {
         };
         let mut iam = aws_sdk_iam::Config::builder()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(super::http_client())
             .region(Region::new(iam_region))
             .retry_config(retry_config())
             .timeout_config(timeout_config())

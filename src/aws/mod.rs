@@ -14,11 +14,12 @@ pub(crate) mod iam;
 pub(crate) mod signin;
 pub(crate) mod sts;
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::Result;
 use aws_config::provider_config::ProviderConfig;
-use aws_sdk_sts::config::{BehaviorVersion, Region, SharedCredentialsProvider};
+use aws_sdk_sts::config::{BehaviorVersion, Region, SharedCredentialsProvider, SharedHttpClient};
 use tokio::runtime::Runtime;
 
 use crate::secrets::Credentials;
@@ -43,11 +44,46 @@ fn region_or_fallback(region: Option<&str>) -> Region {
     Region::new(region.unwrap_or(FALLBACK_REGION).to_string())
 }
 
+/// The HTTPS client every AWS client here uses: the SDK's default one (hyper 1, rustls, the
+/// system's roots, `HTTPS_PROXY`/`NO_PROXY` from the environment as the SDK reads them since
+/// behavior version 2025-08-07), with ring as rustls's crypto instead of aws-lc, whose C build
+/// was the longest step of a release build. It is made once: its connections are pooled.
+pub(crate) fn http_client() -> SharedHttpClient {
+    static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            use aws_smithy_http_client::proxy::ProxyConfig;
+            use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+            use aws_smithy_http_client::{Builder, Connector};
+            // As aws-smithy-runtime builds its default client, with the crypto swapped.
+            Builder::new().build_with_connector_fn(|settings, components| {
+                let mut connector =
+                    Connector::builder().tls_provider(Provider::Rustls(CryptoMode::Ring));
+                connector.set_connector_settings(settings.cloned());
+                if let Some(components) = components {
+                    connector.set_sleep_impl(components.sleep_impl());
+                }
+                connector.set_proxy_config(Some(ProxyConfig::from_env()));
+                connector.build()
+            })
+        })
+        .clone()
+}
+
+/// What aws-config's credential providers (SSO, the instance, the container) are built with:
+/// the region and [`http_client`].
+fn provider_config(region: Option<&str>) -> ProviderConfig {
+    ProviderConfig::default()
+        .with_region(Some(region_or_fallback(region)))
+        .with_http_client(http_client())
+}
+
 /// An STS client configuration: the region (us-east-1 when none is set), the configured
 /// endpoint, and mfa-exec's retry and timeout policy.
 fn sts_config(region: Option<&str>, endpoint: Option<&str>) -> aws_sdk_sts::config::Builder {
     let mut builder = aws_sdk_sts::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(http_client())
         .region(region_or_fallback(region))
         .retry_config(retry_config())
         .timeout_config(timeout_config());
@@ -131,7 +167,7 @@ impl Signer {
                 name: format!("the credential_process of profile {profile}"),
             },
             Source::Provider { profile, .. } => {
-                let conf = ProviderConfig::default().with_region(Some(region_or_fallback(region)));
+                let conf = provider_config(region);
                 Signer {
                     provider: SharedCredentialsProvider::new(
                         aws_config::profile::ProfileFileCredentialsProvider::builder()
@@ -144,13 +180,17 @@ impl Signer {
             }
             Source::Ec2InstanceMetadata => Signer {
                 provider: SharedCredentialsProvider::new(
-                    aws_config::imds::credentials::ImdsCredentialsProvider::builder().build(),
+                    aws_config::imds::credentials::ImdsCredentialsProvider::builder()
+                        .configure(&provider_config(region))
+                        .build(),
                 ),
                 name: "the EC2 instance's credentials".to_string(),
             },
             Source::EcsContainer => Signer {
                 provider: SharedCredentialsProvider::new(
-                    aws_config::ecs::EcsCredentialsProvider::builder().build(),
+                    aws_config::ecs::EcsCredentialsProvider::builder()
+                        .configure(&provider_config(region))
+                        .build(),
                 ),
                 name: "the container's credentials".to_string(),
             },
