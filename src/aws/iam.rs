@@ -1,5 +1,5 @@
-//! IAM calls through aws-sdk-iam (a user's own MFA devices and access keys), and what their
-//! failures mean to a user. Only commands that manage the user reach this module: the run path (and
+//! IAM calls (a user's own MFA devices and access keys, made through [`super::query`]), and
+//! what their failures mean to a user. Only commands that manage the user reach this module: the run path (and
 //! its cache hit) never builds an IAM client.
 //!
 //! What an IAM call needs is a signer and where to send it, nothing of a command's settings:
@@ -7,10 +7,13 @@
 //! (a profile's source credentials) or, where IAM's "self-manage" policies demand MFA
 //! (deactivating a device), with an MFA session made from them.
 
-use aws_sdk_iam::config::{BehaviorVersion, Region};
+use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::Credentials;
+use aws_smithy_types::date_time::{DateTime, Format};
 
-use super::failure::{explain, AwsFailure, Call, FailureKind};
-use super::{retry_config, sts_config, timeout_config, Signer};
+use super::failure::{explain, source_failure, AwsFailure, Call, FailureKind};
+use super::query::{Answer, Service};
+use super::{sts_config, Signer};
 use crate::settings::endpoints::Place;
 
 /// IAM is global: its endpoint signs for us-east-1 in the `aws` partition.
@@ -74,7 +77,7 @@ impl std::fmt::Debug for NewKey {
 /// IAM (and STS, for "who am I") clients signing with one set of credentials.
 #[derive(Clone)]
 pub(crate) struct Iam {
-    iam: aws_sdk_iam::Client,
+    iam: Service,
     sts: aws_sdk_sts::Client,
     /// Where IAM requests go, for messages.
     endpoint: String,
@@ -84,32 +87,58 @@ pub(crate) struct Iam {
 impl Iam {
     /// IAM (and STS) clients signing with `signer`.
     pub(crate) fn new(signer: Signer, place: &Place) -> Iam {
-        // The aws-cn and aws-us-gov partitions have their own IAM endpoints.
+        // IAM is global in each partition: one endpoint and one signing region for all of its
+        // regions (the SDK's endpoint rules for IAM say the same).
         let iam_region = match place.region.as_deref() {
-            Some(r) if r.starts_with("cn-") || r.starts_with("us-gov-") => r.to_string(),
-            _ => IAM_REGION.to_string(),
-        };
-        let mut iam = aws_sdk_iam::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .http_client(super::http_client())
-            .region(Region::new(iam_region))
-            .retry_config(retry_config())
-            .timeout_config(timeout_config())
-            .credentials_provider(signer.provider.clone());
-        if let Some(url) = &place.iam_endpoint {
-            iam = iam.endpoint_url(url);
+            Some(r) if r.starts_with("cn-") => "cn-north-1",
+            Some(r) if r.starts_with("us-gov-") => "us-gov-west-1",
+            _ => IAM_REGION,
         }
+        .to_string();
+        let endpoint = place
+            .iam_endpoint
+            .clone()
+            .unwrap_or_else(|| default_endpoint(&iam_region));
         let sts = sts_config(place.region.as_deref(), place.sts_endpoint.as_deref())
             .credentials_provider(signer.provider.clone());
         Iam {
-            iam: aws_sdk_iam::Client::from_conf(iam.build()),
+            iam: Service {
+                endpoint: endpoint.clone(),
+                region: iam_region,
+            },
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
-            endpoint: place
-                .iam_endpoint
-                .clone()
-                .unwrap_or_else(|| "https://iam.amazonaws.com".into()),
+            endpoint,
             signer,
         }
+    }
+
+    /// Calls IAM's `action`, signed with the signer's credentials (loaded for each call: a
+    /// credential_process's may have been renewed in between).
+    async fn iam(
+        &self,
+        action: &'static str,
+        params: &[(&str, &str)],
+    ) -> Result<Answer, AwsFailure> {
+        self.iam_for(action, params, "").await
+    }
+
+    /// [`Iam::iam`] for a call about the MFA device `serial` (named in its failures).
+    async fn iam_for(
+        &self,
+        action: &'static str,
+        params: &[(&str, &str)],
+        serial: &str,
+    ) -> Result<Answer, AwsFailure> {
+        let credentials: Credentials = self
+            .signer
+            .provider
+            .provide_credentials()
+            .await
+            .map_err(|e| source_failure(&e, &self.signer.name))?;
+        self.iam
+            .call(action, params, credentials)
+            .await
+            .map_err(|e| explain(e, &self.call(action, serial)))
     }
 
     fn call<'a>(&'a self, op: &'a str, serial: &'a str) -> Call<'a> {
@@ -157,55 +186,63 @@ impl Iam {
 
     /// The user's access keys (at most two: IAM's quota).
     pub(crate) async fn access_keys(&self, user: &str) -> Result<Vec<KeyInfo>, AwsFailure> {
-        let mut keys = Vec::new();
+        let pages = self.pages("ListAccessKeys", &[("UserName", user)]).await?;
+        Ok(pages
+            .iter()
+            .map(|k| KeyInfo {
+                id: k.get("AccessKeyId").cloned().unwrap_or_default(),
+                active: k.get("Status").map(String::as_str) == Some("Active"),
+                created: k
+                    .get("CreateDate")
+                    .and_then(|d| seconds(d))
+                    .map_or(0, |s| u64::try_from(s).unwrap_or(0)),
+            })
+            .collect())
+    }
+
+    /// Every member of a listing, page after page (IsTruncated and Marker, as IAM pages).
+    async fn pages(
+        &self,
+        action: &'static str,
+        params: &[(&str, &str)],
+    ) -> Result<Vec<std::collections::HashMap<String, String>>, AwsFailure> {
+        let mut members = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let out = self
-                .iam
-                .list_access_keys()
-                .user_name(user)
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| explain(e, &self.call("ListAccessKeys", "")))?;
-            keys.extend(out.access_key_metadata.into_iter().map(|k| {
-                KeyInfo {
-                    id: k.access_key_id.unwrap_or_default(),
-                    active: k.status == Some(aws_sdk_iam::types::StatusType::Active),
-                    created: k
-                        .create_date
-                        .map_or(0, |d| u64::try_from(d.secs()).unwrap_or(0)),
+            let mut asked = params.to_vec();
+            if let Some(m) = &marker {
+                asked.push(("Marker", m));
+            }
+            let answer = self.iam(action, &asked).await?;
+            members.extend(answer.members.clone());
+            match answer.field("Marker") {
+                Some(m) if answer.field("IsTruncated") == Some("true") => {
+                    marker = Some(m.to_string())
                 }
-            }));
-            match out.marker {
-                Some(m) if out.is_truncated => marker = Some(m),
                 _ => break,
             }
         }
-        Ok(keys)
+        Ok(members)
     }
 
     /// A new access key for the user; its secret is in the answer and nowhere else.
     pub(crate) async fn create_access_key(&self, user: &str) -> Result<NewKey, AwsFailure> {
-        let out = self
-            .iam
-            .create_access_key()
-            .user_name(user)
-            .send()
-            .await
-            .map_err(|e| explain(e, &self.call("CreateAccessKey", "")))?;
-        let Some(key) = out.access_key else {
+        let answer = self.iam("CreateAccessKey", &[("UserName", user)]).await?;
+        let (Some(id), Some(secret)) =
+            (answer.field("AccessKeyId"), answer.field("SecretAccessKey"))
+        else {
             return Err(AwsFailure::other(format!(
                 "IAM at {} answered CreateAccessKey without a key",
                 self.endpoint
             )));
         };
         Ok(NewKey {
-            id: key.access_key_id,
-            secret: key.secret_access_key,
-            created: key
-                .create_date
-                .map_or_else(crate::clock::now, |d| u64::try_from(d.secs()).unwrap_or(0)),
+            id: id.to_string(),
+            secret: secret.to_string(),
+            created: answer
+                .field("CreateDate")
+                .and_then(seconds)
+                .map_or_else(crate::clock::now, |s| u64::try_from(s).unwrap_or(0)),
         })
     }
 
@@ -215,61 +252,58 @@ impl Iam {
         user: &str,
         id: &str,
     ) -> Result<(), AwsFailure> {
-        self.iam
-            .update_access_key()
-            .user_name(user)
-            .access_key_id(id)
-            .status(aws_sdk_iam::types::StatusType::Inactive)
-            .send()
-            .await
-            .map_err(|e| explain(e, &self.call("UpdateAccessKey", "")))?;
+        self.iam(
+            "UpdateAccessKey",
+            &[
+                ("UserName", user),
+                ("AccessKeyId", id),
+                ("Status", "Inactive"),
+            ],
+        )
+        .await?;
         Ok(())
     }
 
     pub(crate) async fn delete_access_key(&self, user: &str, id: &str) -> Result<(), AwsFailure> {
-        self.iam
-            .delete_access_key()
-            .user_name(user)
-            .access_key_id(id)
-            .send()
-            .await
-            .map_err(|e| explain(e, &self.call("DeleteAccessKey", "")))?;
+        self.iam(
+            "DeleteAccessKey",
+            &[("UserName", user), ("AccessKeyId", id)],
+        )
+        .await?;
         Ok(())
     }
 
     pub(crate) async fn create_device(&self, name: &str) -> Result<NewDevice, AwsFailure> {
-        let out = self
-            .iam
-            .create_virtual_mfa_device()
-            .virtual_mfa_device_name(name)
-            .send()
-            .await
-            .map_err(|e| explain(e, &self.call("CreateVirtualMFADevice", "")))?;
-        let Some(device) = out.virtual_mfa_device else {
+        let answer = self
+            .iam("CreateVirtualMFADevice", &[("VirtualMFADeviceName", name)])
+            .await?;
+        let Some(serial) = answer.field("SerialNumber") else {
             return Err(AwsFailure::other(format!(
                 "IAM at {} answered CreateVirtualMFADevice without a device",
                 self.endpoint
             )));
         };
-        // The seed and the PNG are blobs (base64 on the wire; the SDK decodes them). The seed's
-        // bytes are the Base32 text itself.
-        let seed = device
-            .base32_string_seed
-            .map(|b| String::from_utf8_lossy(b.as_ref()).trim().to_string())
-            .unwrap_or_default();
+        // The seed and the PNG are blobs, base64 on the wire. The seed's bytes are the Base32
+        // text itself.
+        let blob = |name: &str| {
+            answer
+                .field(name)
+                .and_then(|b64| aws_smithy_types::base64::decode(b64.trim()).ok())
+                .unwrap_or_default()
+        };
+        let seed = String::from_utf8_lossy(&blob("Base32StringSeed"))
+            .trim()
+            .to_string();
         if seed.is_empty() {
             return Err(AwsFailure::other(format!(
-                "IAM at {} created {} without returning its seed",
-                self.endpoint, device.serial_number
+                "IAM at {} created {serial} without returning its seed",
+                self.endpoint
             )));
         }
         Ok(NewDevice {
-            serial: device.serial_number,
+            serial: serial.to_string(),
             seed_base32: seed,
-            qr_png: device
-                .qr_code_png
-                .map(|b| b.into_inner())
-                .unwrap_or_default(),
+            qr_png: blob("QRCodePNG"),
         })
     }
 
@@ -280,64 +314,71 @@ impl Iam {
         first: &str,
         second: &str,
     ) -> Result<(), AwsFailure> {
-        self.iam
-            .enable_mfa_device()
-            .user_name(user)
-            .serial_number(serial)
-            .authentication_code1(first)
-            .authentication_code2(second)
-            .send()
-            .await
-            .map_err(|e| explain(e, &self.call("EnableMFADevice", serial)))?;
+        self.iam_for(
+            "EnableMFADevice",
+            &[
+                ("UserName", user),
+                ("SerialNumber", serial),
+                ("AuthenticationCode1", first),
+                ("AuthenticationCode2", second),
+            ],
+            serial,
+        )
+        .await?;
         Ok(())
     }
 
     /// A user's MFA devices. IAM would take the signing user when UserName is left out; moto
     /// insists on it, so it is always sent.
     pub(crate) async fn list(&self, user: &str) -> Result<Vec<Device>, AwsFailure> {
-        let mut devices = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let out = self
-                .iam
-                .list_mfa_devices()
-                .user_name(user)
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| explain(e, &self.call("ListMFADevices", "")))?;
-            devices.extend(out.mfa_devices.into_iter().map(|d| Device {
-                serial: d.serial_number,
-                enabled: d.enable_date.secs(),
-            }));
-            match out.marker {
-                Some(m) if out.is_truncated => marker = Some(m),
-                _ => break,
-            }
-        }
-        Ok(devices)
+        let pages = self.pages("ListMFADevices", &[("UserName", user)]).await?;
+        Ok(pages
+            .iter()
+            .map(|d| Device {
+                serial: d.get("SerialNumber").cloned().unwrap_or_default(),
+                enabled: d.get("EnableDate").and_then(|t| seconds(t)).unwrap_or(0),
+            })
+            .collect())
     }
 
     pub(crate) async fn deactivate(&self, user: &str, serial: &str) -> Result<(), AwsFailure> {
-        self.iam
-            .deactivate_mfa_device()
-            .user_name(user)
-            .serial_number(serial)
-            .send()
-            .await
-            .map_err(|e| explain(e, &self.call("DeactivateMFADevice", serial)))?;
+        self.iam_for(
+            "DeactivateMFADevice",
+            &[("UserName", user), ("SerialNumber", serial)],
+            serial,
+        )
+        .await?;
         Ok(())
     }
 
     pub(crate) async fn delete(&self, serial: &str) -> Result<(), AwsFailure> {
-        self.iam
-            .delete_virtual_mfa_device()
-            .serial_number(serial)
-            .send()
-            .await
-            .map_err(|e| explain(e, &self.call("DeleteVirtualMFADevice", serial)))?;
+        self.iam_for(
+            "DeleteVirtualMFADevice",
+            &[("SerialNumber", serial)],
+            serial,
+        )
+        .await?;
         Ok(())
     }
+}
+
+/// IAM's endpoint for its signing region when none is configured: the `aws` partition's, and
+/// the China and GovCloud partitions' own.
+fn default_endpoint(region: &str) -> String {
+    match region {
+        "cn-north-1" => "https://iam.cn-north-1.amazonaws.com.cn",
+        "us-gov-west-1" => "https://iam.us-gov.amazonaws.com",
+        _ => "https://iam.amazonaws.com",
+    }
+    .into()
+}
+
+/// Unix seconds of an IAM time (`2026-12-07T10:00:00Z`, ISO 8601 as the query protocol sends
+/// it).
+fn seconds(text: &str) -> Option<i64> {
+    DateTime::from_str(text.trim(), Format::DateTime)
+        .ok()
+        .map(|t| t.secs())
 }
 
 /// The IAM user of a caller ARN, or why a device cannot be registered for that caller.

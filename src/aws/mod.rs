@@ -11,6 +11,7 @@
 
 pub(crate) mod failure;
 pub(crate) mod iam;
+mod query;
 pub(crate) mod signin;
 pub(crate) mod sts;
 
@@ -68,6 +69,12 @@ pub(crate) fn http_client() -> SharedHttpClient {
             })
         })
         .clone()
+}
+
+/// The TLS crypto every HTTPS connection here uses: ring (see [`http_client`]), named
+/// explicitly for the connectors built with hyper-rustls (`console`, `--proxy`).
+pub(crate) fn tls_crypto() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
+    std::sync::Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// What aws-config's credential providers (SSO, the instance, the container) are built with:

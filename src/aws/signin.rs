@@ -40,7 +40,7 @@ pub(crate) async fn signin_token(
         .parse()
         .map_err(|_| fail(None, "the endpoint URL is not valid"))?;
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_native_roots()
+        .with_provider_and_native_roots(crate::aws::tls_crypto())
         .map_err(|e| fail(None, &format!("no TLS root certificates ({e})")))?
         .https_or_http()
         .enable_http1()

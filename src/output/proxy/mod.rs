@@ -230,14 +230,14 @@ fn child_environment(
     env
 }
 
-/// The SDK's HTTPS stack (hyper-rustls on aws-lc-rs, the system's roots), http too for a
+/// The SDK's HTTPS stack (hyper-rustls on ring, the system's roots), http too for a
 /// configured http endpoint; a dead endpoint fails in seconds.
 fn https_client() -> Result<Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(Some(Duration::from_secs(5)));
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_native_roots()
+        .with_provider_and_native_roots(crate::aws::tls_crypto())
         .context("the proxy found no TLS root certificates")?
         .https_or_http()
         .enable_http1()
