@@ -61,6 +61,7 @@ pub(super) fn run(json: bool, env: &Env) -> Result<ExitCode> {
     let sources = Sources::default();
     let mut sessions = SessionsLookedUp::default();
     let dates = KeyDates::load(env);
+    let mut times = Written::default();
     let lines: Vec<Line> = names
         .iter()
         .map(|name| {
@@ -72,6 +73,7 @@ pub(super) fn run(json: bool, env: &Env) -> Result<ExitCode> {
                 &sources,
                 &mut sessions,
                 &dates,
+                &mut times,
             )
         })
         .collect();
@@ -93,6 +95,7 @@ pub(super) fn run(json: bool, env: &Env) -> Result<ExitCode> {
         .max()
         .unwrap_or(7)
         .max(7);
+    let mut lefts = Written::default();
     let mut out = format!(
         "{:<width$}  {:<40}  {:<38}  {:<11}  MFA SESSION\n",
         "PROFILE", "RESOLVES AS", "MFA DEVICE", "CREDENTIALS"
@@ -109,14 +112,15 @@ pub(super) fn run(json: bool, env: &Env) -> Result<ExitCode> {
         };
         cell(&mut out, &safe(resolves), 40);
         cell(&mut out, &safe(l.mfa_serial.as_deref().unwrap_or("-")), 38);
-        cell(&mut out, &left(l.credentials_at), 11);
-        out.push_str(&left(l.session_at));
+        cell(&mut out, &lefts.get(l.credentials_at, left), 11);
+        out.push_str(&lefts.get(l.session_at, left));
         out.push('\n');
     }
     print_stdout(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn line(
     files: &crate::profile::ProfileFiles,
     name: &str,
@@ -125,6 +129,7 @@ fn line(
     sources: &Sources,
     sessions: &mut SessionsLookedUp,
     dates: &KeyDates,
+    times: &mut Written,
 ) -> Line {
     let mut line = Line {
         profile: name.to_string(),
@@ -192,8 +197,8 @@ fn line(
                 let (own, session) = credentials::cached_expirations(&settings, cache, sessions);
                 line.credentials_at = own.filter(|&e| e > now());
                 line.session_at = session.filter(|&e| e > now());
-                line.credentials_expire = line.credentials_at.map(rfc3339);
-                line.session_expires = line.session_at.map(rfc3339);
+                line.credentials_expire = line.credentials_at.map(|at| times.get(at, rfc3339));
+                line.session_expires = line.session_at.map(|at| times.get(at, rfc3339));
             }
         }
         Err(e) => line.error = Some(format!("{e:#}")),
@@ -207,6 +212,27 @@ fn cell(out: &mut String, text: &str, width: usize) {
     out.push_str(text);
     let pad = width.saturating_sub(text.chars().count()) + 2;
     out.extend(std::iter::repeat_n(' ', pad));
+}
+
+/// Texts already written for a time: the roles of one source share its MFA session's
+/// expiration, written once, not once a profile.
+#[derive(Default)]
+struct Written(Vec<(Option<u64>, String)>);
+
+impl Written {
+    /// `write(at)`, or what it wrote for the same time before (of the last few).
+    fn get<T: Copy + Into<Option<u64>>>(&mut self, at: T, write: impl Fn(T) -> String) -> String {
+        let key = at.into();
+        if let Some((_, text)) = self.0.iter().find(|(k, _)| *k == key) {
+            return text.clone();
+        }
+        let text = write(at);
+        if self.0.len() == 16 {
+            self.0.clear();
+        }
+        self.0.push((key, text.clone()));
+        text
+    }
 }
 
 /// Time left until an expiration (unix seconds), `-` for none.

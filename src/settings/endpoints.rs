@@ -1,6 +1,9 @@
 //! Where requests go: the region they are signed for and the endpoints they are sent to, by
 //! the AWS SDKs' precedence. One copy, for runs and for every subcommand.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
+
 use anyhow::{bail, Result};
 
 use super::choice::OUTER_PROFILE_VAR;
@@ -73,7 +76,11 @@ pub(crate) fn service_endpoint(
     if ignore {
         return Ok(None);
     }
-    let service_var = format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase());
+    let service_var = match service {
+        "sts" => Cow::Borrowed("AWS_ENDPOINT_URL_STS"),
+        "iam" => Cow::Borrowed("AWS_ENDPOINT_URL_IAM"),
+        _ => Cow::Owned(format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase())),
+    };
     let url = env
         .get(&service_var)
         .or_else(|| env.get("AWS_ENDPOINT_URL"))
@@ -86,18 +93,32 @@ pub(crate) fn service_endpoint(
     match url {
         // A URL the HTTP client cannot use fails only at send time, in a message that
         // prints the whole request: refuse it here, before any code is asked for.
-        Some(u)
-            if (u.starts_with("http://") || u.starts_with("https://"))
-                && u.parse::<http::Uri>().map_or(true, |uri| {
-                    uri.host().is_none() || (uri.port().is_some() && uri.port_u16().is_none())
-                }) =>
-        {
+        Some(u) if (u.starts_with("http://") || u.starts_with("https://")) && !usable_url(u) => {
             bail!("endpoint URL '{u}' is not a valid URL (check the host, port and brackets around an IPv6 address); fix AWS_ENDPOINT_URL(_{}) or the profile's endpoint_url", service.to_ascii_uppercase())
         }
         Some(u) if u.starts_with("http://") || u.starts_with("https://") => Ok(Some(u.to_string())),
         Some(u) => bail!("endpoint URL '{u}' must start with http:// or https://; fix AWS_ENDPOINT_URL(_{}) or the profile's endpoint_url", service.to_ascii_uppercase()),
         None => Ok(None),
     }
+}
+
+/// Whether the HTTP client can use an http(s) URL (a host, a port that fits 16 bits); the
+/// answer for the last URL asked is kept, since every profile of a `list` asks for the same
+/// one when it comes from the environment.
+fn usable_url(url: &str) -> bool {
+    thread_local! {
+        static LAST: RefCell<Option<(String, bool)>> = const { RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((asked, usable)) if asked == url => *usable,
+        _ => {
+            let usable = url.parse::<http::Uri>().is_ok_and(|uri| {
+                uri.host().is_some() && (uri.port().is_none() || uri.port_u16().is_some())
+            });
+            *last = Some((url.to_string(), usable));
+            usable
+        }
+    })
 }
 
 /// The services whose configured endpoints `--proxy` resolves before the command starts: the

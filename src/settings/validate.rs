@@ -40,10 +40,15 @@ fn iam_arn_parts<'a>(arn: &'a str, kind: &str) -> Option<&'a str> {
         .filter(|name| !name.is_empty())
 }
 
+/// Whether every byte of `text` is an ASCII letter or digit or one of `others` (a test of
+/// bytes: `list` checks every profile's serial and role ARNs).
+fn only(text: &str, others: &[u8]) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || others.contains(&b))
+}
+
 pub(crate) fn validate_serial(serial: &str) -> Result<()> {
-    let charset_ok = serial
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "_+=/:,.@-".contains(c));
+    let charset_ok = only(serial, b"_+=/:,.@-");
     let shape_ok = if serial.starts_with("arn:") {
         iam_arn_parts(serial, "mfa").is_some()
     } else {
@@ -65,10 +70,7 @@ pub(crate) fn validate_role_arn(arn: &str) -> Result<()> {
 }
 
 pub(crate) fn validate_session_name(name: &str) -> Result<()> {
-    let ok = (2..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+    let ok = (2..=64).contains(&name.len()) && only(name, b"_+=,.@-");
     if ok {
         Ok(())
     } else {
@@ -77,10 +79,7 @@ pub(crate) fn validate_session_name(name: &str) -> Result<()> {
 }
 
 pub(crate) fn validate_external_id(id: &str) -> Result<()> {
-    let ok = (2..=1224).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c));
+    let ok = (2..=1224).contains(&id.len()) && only(id, b"_+=,.@:/-");
     if ok {
         Ok(())
     } else {
