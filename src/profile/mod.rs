@@ -633,7 +633,8 @@ impl ProfileFiles {
     /// Every profile name in either file, sorted, for completion and messages.
     pub(crate) fn profile_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.full().sections.profiles().map(String::from).collect();
-        names.sort();
+        // Names are unique (a map's keys): no order among equals to keep.
+        names.sort_unstable();
         names
     }
 

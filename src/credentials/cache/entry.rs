@@ -39,8 +39,11 @@ impl Cache {
             return memory.lock().ok()?.entries.get(&key.file_stem).cloned();
         }
         if let Some(read) = &self.read_once {
-            let file = key.entry_file();
-            if self.listed.as_ref().is_some_and(|l| !l.contains(&file)) {
+            if self
+                .listed
+                .as_ref()
+                .is_some_and(|l| !l.contains(&key.file_stem))
+            {
                 return None;
             }
             if let Some(found) = read.lock().ok()?.get(&key.file_stem) {

@@ -57,7 +57,8 @@ pub(crate) struct Cache {
     /// and again (see [`Cache::reading_each_entry_once`]).
     read_once: Option<Mutex<HashMap<String, Option<Credentials>>>>,
     /// The entry files the directory held when such a reader began (see
-    /// [`Cache::reading_each_entry_once`]); None when it could not be listed.
+    /// [`Cache::reading_each_entry_once`]), as their stems (`role-HASH` of `role-HASH.json`);
+    /// None when it could not be listed.
     listed: Option<fnv::FnvHashSet<String>>,
 }
 
@@ -151,7 +152,7 @@ impl Cache {
                 names
                     .into_iter()
                     .filter_map(|name| name.into_string().ok())
-                    .filter(|name| name.ends_with(".json"))
+                    .filter_map(|name| name.strip_suffix(".json").map(String::from))
                     .collect()
             });
         Cache {
