@@ -62,23 +62,26 @@ pub(super) fn run(json: bool, env: &Env) -> Result<ExitCode> {
     let mut sessions = SessionsLookedUp::default();
     let dates = KeyDates::load(env);
     let mut times = Written::default();
-    let lines: Vec<Line> = names
-        .iter()
-        .map(|name| {
-            line(
-                &files,
-                name,
-                env,
-                cache.as_ref(),
-                &sources,
-                &mut sessions,
-                &dates,
-                &mut times,
-            )
-        })
-        .collect();
+    // Never freed either, as the files above.
+    let lines = std::mem::ManuallyDrop::new(
+        names
+            .iter()
+            .map(|name| {
+                line(
+                    &files,
+                    name,
+                    env,
+                    cache.as_ref(),
+                    &sources,
+                    &mut sessions,
+                    &dates,
+                    &mut times,
+                )
+            })
+            .collect::<Vec<Line>>(),
+    );
     if json {
-        print_stdout(&format!("{}\n", serde_json::to_string_pretty(&lines)?))?;
+        print_stdout(&format!("{}\n", serde_json::to_string_pretty(&*lines)?))?;
         return Ok(ExitCode::SUCCESS);
     }
     if lines.is_empty() {
@@ -100,7 +103,7 @@ pub(super) fn run(json: bool, env: &Env) -> Result<ExitCode> {
         "{:<width$}  {:<40}  {:<38}  {:<11}  MFA SESSION\n",
         "PROFILE", "RESOLVES AS", "MFA DEVICE", "CREDENTIALS"
     );
-    for l in &lines {
+    for l in lines.iter() {
         // Names and ARNs come from files: shown, never replayed.
         cell(&mut out, &safe(&l.profile), width);
         let Some(resolves) = &l.resolves else {

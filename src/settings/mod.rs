@@ -190,15 +190,20 @@ impl Settings {
     ) -> Result<Settings> {
         let profile_name = profile.name.to_string();
         check_resolving(&walked.source, &profile_name, files, env)?;
-        let source = walked.source.clone();
-        let profiles = &walked.profiles;
+        // The walk is this run's (or this profile's, in `list`): its source moves in whole.
+        let Chain {
+            profiles,
+            roles,
+            source,
+        } = walked;
+        let profiles = &profiles;
 
         // The roles on the way: each profile's own role_arn, session name and external id.
         // The MFA session itself (what IAM wants) takes none of them.
         let mut inner: Vec<Hop> = Vec::new();
         let mut role_arn = None;
         if request.purpose != Purpose::MfaSession {
-            for p in &walked.roles {
+            for p in &roles {
                 if p.name == profile.name {
                     role_arn = p.get("role_arn").map(String::from);
                 } else {
