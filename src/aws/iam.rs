@@ -77,10 +77,9 @@ impl std::fmt::Debug for NewKey {
 /// IAM (and STS, for "who am I") clients signing with one set of credentials.
 #[derive(Clone)]
 pub(crate) struct Iam {
+    /// Where IAM requests go (its endpoint also named in messages), and their signing region.
     iam: Service,
     sts: aws_sdk_sts::Client,
-    /// Where IAM requests go, for messages.
-    endpoint: String,
     signer: Signer,
 }
 
@@ -103,11 +102,10 @@ impl Iam {
             .credentials_provider(signer.provider.clone());
         Iam {
             iam: Service {
-                endpoint: endpoint.clone(),
+                endpoint,
                 region: iam_region,
             },
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
-            endpoint,
             signer,
         }
     }
@@ -145,7 +143,7 @@ impl Iam {
         Call {
             service: "IAM",
             op,
-            endpoint: &self.endpoint,
+            endpoint: &self.iam.endpoint,
             signer: &self.signer.name,
             serial,
             role: "",
@@ -213,8 +211,8 @@ impl Iam {
             if let Some(m) = &marker {
                 asked.push(("Marker", m));
             }
-            let answer = self.iam(action, &asked).await?;
-            members.extend(answer.members.clone());
+            let mut answer = self.iam(action, &asked).await?;
+            members.append(&mut answer.members);
             match answer.field("Marker") {
                 Some(m) if answer.field("IsTruncated") == Some("true") => {
                     marker = Some(m.to_string())
@@ -233,7 +231,7 @@ impl Iam {
         else {
             return Err(AwsFailure::other(format!(
                 "IAM at {} answered CreateAccessKey without a key",
-                self.endpoint
+                self.iam.endpoint
             )));
         };
         Ok(NewKey {
@@ -280,7 +278,7 @@ impl Iam {
         let Some(serial) = answer.field("SerialNumber") else {
             return Err(AwsFailure::other(format!(
                 "IAM at {} answered CreateVirtualMFADevice without a device",
-                self.endpoint
+                self.iam.endpoint
             )));
         };
         // The seed and the PNG are blobs, base64 on the wire. The seed's bytes are the Base32
@@ -297,7 +295,7 @@ impl Iam {
         if seed.is_empty() {
             return Err(AwsFailure::other(format!(
                 "IAM at {} created {serial} without returning its seed",
-                self.endpoint
+                self.iam.endpoint
             )));
         }
         Ok(NewDevice {

@@ -184,9 +184,8 @@ fn parse_answer(action: &str, body: &[u8]) -> Result<Answer, XmlDecodeError> {
 fn read_fields(
     scope: &mut ScopedDecoder<'_, '_>,
     answer: &mut Answer,
-    member: Option<&mut HashMap<String, String>>,
+    mut member: Option<&mut HashMap<String, String>>,
 ) -> Result<(), XmlDecodeError> {
-    let mut member = member;
     while let Some(mut tag) = scope.next_tag() {
         let name = tag.start_el().local().to_string();
         if LEAVES.contains(&name.as_str()) {
