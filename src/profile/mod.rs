@@ -19,6 +19,7 @@
 
 pub(crate) mod edit;
 mod remembered;
+mod sections;
 
 use std::borrow::Cow;
 use std::cell::{OnceCell, RefCell};
@@ -104,15 +105,79 @@ pub(crate) struct ProfileFiles {
 
 /// Both files read and parsed.
 struct Full {
-    sections: EnvConfigSections,
+    parsed: Parsed,
     /// The text of each file, for the per-file views below (parsed only when asked for: the
     /// run path needs the merged view alone).
     config_text: Option<String>,
     credentials_text: Option<String>,
     /// The identities of the files as opened for the read.
     read_as: (Identity, Identity),
-    /// Every name a property of either file could have (see [`Full::may_have`]).
-    names: NameSet,
+}
+
+/// The files' sections: read by [`sections`] where it reads them as the SDK does (most files,
+/// at a tenth of the cost), else by the SDK's parser.
+enum Parsed {
+    Own(sections::Sections),
+    Sdk {
+        sections: EnvConfigSections,
+        /// Every name a property of either file could have (see [`Parsed::may_have`]).
+        names: NameSet,
+    },
+}
+
+/// One profile of the parse.
+#[derive(Clone, Copy)]
+enum ParsedProfile<'a> {
+    Own(sections::Section<'a>),
+    Sdk(&'a SdkProfile),
+}
+
+impl<'a> ParsedProfile<'a> {
+    fn get(&self, key: &str) -> Option<&'a str> {
+        match self {
+            ParsedProfile::Own(section) => section.get(key),
+            ParsedProfile::Sdk(profile) => profile.get(key),
+        }
+    }
+}
+
+impl Parsed {
+    fn profile(&self, name: &str) -> Option<ParsedProfile<'_>> {
+        match self {
+            Parsed::Own(sections) => sections.profile(name).map(ParsedProfile::Own),
+            Parsed::Sdk { sections, .. } => sections.get_profile(name).map(ParsedProfile::Sdk),
+        }
+    }
+
+    fn profile_names(&self) -> Vec<String> {
+        match self {
+            Parsed::Own(sections) => sections.profiles().map(String::from).collect(),
+            Parsed::Sdk { sections, .. } => sections.profiles().map(String::from).collect(),
+        }
+    }
+
+    /// A `[services NAME]` sub-property (never in files [`sections`] reads: it declines them).
+    fn service(&self, key: &PropertiesKey) -> Option<&str> {
+        match self {
+            Parsed::Own(_) => None,
+            Parsed::Sdk { sections, .. } => sections.other_sections().get(key).map(String::as_str),
+        }
+    }
+
+    /// False when no profile of either file can have a property `key`, so the SDK's parse
+    /// need not be asked (`list` asks each of thousands of profiles for some thirty keys, most
+    /// of them absent, and each SDK lookup lowercases the key into a new String and SipHashes
+    /// it). The SDK's parser names a property by the text of its line before the first `=`,
+    /// its spaces and tabs trimmed, lowercased, and looks a key up lowercased: every line's
+    /// name is in `names`, so a key whose hash is not there is in no profile. (A line that is
+    /// no property only adds a name; a hash that collides only asks the parse.)
+    fn may_have(&self, key: &str) -> bool {
+        match self {
+            // It answers a key no section has at once itself (`sections::Entry::lengths`).
+            Parsed::Own(_) => true,
+            Parsed::Sdk { names, .. } => names.contains(&name_hash(key)),
+        }
+    }
 }
 
 impl Full {
@@ -120,39 +185,32 @@ impl Full {
     fn load(config_path: &Path, credentials_path: &Path) -> Result<Full> {
         let (config_text, config_id) = read_bounded(config_path)?;
         let (credentials_text, credentials_id) = read_bounded(credentials_path)?;
-        let sections = parse(&[
-            (EnvConfigFileKind::Config, config_path, &config_text),
-            (
-                EnvConfigFileKind::Credentials,
-                credentials_path,
-                &credentials_text,
-            ),
-        ])?;
-        let names = [&config_text, &credentials_text]
-            .into_iter()
-            .flatten()
-            .flat_map(|text| text.lines())
-            .filter_map(|line| line.split_once('='))
-            .map(|(name, _)| name_hash(name.trim_matches([' ', '\t'])))
-            .collect();
+        let parsed = match sections::read(config_text.as_deref(), credentials_text.as_deref()) {
+            Some(sections) => Parsed::Own(sections),
+            None => Parsed::Sdk {
+                sections: parse(&[
+                    (EnvConfigFileKind::Config, config_path, &config_text),
+                    (
+                        EnvConfigFileKind::Credentials,
+                        credentials_path,
+                        &credentials_text,
+                    ),
+                ])?,
+                names: [&config_text, &credentials_text]
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|text| text.lines())
+                    .filter_map(|line| line.split_once('='))
+                    .map(|(name, _)| name_hash(name.trim_matches([' ', '\t'])))
+                    .collect(),
+            },
+        };
         Ok(Full {
-            sections,
+            parsed,
             config_text,
             credentials_text,
             read_as: (config_id, credentials_id),
-            names,
         })
-    }
-
-    /// False when no profile of either file can have a property `key`, so the parse need not
-    /// be asked (`list` asks each of thousands of profiles for some thirty keys, most of them
-    /// absent, and each SDK lookup lowercases the key into a new String and SipHashes it).
-    /// The SDK's parser names a property by the text of its line before the first `=`, its
-    /// spaces and tabs trimmed, lowercased, and looks a key up lowercased: every line's name
-    /// is in `names`, so a key whose hash is not there is in no profile. (A line that is no
-    /// property only adds a name; a hash that collides only asks the parse.)
-    fn may_have(&self, key: &str) -> bool {
-        self.names.contains(&name_hash(key))
     }
 }
 
@@ -160,15 +218,19 @@ impl Full {
 /// and its first and last eight bytes, each byte with bit 5 set: that makes `A` and `a` (every
 /// ASCII letter and its other case) the same byte, as lowercasing does, so a name hashes as its
 /// lowercase form would. Other bytes it folds together, and names that share length, head and
-/// tail, only collide, and a collision only asks the parse. (About 20 instructions where
+/// tail, only collide, and a collision only asks the parse. (A few dozen instructions where
 /// FNV over every byte, with a pass for upper case, took 220; `list` hashes some thirty names
-/// a profile.)
+/// a profile when the SDK parsed its files.)
 fn name_hash(name: &str) -> u64 {
     const FOLD: u64 = 0x2020_2020_2020_2020;
     const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
     fn word(bytes: &[u8]) -> u64 {
-        let mut w = [0u8; 8];
-        w[..bytes.len()].copy_from_slice(bytes);
+        // Eight bytes are one load; a shorter name is padded with zeros.
+        let w = <[u8; 8]>::try_from(bytes).unwrap_or_else(|_| {
+            let mut w = [0u8; 8];
+            w[..bytes.len()].copy_from_slice(bytes);
+            w
+        });
         u64::from_le_bytes(w) | FOLD
     }
     let bytes = name.as_bytes();
@@ -205,7 +267,7 @@ impl std::hash::Hasher for AlreadyHashed {
 #[derive(Clone, Copy)]
 enum Inner<'a> {
     /// The parse (None: neither file has the profile).
-    Parsed(Option<&'a SdkProfile>),
+    Parsed(Option<ParsedProfile<'a>>),
     /// The record of an earlier parse of the same files.
     Remembered(&'a Seen),
 }
@@ -259,7 +321,7 @@ impl Secret {
                 credentials_path.display()
             );
         }
-        match full.sections.get_profile(profile).and_then(|p| p.get(key)) {
+        match full.parsed.profile(profile).and_then(|p| p.get(key)) {
             Some(value) if !value.is_empty() => Ok(value.to_string()),
             _ => bail!("[{profile}] has no {key} any more; run the command again"),
         }
@@ -463,8 +525,8 @@ impl ProfileFiles {
     }
 
     /// A property of a parsed profile, without asking the parse for a name no line has.
-    fn lookup<'a>(&'a self, profile: &'a SdkProfile, key: &str) -> Option<&'a str> {
-        if self.full().may_have(key) {
+    fn lookup<'a>(&'a self, profile: ParsedProfile<'a>, key: &str) -> Option<&'a str> {
+        if self.full().parsed.may_have(key) {
             profile.get(key)
         } else {
             None
@@ -472,8 +534,8 @@ impl ProfileFiles {
     }
 
     /// A profile as the parse has it.
-    fn parsed(&self, name: &str) -> Option<&SdkProfile> {
-        self.full().sections.get_profile(name)
+    fn parsed(&self, name: &str) -> Option<ParsedProfile<'_>> {
+        self.full().parsed.profile(name)
     }
 
     /// Notes what the parse said of a profile, when the parse is to be remembered.
@@ -614,13 +676,7 @@ impl ProfileFiles {
             .sub_property_name(key)
             .build()
             .ok()?;
-        let value = self
-            .full()
-            .sections
-            .other_sections()
-            .get(&key)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty());
+        let value = self.full().parsed.service(&key).filter(|v| !v.is_empty());
         if self.record_path.is_some() {
             self.asked
                 .borrow_mut()
@@ -632,7 +688,7 @@ impl ProfileFiles {
 
     /// Every profile name in either file, sorted, for completion and messages.
     pub(crate) fn profile_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.full().sections.profiles().map(String::from).collect();
+        let mut names = self.full().parsed.profile_names();
         // Names are unique (a map's keys): no order among equals to keep.
         names.sort_unstable();
         names
@@ -641,19 +697,20 @@ impl ProfileFiles {
     /// The names of the `[sso-session NAME]` sections, sorted.
     #[cfg(test)]
     fn sso_session_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .full()
-            .sections
-            .sso_sessions()
-            .map(String::from)
-            .collect();
+        let mut names: Vec<String> = match &self.full().parsed {
+            Parsed::Own(sections) => sections.sso_sessions().map(String::from).collect(),
+            Parsed::Sdk { sections, .. } => sections.sso_sessions().map(String::from).collect(),
+        };
         names.sort();
         names
     }
 
     #[cfg(test)]
     fn sso_session_get(&self, session: &str, key: &str) -> Option<&str> {
-        self.full().sections.sso_session(session)?.get(key)
+        match &self.full().parsed {
+            Parsed::Own(sections) => sections.sso_session(session)?.get(key),
+            Parsed::Sdk { sections, .. } => sections.sso_session(session)?.get(key),
+        }
     }
 }
 
@@ -838,26 +895,38 @@ mod tests {
     #[test]
     fn a_key_no_line_names_is_absent_without_asking_the_parse_and_every_named_one_is_found() {
         // Names as people write them: upper case, tabs and spaces around, a comment after the
-        // value, a sub-property; each is found as the SDK finds it.
-        let f = files(
-            "[profile a]\nRole_ARN\t =arn:aws:iam::123456789012:role/x # a comment\n\tREGION  = us-east-1\ns3 =\n  max_concurrent_requests = 10\n",
-            "[a]\nAWS_ACCESS_KEY_ID = AKIA1\n",
-        );
-        let a = f.profile("a");
-        // (A line that starts with a tab continues the value before it.)
-        assert_eq!(
-            a.get("role_arn"),
-            Some("arn:aws:iam::123456789012:role/x\nREGION  = us-east-1")
-        );
-        assert_eq!(a.get("aws_access_key_id"), Some("AKIA1"));
-        assert!(a.get("s3").is_some());
-        // A continuation is no property of its own, and a name on no line is in no profile.
-        assert_eq!(a.get("region"), None);
-        assert_eq!(a.get("max_concurrent_requests"), None);
-        assert_eq!(a.get("mfa_serial"), None);
-        let full = f.full();
-        assert!(full.may_have("ROLE_arn") && full.may_have("aws_access_key_id"));
-        assert!(!full.may_have("mfa_serial") && !full.may_have("role_arn "));
+        // value, a sub-property; each is found as the SDK finds it, by this module's reader
+        // and (with a `[services]` section, which it leaves to the SDK) by the SDK's parser.
+        let config = "[profile a]\nRole_ARN\t =arn:aws:iam::123456789012:role/x # a comment\n\tREGION  = us-east-1\ns3 =\n  max_concurrent_requests = 10\n";
+        let services = "[services s]\nsts =\n  endpoint_url = http://localhost:1\n";
+        for (config, by_the_sdk) in [
+            (config.to_string(), false),
+            (config.to_string() + services, true),
+        ] {
+            let f = files(&config, "[a]\nAWS_ACCESS_KEY_ID = AKIA1\n");
+            let a = f.profile("a");
+            // (A line that starts with a tab continues the value before it.)
+            assert_eq!(
+                a.get("role_arn"),
+                Some("arn:aws:iam::123456789012:role/x\nREGION  = us-east-1")
+            );
+            assert_eq!(a.get("aws_access_key_id"), Some("AKIA1"));
+            assert!(a.get("s3").is_some());
+            // A continuation is no property of its own, and a name on no line is in no profile.
+            assert_eq!(a.get("region"), None);
+            assert_eq!(a.get("max_concurrent_requests"), None);
+            assert_eq!(a.get("mfa_serial"), None);
+            let parsed = &f.full().parsed;
+            assert_eq!(matches!(parsed, Parsed::Sdk { .. }), by_the_sdk);
+            if by_the_sdk {
+                assert!(parsed.may_have("ROLE_arn") && parsed.may_have("aws_access_key_id"));
+                assert!(!parsed.may_have("mfa_serial") && !parsed.may_have("role_arn "));
+                assert_eq!(
+                    f.service_property("s", "sts", "endpoint_url"),
+                    Some("http://localhost:1")
+                );
+            }
+        }
     }
 
     #[test]
