@@ -14,7 +14,8 @@
 //! Leaves every step may use: `terminal` (the one `/dev/tty`, text made safe to show),
 //! `files` (bounded reads, atomic writes, locked edits of a user's files), `history` (one
 //! appended line per run, and per proxied request), `exit` (statuses),
-//! `core_dumps` (none of mfa-exec, the user's limit for what it runs).
+//! `core_dumps` (none of mfa-exec, the user's limit for what it runs), `names` (hashing the
+//! short names asked thousands of times).
 
 mod aws;
 mod cli;
@@ -25,6 +26,7 @@ mod credentials;
 mod exit;
 mod files;
 mod history;
+mod names;
 mod output;
 mod profile;
 mod secrets;

@@ -265,23 +265,10 @@ fn role_key(settings: &Settings) -> EntryKey {
 /// [`role_key`] for the source identified by `identity`.
 fn role_key_of(settings: &Settings, identity: String) -> EntryKey {
     let role = settings.role.as_ref().expect("a role");
-    let mut parts = vec![
-        "role".to_string(),
-        identity,
-        settings.serial.clone().unwrap_or_default(),
-        role.arn.clone(),
-        role.external_id.clone().unwrap_or_default(),
-        role.session_name.clone().unwrap_or_default(),
-        settings.duration.map(|d| d.to_string()).unwrap_or_default(),
-    ];
-    for hop in &settings.chain {
-        parts.push("via".into());
-        parts.push(hop.role.arn.clone());
-        parts.push(hop.role.external_id.clone().unwrap_or_default());
-        parts.push(hop.role.session_name.clone().unwrap_or_default());
-    }
+    let duration = settings.duration.map(|d| d.to_string()).unwrap_or_default();
     // What a scoped or tagged session is, only when it is one: an unscoped run keeps the key
     // it always had, and never meets a scoped entry (nor a scoped run an unscoped one).
+    let mut scoped: Vec<String> = Vec::new();
     for (i, tagging) in settings
         .chain
         .iter()
@@ -290,14 +277,35 @@ fn role_key_of(settings: &Settings, identity: String) -> EntryKey {
         .enumerate()
     {
         if !tagging.is_empty() {
-            parts.push(format!("tagging {i}"));
-            parts.extend(tagging.key_parts());
+            scoped.push(format!("tagging {i}"));
+            scoped.extend(tagging.key_parts());
         }
     }
     if let Some(scope) = &settings.scope {
-        parts.extend(scope.key_parts());
+        scoped.extend(scope.key_parts());
     }
-    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    // Borrowed, not copied: `list` makes a key for each of thousands of profiles.
+    fn or_empty(value: &Option<String>) -> &str {
+        value.as_deref().unwrap_or_default()
+    }
+    let mut parts: Vec<&str> = vec![
+        "role",
+        &identity,
+        or_empty(&settings.serial),
+        &role.arn,
+        or_empty(&role.external_id),
+        or_empty(&role.session_name),
+        &duration,
+    ];
+    for hop in &settings.chain {
+        parts.extend([
+            "via",
+            &hop.role.arn,
+            or_empty(&hop.role.external_id),
+            or_empty(&hop.role.session_name),
+        ]);
+    }
+    parts.extend(scoped.iter().map(String::as_str));
     EntryKey::new(
         Kind::Role,
         Label {

@@ -71,6 +71,7 @@ pub(super) struct Section<'a> {
 impl<'a> Section<'a> {
     /// A property as the SDK's `Profile::get` finds it: the name ASCII-lowercased, the
     /// credentials file's value over the config file's.
+    #[inline]
     pub(super) fn get(&self, key: &str) -> Option<&'a str> {
         if self.entry.lengths & length_bit(key) == 0 {
             return None;
@@ -375,21 +376,19 @@ fn property_line(line: &str) -> Option<(&str, &str)> {
 /// The SDK's `prepare_line`: trimmed, and cut at the first `#` or `;` (for a property line,
 /// only one right after a whitespace character, Unicode's included: `s#ecret` is a value),
 /// trimmed again. (The SDK walks the characters; `#` and `;` are ASCII, which no byte of a
-/// multi-byte character can be, so the bytes find them, and only there is the character
+/// multi-byte character can be, so a byte search finds them, and only there is the character
 /// before looked at.)
 fn prepare_line(line: &str, comments_need_whitespace: bool) -> &str {
     let line = trim(line);
-    let bytes = line.as_bytes();
-    let end = (0..bytes.len())
+    let end = memchr::memchr2_iter(b'#', b';', line.as_bytes())
         .find(|&i| {
-            matches!(bytes[i], b'#' | b';')
-                && (!comments_need_whitespace
-                    || line[..i]
-                        .chars()
-                        .next_back()
-                        .is_some_and(char::is_whitespace))
+            !comments_need_whitespace
+                || line[..i]
+                    .chars()
+                    .next_back()
+                    .is_some_and(char::is_whitespace)
         })
-        .unwrap_or(bytes.len());
+        .unwrap_or(line.len());
     trim(&line[..end])
 }
 

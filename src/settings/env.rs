@@ -4,25 +4,25 @@
 
 use std::path::PathBuf;
 
-use fnv::FnvHashMap;
-
 use anyhow::Result;
 
 use crate::history::{self, History};
+use crate::names::NameMap;
 use crate::profile::ProfileFiles;
 
 /// The process environment, read once.
 pub(crate) struct Env {
-    /// FNV, not the default SipHash: the names are short and the process's own, and `list`
-    /// asks a dozen of them for each of thousands of profiles.
-    vars: FnvHashMap<String, String>,
+    /// Hashed by length, head and tail, not SipHash or FNV over every byte: the names are
+    /// short and the process's own, and `list` asks some fifteen of them for each of
+    /// thousands of profiles.
+    vars: NameMap<String>,
     /// Names of variables whose values are not UTF-8 (left out of `vars`).
     not_text: Vec<String>,
 }
 
 impl Env {
     pub(crate) fn from_process() -> Env {
-        let mut vars = FnvHashMap::default();
+        let mut vars = NameMap::default();
         let mut not_text = Vec::new();
         for (k, v) in std::env::vars_os() {
             match (k.into_string(), v.into_string()) {
