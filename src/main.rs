@@ -5,7 +5,7 @@
 //! - `cli`: what the user typed (clap), no I/O;
 //! - `commands`: one file per subcommand and one for runs, each owning its output;
 //! - `settings`: flags, environment and profile files resolved once into what a run does;
-//! - `profile`: the AWS config and credentials files, read by the SDK's parser and edited
+//! - `profile`: the AWS config and credentials files, read as the SDK's parser reads them and edited
 //!   byte for byte;
 //! - `credentials`: the cache, or an MFA code and a call to STS;
 //! - `aws`: the STS and IAM clients and what their failures mean to a user;

@@ -115,8 +115,8 @@ pub(super) fn run(json: bool, env: &Env) -> Result<ExitCode> {
         };
         cell(&mut out, &safe(resolves), 40);
         cell(&mut out, &safe(l.mfa_serial.as_deref().unwrap_or("-")), 38);
-        cell(&mut out, &lefts.get(l.credentials_at, left), 11);
-        out.push_str(&lefts.get(l.session_at, left));
+        cell(&mut out, &lefts.left(l.credentials_at), 11);
+        out.push_str(&lefts.left(l.session_at));
         out.push('\n');
     }
     print_stdout(&out)?;
@@ -200,8 +200,8 @@ fn line(
                 let (own, session) = credentials::cached_expirations(&settings, cache, sessions);
                 line.credentials_at = own.filter(|&e| e > now());
                 line.session_at = session.filter(|&e| e > now());
-                line.credentials_expire = line.credentials_at.map(|at| times.get(at, rfc3339));
-                line.session_expires = line.session_at.map(|at| times.get(at, rfc3339));
+                line.credentials_expire = line.credentials_at.map(|at| times.rfc3339(at));
+                line.session_expires = line.session_at.map(|at| times.rfc3339(at));
             }
         }
         Err(e) => line.error = Some(format!("{e:#}")),
@@ -223,17 +223,26 @@ fn cell(out: &mut String, text: &str, width: usize) {
 struct Written(Vec<(Option<u64>, String)>);
 
 impl Written {
+    /// The expiration `at` in RFC 3339.
+    fn rfc3339(&mut self, at: u64) -> String {
+        self.get(Some(at), |at| rfc3339(at.unwrap_or_default()))
+    }
+
+    /// The time left until `at`, `-` for none.
+    fn left(&mut self, at: Option<u64>) -> String {
+        self.get(at, left)
+    }
+
     /// `write(at)`, or what it wrote for the same time before (of the last few).
-    fn get<T: Copy + Into<Option<u64>>>(&mut self, at: T, write: impl Fn(T) -> String) -> String {
-        let key = at.into();
-        if let Some((_, text)) = self.0.iter().find(|(k, _)| *k == key) {
+    fn get(&mut self, at: Option<u64>, write: fn(Option<u64>) -> String) -> String {
+        if let Some((_, text)) = self.0.iter().find(|(k, _)| *k == at) {
             return text.clone();
         }
         let text = write(at);
         if self.0.len() == 16 {
             self.0.clear();
         }
-        self.0.push((key, text.clone()));
+        self.0.push((at, text.clone()));
         text
     }
 }

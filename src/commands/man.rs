@@ -146,7 +146,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
 ];
 
 const FILES: &[(&str, &str)] = &[
-    ("~/.aws/config, ~/.aws/credentials", "The AWS profiles, read with the AWS SDK's parser. mfa-exec changes them only when asked: device add and device remove write and remove one mfa_serial line, keys add --from-credentials-file removes a profile's two key lines, keys rotate replaces their two values."),
+    ("~/.aws/config, ~/.aws/credentials", "The AWS profiles, read as the AWS SDK's parser reads them. mfa-exec changes them only when asked: device add and device remove write and remove one mfa_serial line, keys add --from-credentials-file removes a profile's two key lines, keys rotate replaces their two values."),
     ("~/.cache/mfa-exec/", "The cache of temporary credentials: a private (0700) directory of private (0600) files, never a long-term key. See mfa-exec cache. It also holds the journal of a key rotation in progress (rotation-HASH.journal), which holds the new secret only between CreateAccessKey and its store."),
     ("~/.local/state/mfa-exec/history.jsonl", "The run history: one JSON line per run (when, profile, role, mode, whether a code was spent, the command's name, exit status, duration), never a secret or an argument; 0600 in a 0700 directory, bounded. See mfa-exec history."),
     ("~/.config/mfa-exec/keyring.json", "The keyring record: which profiles keep their keys in the OS keyring, and their access key ids (never a secret). The keys themselves are in the keyring (Secret Service), under service mfa-exec."),
