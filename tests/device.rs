@@ -7,13 +7,13 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
 
 use sts_standin::phone::{
     consecutive_codes, decode_png_qr, decode_terminal_qr, next_code, uri_label, uri_param,
 };
 use sts_standin::{Keys, Reply, Signed, CAROL_KEY, CAROL_SECRET};
 use support::env::*;
+use support::files_under;
 use support::pty::OnTerminal;
 
 const CAROL_SERIAL: &str = "arn:aws:iam::123456789012:mfa/carol";
@@ -93,23 +93,6 @@ fn type_codes(term: &mut OnTerminal, (first, second): (String, String)) {
     term.type_line(&first);
     term.expect("Enter the second code: ");
     term.type_line(&second);
-}
-
-/// Every file under `dir`, recursively.
-fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

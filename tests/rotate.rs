@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use sha2::Digest;
 use sts_standin::{KeyStatus, When};
 use support::env::*;
+use support::files_under;
 use support::secret_service::SecretService;
 
 /// A credentials file a real user might have: comments, other profiles, alice's keys between
@@ -66,27 +67,6 @@ fn alice_in_the_file(env: &TestEnv) -> (String, String) {
             .unwrap_or_else(|| panic!("no {key} in [alice]:\n{text}"))
     };
     (value("aws_access_key_id"), value("aws_secret_access_key"))
-}
-
-/// Every regular file under `dir`, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let e = e.unwrap();
-            let t = e.file_type().unwrap();
-            if t.is_dir() {
-                todo.push(e.path());
-            } else if t.is_file() {
-                out.push(e.path());
-            }
-        }
-    }
-    out
 }
 
 /// Temporary files of interrupted writes (`.NAME.PID.RANDOM.tmp`) and rotation journals

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::print_stdout;
 use crate::clock::{now, rfc3339};
-use crate::credentials::{self, cache::Cache, SessionsLookedUp};
+use crate::credentials::{self, cache::Cache, ListMemo};
 use crate::settings::duration::human_duration;
 use crate::settings::env::Env;
 use crate::settings::key_dates::{age_days, KeyDates, MAX_AGE_DAYS};
@@ -59,7 +59,7 @@ pub(super) fn run(json: bool, env: &Env) -> Result<ExitCode> {
         .flatten()
         .map(Cache::reading_each_entry_once);
     let sources = Sources::default();
-    let mut sessions = SessionsLookedUp::default();
+    let mut memo = ListMemo::default();
     let dates = KeyDates::load(env);
     let mut times = Written::default();
     // Never freed either, as the files above.
@@ -73,7 +73,7 @@ pub(super) fn run(json: bool, env: &Env) -> Result<ExitCode> {
                     env,
                     cache.as_ref(),
                     &sources,
-                    &mut sessions,
+                    &mut memo,
                     &dates,
                     &mut times,
                 )
@@ -130,7 +130,7 @@ fn line(
     env: &Env,
     cache: Option<&Cache>,
     sources: &Sources,
-    sessions: &mut SessionsLookedUp,
+    memo: &mut ListMemo,
     dates: &KeyDates,
     times: &mut Written,
 ) -> Line {
@@ -197,7 +197,7 @@ fn line(
                 }
             }
             if let Some(cache) = cache {
-                let (own, session) = credentials::cached_expirations(&settings, cache, sessions);
+                let (own, session) = credentials::cached_expirations(&settings, cache, memo);
                 line.credentials_at = own.filter(|&e| e > now());
                 line.session_at = session.filter(|&e| e > now());
                 line.credentials_expire = line.credentials_at.map(|at| times.rfc3339(at));

@@ -28,7 +28,7 @@ use crate::secrets::Credentials;
 use crate::settings::duration::{human_duration, CHAINED_ROLE_MAX};
 use crate::settings::scope::Scope;
 use crate::settings::{RoleSettings, Settings, TokenSource};
-use cache::{Cache, EntryKey, Kind, Label};
+use cache::{Cache, EntryKey, FirstBlock, Kind, Label};
 use codes::CodeSource;
 use prompt::PROMPT_TRIES;
 
@@ -132,8 +132,8 @@ pub(crate) fn carry_over(
     )];
     match &settings.role {
         Some(_) => pairs.push((
-            role_key_of(settings, old_id.to_string()),
-            role_key_of(settings, new_id.to_string()),
+            role_key_of(settings, old_id.to_string(), None),
+            role_key_of(settings, new_id.to_string(), None),
         )),
         None => {
             if let Some(d) = settings
@@ -190,10 +190,14 @@ impl Renewing {
     }
 }
 
-/// The MFA sessions `list` has looked up, by what decides one (the source, the device and the
-/// duration): thousands of role profiles share the few sessions of their source users.
+/// What `list` works out once for thousands of profiles: the MFA sessions it has looked up, by
+/// what decides one (the source, the device and the duration), since role profiles share the
+/// few sessions of their source users; and the start of the last role key's hash.
 #[derive(Default)]
-pub(crate) struct SessionsLookedUp(HashMap<(String, String, u64), Option<u64>>);
+pub(crate) struct ListMemo {
+    sessions: HashMap<(String, String, u64), Option<u64>>,
+    first_block: FirstBlock,
+}
 
 /// What the cache holds for a run with these settings, for `list`: the expiration of the
 /// credentials the command would get, and of the MFA session its roles would be assumed from.
@@ -201,7 +205,7 @@ pub(crate) struct SessionsLookedUp(HashMap<(String, String, u64), Option<u64>>);
 pub(crate) fn cached_expirations(
     settings: &Settings,
     cache: &Cache,
-    sessions: &mut SessionsLookedUp,
+    memo: &mut ListMemo,
 ) -> (Option<u64>, Option<u64>) {
     let expiration = |key: &EntryKey| cache.read(key).map(|c| c.expiration);
     let mut session = |duration: u64| {
@@ -210,8 +214,8 @@ pub(crate) fn cached_expirations(
             settings.serial.clone().unwrap_or_default(),
             duration,
         );
-        *sessions
-            .0
+        *memo
+            .sessions
             .entry(decides)
             .or_insert_with(|| expiration(&session_key(settings, duration)))
     };
@@ -221,10 +225,14 @@ pub(crate) fn cached_expirations(
             session(settings.duration.unwrap_or(settings.session_duration)),
             None,
         ),
-        Some(_) => (
-            expiration(&role_key(settings)),
-            session(settings.session_duration),
-        ),
+        Some(_) => {
+            let role = role_key_of(
+                settings,
+                settings.source.identity(),
+                Some(&mut memo.first_block),
+            );
+            (expiration(&role), session(settings.session_duration))
+        }
     }
 }
 
@@ -259,11 +267,12 @@ fn session_key_of(settings: &Settings, identity: &str, duration: u64) -> EntryKe
 /// Role credentials. A generated session name is not part of the key; a configured one is,
 /// and so is every role of a chain (a profile reached another way is other credentials).
 fn role_key(settings: &Settings) -> EntryKey {
-    role_key_of(settings, settings.source.identity())
+    role_key_of(settings, settings.source.identity(), None)
 }
 
-/// [`role_key`] for the source identified by `identity`.
-fn role_key_of(settings: &Settings, identity: String) -> EntryKey {
+/// [`role_key`] for the source identified by `identity`; `first`, for one of many keys made in a
+/// row (see [`FirstBlock`]).
+fn role_key_of(settings: &Settings, identity: String, first: Option<&mut FirstBlock>) -> EntryKey {
     let role = settings.role.as_ref().expect("a role");
     let duration = settings.duration.map(|d| d.to_string()).unwrap_or_default();
     // What a scoped or tagged session is, only when it is one: an unscoped run keeps the key
@@ -306,16 +315,16 @@ fn role_key_of(settings: &Settings, identity: String) -> EntryKey {
         ]);
     }
     parts.extend(scoped.iter().map(String::as_str));
-    EntryKey::new(
-        Kind::Role,
-        Label {
-            profile: settings.profile.clone(),
-            source_profile: settings.source.profile().map(String::from),
-            role_arn: Some(role.arn.clone()),
-            scope: describe_scope(settings),
-        },
-        &parts,
-    )
+    let label = Label {
+        profile: settings.profile.clone(),
+        source_profile: settings.source.profile().map(String::from),
+        role_arn: Some(role.arn.clone()),
+        scope: describe_scope(settings),
+    };
+    match first {
+        Some(first) => EntryKey::new_sharing(Kind::Role, label, &parts, first),
+        None => EntryKey::new(Kind::Role, label, &parts),
+    }
 }
 
 /// How `cache list` and `list` name a role session's scope and tags: `read-only; tags

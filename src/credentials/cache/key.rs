@@ -9,8 +9,6 @@
 //! What a person reads — the profile, its source, the role — is a separate label, stored
 //! inside the private file.
 
-use std::cell::RefCell;
-
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -58,13 +56,31 @@ impl EntryKey {
     /// The entry for what `parts` says decides the credentials (hashed: the file name shows
     /// nothing of them), shown in `cache list` as `label`.
     pub(crate) fn new(kind: Kind, label: Label, parts: &[&str]) -> EntryKey {
+        EntryKey::made(kind, label, parts, None)
+    }
+
+    /// [`EntryKey::new`] for one of many keys made in a row (`list`'s), hashing on from the
+    /// last key's first block when this one starts with the same (see [`FirstBlock`]).
+    pub(crate) fn new_sharing(
+        kind: Kind,
+        label: Label,
+        parts: &[&str],
+        first: &mut FirstBlock,
+    ) -> EntryKey {
+        EntryKey::made(kind, label, parts, Some(first))
+    }
+
+    fn made(kind: Kind, label: Label, parts: &[&str], first: Option<&mut FirstBlock>) -> EntryKey {
         // The separator keeps ("ab", "c") and ("a", "bc") apart.
         let mut message = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
         for p in parts {
             message.extend_from_slice(p.as_bytes());
             message.push(0);
         }
-        let hasher = hash_sharing_first_block(&message);
+        let hasher = match first {
+            Some(first) => first.hash(&message),
+            None => Sha256::new_with_prefix(&message),
+        };
         // `KIND-` and the first 16 bytes of the digest in hex, written directly: `list` makes
         // a key for each of thousands of profiles.
         const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -96,30 +112,31 @@ impl EntryKey {
     }
 }
 
-/// SHA-256 of `message`, its first 64-byte block taken from the last call's when the two
-/// share it. The roles of one source share theirs (`role`, the source's key id, the MFA
-/// serial, the start of an ARN), and `list` hashes one key a profile for thousands of them:
-/// this saves one of each key's two compressions. The digest is the same either way (the
-/// state after a block depends on that block alone).
-fn hash_sharing_first_block(message: &[u8]) -> Sha256 {
-    thread_local! {
-        static FIRST: RefCell<Option<([u8; 64], Sha256)>> = const { RefCell::new(None) };
-    }
-    let Some((block, rest)) = message.split_first_chunk::<64>() else {
-        return Sha256::new_with_prefix(message);
-    };
-    FIRST.with_borrow_mut(|first| {
-        let mut hasher = match first {
+/// SHA-256's state after the first 64-byte block of the last key made with it. The role keys
+/// of one source share that block (`role`, the source's key id, the MFA serial, the start of an
+/// ARN), and `list` makes one for each of thousands of profiles: starting from the kept state
+/// saves one of each key's two compressions. The digest is the same either way (the state after
+/// a block depends on that block alone). A single run makes its key or two without it.
+#[derive(Default)]
+pub(crate) struct FirstBlock(Option<([u8; 64], Sha256)>);
+
+impl FirstBlock {
+    /// SHA-256 of `message`, its first block taken from the last call's when the two share it.
+    fn hash(&mut self, message: &[u8]) -> Sha256 {
+        let Some((block, rest)) = message.split_first_chunk::<64>() else {
+            return Sha256::new_with_prefix(message);
+        };
+        let mut hasher = match &self.0 {
             Some((seen, after)) if seen == block => after.clone(),
             _ => {
                 let after = Sha256::new_with_prefix(block);
-                *first = Some((*block, after.clone()));
+                self.0 = Some((*block, after.clone()));
                 after
             }
         };
         hasher.update(rest);
         hasher
-    })
+    }
 }
 
 #[cfg(test)]
@@ -146,7 +163,8 @@ mod tests {
     #[test]
     fn a_first_block_shared_with_the_last_key_hashes_as_a_fresh_hash_would() {
         let fresh = |m: &[u8]| Sha256::digest(m).to_vec();
-        let shared = |m: &[u8]| hash_sharing_first_block(m).finalize().to_vec();
+        let mut first = FirstBlock::default();
+        let mut shared = |m: &[u8]| first.hash(m).finalize().to_vec();
         let a = [[b'a'; 64].as_slice(), b"one role"].concat();
         let b = [
             [b'a'; 64].as_slice(),

@@ -45,7 +45,7 @@ use crate::secrets::Credentials;
 use crate::settings::env::Env;
 use crate::terminal::warn;
 
-pub(crate) use key::{EntryKey, Kind, Label};
+pub(crate) use key::{EntryKey, FirstBlock, Kind, Label};
 
 pub(crate) struct Cache {
     dir: PathBuf,
