@@ -473,15 +473,12 @@ mod tests {
                 own.profile(name).unwrap(),
                 theirs.get_profile(name).unwrap(),
             );
-            for probe in &probes {
-                if mine.get(probe) != sdk.get(probe) {
-                    return Err(format!(
-                        "[{name}] {probe} = {:?}, the SDK's {:?}",
-                        mine.get(probe),
-                        sdk.get(probe)
-                    ));
-                }
-            }
+            same_values(
+                &format!("[{name}]"),
+                &probes,
+                |k| mine.get(k),
+                |k| sdk.get(k),
+            )?;
             let properties = mine.properties();
             let as_sdk = SdkProfile::new(
                 name.clone(),
@@ -506,17 +503,31 @@ mod tests {
                 own.sso_session(name).unwrap(),
                 theirs.sso_session(name).unwrap(),
             );
-            for probe in &probes {
-                if mine.get(probe) != sdk.get(probe) {
-                    return Err(format!(
-                        "[sso-session {name}] {probe} = {:?}, the SDK's {:?}",
-                        mine.get(probe),
-                        sdk.get(probe)
-                    ));
-                }
-            }
+            same_values(
+                &format!("[sso-session {name}]"),
+                &probes,
+                |k| mine.get(k),
+                |k| sdk.get(k),
+            )?;
         }
         Ok(true)
+    }
+
+    /// Whether a section has the same value for each of `names` here as in the SDK's parse.
+    fn same_values<'a>(
+        section: &str,
+        names: &[String],
+        ours: impl Fn(&str) -> Option<&'a str>,
+        sdks: impl Fn(&str) -> Option<&'a str>,
+    ) -> Result<(), String> {
+        match names.iter().find(|n| ours(n) != sdks(n)) {
+            Some(n) => Err(format!(
+                "{section} {n} = {:?}, the SDK's {:?}",
+                ours(n),
+                sdks(n)
+            )),
+            None => Ok(()),
+        }
     }
 
     #[test]
