@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
@@ -34,30 +35,56 @@ fn moto_server() -> Option<PathBuf> {
     )
 }
 
+/// moto's server on a free port, once it answers HTTP. The port is found free and then given to
+/// moto, so another process (a parallel test's connection) can take it in between: moto then
+/// exits, and it is started again on another port. Being ready means an HTTP answer, not only
+/// a connection, which a socket that connected to itself (the port in the ephemeral range,
+/// nothing listening) would also give.
 fn start_moto(program: PathBuf) -> Moto {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = std::process::Command::new(program)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "moto did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    for _ in 0..3 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut moto = Moto {
+            child: std::process::Command::new(&program)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let started = Instant::now();
+        loop {
+            if moto.child.try_wait().unwrap().is_some() {
+                break; // the port was taken: another one
+            }
+            if answers_http(port) {
+                return moto;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "moto did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
-    Moto {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    }
+    panic!("moto exited at start three times (is the port range exhausted?)")
+}
+
+/// Whether something on the port answers a request with an HTTP status line.
+fn answers_http(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut head = [0u8; 5];
+    stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .and_then(|()| stream.read_exact(&mut head))
+        .is_ok_and(|()| &head == b"HTTP/")
 }
 
 #[test]
