@@ -321,10 +321,7 @@ fn role_key_of(settings: &Settings, identity: String, first: Option<&mut FirstBl
         role_arn: Some(role.arn.clone()),
         scope: describe_scope(settings),
     };
-    match first {
-        Some(first) => EntryKey::new_sharing(Kind::Role, label, &parts, first),
-        None => EntryKey::new(Kind::Role, label, &parts),
-    }
+    EntryKey::new_sharing(Kind::Role, label, &parts, first)
 }
 
 /// How `cache list` and `list` name a role session's scope and tags: `read-only; tags

@@ -51,9 +51,9 @@ pub(crate) const MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FileKind {
     /// `[default]`, `[profile NAME]` (also accept `[profile default]`).
-    Config,
+    Config = 0,
     /// `[NAME]`.
-    Credentials,
+    Credentials = 1,
 }
 
 impl FileKind {
@@ -79,7 +79,7 @@ impl FileKind {
 /// otherwise, so a profile that breaks it cannot be used by any AWS tool. `given_as` names
 /// where the name came from (`--profile`, `AWS_PROFILE`), in the one message for it.
 pub(crate) fn check_name(name: &str, given_as: &str) -> Result<()> {
-    if is_profile_name(name) {
+    if is_identifier(name) {
         return Ok(());
     }
     bail!(
@@ -124,7 +124,7 @@ enum Parsed {
     Own(sections::Sections),
     Sdk {
         sections: EnvConfigSections,
-        /// Every name a property of either file could have (see [`Parsed::may_have`]).
+        /// Every name a property of either file could have (see [`ParsedProfile::get`]).
         names: NameSet,
     },
 }
@@ -133,15 +133,25 @@ enum Parsed {
 #[derive(Clone, Copy)]
 enum ParsedProfile<'a> {
     Own(sections::Section<'a>),
-    Sdk(&'a SdkProfile),
+    Sdk(&'a SdkProfile, &'a NameSet),
 }
 
 impl<'a> ParsedProfile<'a> {
-    #[inline]
+    /// A property as the SDK's `Profile::get` finds it. Most keys a run asks for are in no
+    /// profile, and each asks without a lookup: [`sections`] by the lengths of a section's
+    /// names; for the SDK's parse, by the names of the files' lines, since an SDK lookup
+    /// lowercases the key into a new String and SipHashes it (`list` asks each of thousands of
+    /// profiles for some thirty keys). Its parser names a property by the text of its line
+    /// before the first `=`, its spaces and tabs trimmed, lowercased, and looks a key up
+    /// lowercased: every line's name is in `names`, so a key whose hash is not there is in no
+    /// profile. (A line that is no property only adds a name; a hash that collides only asks
+    /// the parse.)
     fn get(&self, key: &str) -> Option<&'a str> {
         match self {
             ParsedProfile::Own(section) => section.get(key),
-            ParsedProfile::Sdk(profile) => profile.get(key),
+            ParsedProfile::Sdk(profile, names) => {
+                names.contains(&name_hash(key)).then(|| profile.get(key))?
+            }
         }
     }
 }
@@ -150,7 +160,9 @@ impl Parsed {
     fn profile(&self, name: &str) -> Option<ParsedProfile<'_>> {
         match self {
             Parsed::Own(sections) => sections.profile(name).map(ParsedProfile::Own),
-            Parsed::Sdk { sections, .. } => sections.get_profile(name).map(ParsedProfile::Sdk),
+            Parsed::Sdk { sections, names } => sections
+                .get_profile(name)
+                .map(|profile| ParsedProfile::Sdk(profile, names)),
         }
     }
 
@@ -166,22 +178,6 @@ impl Parsed {
         match self {
             Parsed::Own(_) => None,
             Parsed::Sdk { sections, .. } => sections.other_sections().get(key).map(String::as_str),
-        }
-    }
-
-    /// False when no profile of either file can have a property `key`, so the SDK's parse
-    /// need not be asked (`list` asks each of thousands of profiles for some thirty keys, most
-    /// of them absent, and each SDK lookup lowercases the key into a new String and SipHashes
-    /// it). The SDK's parser names a property by the text of its line before the first `=`,
-    /// its spaces and tabs trimmed, lowercased, and looks a key up lowercased: every line's
-    /// name is in `names`, so a key whose hash is not there is in no profile. (A line that is
-    /// no property only adds a name; a hash that collides only asks the parse.)
-    #[inline]
-    fn may_have(&self, key: &str) -> bool {
-        match self {
-            // It answers a key no section has at once itself (`sections::Entry::lengths`).
-            Parsed::Own(_) => true,
-            Parsed::Sdk { names, .. } => names.contains(&name_hash(key)),
         }
     }
 }
@@ -295,7 +291,7 @@ impl<'a> Profile<'a> {
     pub(crate) fn get_raw(&self, key: &str) -> Option<&'a str> {
         match self.inner {
             Inner::Parsed(inner) => {
-                let value = self.files.lookup(inner?, key);
+                let value = inner?.get(key);
                 self.files.note(self.name, |seen| seen.note(key, value));
                 value
             }
@@ -305,7 +301,7 @@ impl<'a> Profile<'a> {
                 // Not in the record: the parse answers (and the next record knows).
                 Answer::Withheld | Answer::Unknown => {
                     let files = self.files;
-                    let value = files.lookup(files.parsed(self.name)?, key);
+                    let value = files.parsed(self.name)?.get(key);
                     files.note(self.name, |seen| seen.note(key, value));
                     value
                 }
@@ -479,15 +475,6 @@ impl ProfileFiles {
                 }
             },
         )
-    }
-
-    /// A property of a parsed profile, without asking the parse for a name no line has.
-    fn lookup<'a>(&'a self, profile: ParsedProfile<'a>, key: &str) -> Option<&'a str> {
-        if self.full().parsed.may_have(key) {
-            profile.get(key)
-        } else {
-            None
-        }
     }
 
     /// A profile as the parse has it.
@@ -735,12 +722,14 @@ fn headers(text: Option<&str>) -> impl Iterator<Item = &str> {
         .map(|(h, _)| h.trim())
 }
 
-/// The SDKs' rule for profile names: `[A-Za-z0-9_\-/.%@:\+]+`.
-fn is_profile_name(name: &str) -> bool {
+/// The SDKs' rule for profile, section and property names (`validate_identifier`):
+/// `[A-Za-z0-9_\-/.%@:\+]+`. (The SDK's own lets an empty name through; an empty one is read in
+/// ways left to it.)
+fn is_identifier(name: &str) -> bool {
     !name.is_empty()
         && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-/.%@:+".contains(c))
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-/.%@:+".contains(&b))
 }
 
 /// The SDK's parse errors read `error parsing PATH on line N:\n  MESSAGE`; one line here.
@@ -899,9 +888,10 @@ mod tests {
             assert_eq!(a.get("mfa_serial"), None);
             let parsed = &f.full().parsed;
             assert_eq!(matches!(parsed, Parsed::Sdk { .. }), by_the_sdk);
-            if by_the_sdk {
-                assert!(parsed.may_have("ROLE_arn") && parsed.may_have("aws_access_key_id"));
-                assert!(!parsed.may_have("mfa_serial") && !parsed.may_have("role_arn "));
+            if let Parsed::Sdk { names, .. } = parsed {
+                let may_have = |key: &str| names.contains(&name_hash(key));
+                assert!(may_have("ROLE_arn") && may_have("aws_access_key_id"));
+                assert!(!may_have("mfa_serial") && !may_have("role_arn "));
                 assert_eq!(
                     f.service_property("s", "sts", "endpoint_url"),
                     Some("http://localhost:1")

@@ -26,6 +26,8 @@ use std::ops::Range;
 
 use fnv::FnvBuildHasher;
 
+use super::{is_identifier, FileKind};
+
 /// The SDK's whitespace around names, values and lines (`WHITESPACE` in aws-runtime's
 /// `parse.rs`).
 const WHITESPACE: [char; 2] = [' ', '\t'];
@@ -158,13 +160,6 @@ impl Sections {
     }
 }
 
-/// Which file a text is: they name sections differently.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Config = 0,
-    Credentials = 1,
-}
-
 /// Where the section being read goes.
 #[derive(Clone, PartialEq, Eq)]
 enum Target<'t> {
@@ -184,7 +179,10 @@ pub(super) fn read(config: Option<&str>, credentials: Option<&str>) -> Option<Se
         text: String::with_capacity(size),
         ..Sections::default()
     };
-    for (text, kind) in [(config, Kind::Config), (credentials, Kind::Credentials)] {
+    for (text, kind) in [
+        (config, FileKind::Config),
+        (credentials, FileKind::Credentials),
+    ] {
         if let Some(text) = text {
             FileReader::new(&mut sections, kind).read(text)?;
         }
@@ -196,7 +194,7 @@ pub(super) fn read(config: Option<&str>, credentials: Option<&str>) -> Option<Se
 /// One file's pass.
 struct FileReader<'s, 't> {
     sections: &'s mut Sections,
-    kind: Kind,
+    kind: FileKind,
     /// The section being read and where its properties start in `sections.props`.
     current: Option<(Target<'t>, u32)>,
     /// The property that a continuation line extends, and whether its lines are
@@ -209,7 +207,7 @@ struct FileReader<'s, 't> {
 }
 
 impl<'s, 't> FileReader<'s, 't> {
-    fn new(sections: &'s mut Sections, kind: Kind) -> Self {
+    fn new(sections: &'s mut Sections, kind: FileKind) -> Self {
         FileReader {
             sections,
             kind,
@@ -250,14 +248,14 @@ impl<'s, 't> FileReader<'s, 't> {
             .strip_prefix('[')?
             .strip_suffix(']')?;
         let target = match self.kind {
-            Kind::Config if inside == "default" => Target::UnprefixedDefault,
-            Kind::Config => match inside.split_once(' ') {
-                Some(("profile", name)) if is_name(name) => Target::Profile(name),
-                Some(("sso-session", name)) if is_name(name) => Target::SsoSession(name),
+            FileKind::Config if inside == "default" => Target::UnprefixedDefault,
+            FileKind::Config => match inside.split_once(' ') {
+                Some(("profile", name)) if is_identifier(name) => Target::Profile(name),
+                Some(("sso-session", name)) if is_identifier(name) => Target::SsoSession(name),
                 _ => return None,
             },
-            Kind::Credentials if is_name(inside) => Target::Profile(inside),
-            Kind::Credentials => return None,
+            FileKind::Credentials if is_identifier(inside) => Target::Profile(inside),
+            FileKind::Credentials => return None,
         };
         // A second section of the same name in one file: the SDK's merge, left to it.
         let seen = match target {
@@ -268,7 +266,7 @@ impl<'s, 't> FileReader<'s, 't> {
         if seen {
             return None;
         }
-        if self.kind == Kind::Config && target == Target::Profile("default") {
+        if self.kind == FileKind::Config && target == Target::Profile("default") {
             self.prefixed_default = true;
         }
         self.current = Some((target, self.sections.props.len() as u32));
@@ -318,7 +316,7 @@ impl<'s, 't> FileReader<'s, 't> {
         let (_, start) = self.current.as_ref()?;
         let start = *start as usize;
         let (name, value) = property_line(line)?;
-        if !is_name(name) {
+        if !is_identifier(name) {
             return None;
         }
         let lowercase = name.bytes().any(|b| b.is_ascii_uppercase());
@@ -404,15 +402,6 @@ fn trim(text: &str) -> &str {
         .rposition(|b| !matches!(b, b' ' | b'\t'))
         .map_or(start, |i| i + 1);
     &text[start..end]
-}
-
-/// A section or property name the SDK accepts (its `validate_identifier`), and not empty
-/// (an empty one the SDK reads in ways left to it).
-fn is_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-/.%@:+".contains(&b))
 }
 
 #[cfg(test)]

@@ -56,21 +56,17 @@ impl EntryKey {
     /// The entry for what `parts` says decides the credentials (hashed: the file name shows
     /// nothing of them), shown in `cache list` as `label`.
     pub(crate) fn new(kind: Kind, label: Label, parts: &[&str]) -> EntryKey {
-        EntryKey::made(kind, label, parts, None)
+        EntryKey::new_sharing(kind, label, parts, None)
     }
 
-    /// [`EntryKey::new`] for one of many keys made in a row (`list`'s), hashing on from the
-    /// last key's first block when this one starts with the same (see [`FirstBlock`]).
+    /// [`EntryKey::new`], for one of many keys made in a row (`list`'s) with `first`: hashing
+    /// on from the last key's first block when this one starts with the same.
     pub(crate) fn new_sharing(
         kind: Kind,
         label: Label,
         parts: &[&str],
-        first: &mut FirstBlock,
+        first: Option<&mut FirstBlock>,
     ) -> EntryKey {
-        EntryKey::made(kind, label, parts, Some(first))
-    }
-
-    fn made(kind: Kind, label: Label, parts: &[&str], first: Option<&mut FirstBlock>) -> EntryKey {
         // The separator keeps ("ab", "c") and ("a", "bc") apart.
         let mut message = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
         for p in parts {
