@@ -26,7 +26,7 @@ use crate::settings::{env::Env, Settings, TokenSource};
 use crate::terminal::say;
 
 pub(super) fn run(args: &ConsoleArgs, env: &Env) -> Result<ExitCode> {
-    recorded(env, Run::start(Mode::Console, None), |run| {
+    recorded(env, Run::start(Mode::Console, None), |run, _history| {
         let result = sign_in(args, env, run);
         if run.profile.is_none() {
             run.profile = chosen_profile(args.profile.as_deref(), env);

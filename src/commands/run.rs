@@ -13,7 +13,7 @@ use super::{check_stdout, print_stdout};
 use crate::cli::RunArgs;
 use crate::credentials::{self, cache::Cache};
 use crate::exit::{Exit, FAILURE};
-use crate::history::{Mode, Run};
+use crate::history::{History, Mode, Run};
 use crate::output::{child, environment, exec, proxy, server, shell};
 use crate::secrets::Credentials;
 use crate::settings::endpoints::ProxyTargets;
@@ -32,8 +32,8 @@ pub(super) fn run(args: &RunArgs, env: &Env) -> Result<ExitCode> {
         Output::Proxy(argv) => (Mode::Proxy, argv.first()),
     };
     let run = Run::start(mode, argv0.map(|a| a.as_os_str()));
-    recorded(env, run, |run| {
-        let result = credentials_out(args, env, &output, run);
+    recorded(env, run, |run, history| {
+        let result = credentials_out(args, env, &output, run, history);
         if run.profile.is_none() {
             run.profile = chosen_profile(args.profile.as_deref(), env);
         }
@@ -59,13 +59,14 @@ pub(super) enum Ended {
 
 /// Runs `body` and appends its record to the history (when the user keeps one), whatever the
 /// outcome: a failure too, with its status and never its message (which may quote input).
+/// The body is handed the same history, read from the environment once.
 pub(super) fn recorded(
     env: &Env,
     mut run: Run,
-    body: impl FnOnce(&mut Run) -> Result<Ended>,
+    body: impl FnOnce(&mut Run, Option<&History>) -> Result<Ended>,
 ) -> Result<ExitCode> {
     let history = env.history();
-    let result = body(&mut run);
+    let result = body(&mut run, history.as_ref());
     if let Some(history) = &history {
         let (status, signal) = match &result {
             Ok(Ended::Status(status)) => (*status, None),
@@ -97,7 +98,13 @@ pub(super) fn acted_as(settings: &Settings) -> Option<String> {
     }
 }
 
-fn credentials_out(args: &RunArgs, env: &Env, output: &Output, run: &mut Run) -> Result<Ended> {
+fn credentials_out(
+    args: &RunArgs,
+    env: &Env,
+    output: &Output,
+    run: &mut Run,
+    history: Option<&History>,
+) -> Result<Ended> {
     if matches!(output, Output::PrintEnv(_) | Output::CredentialProcess) {
         check_stdout()?;
     }
@@ -130,7 +137,7 @@ fn credentials_out(args: &RunArgs, env: &Env, output: &Output, run: &mut Run) ->
             .map(String::from)
             .collect();
         // Each request the command makes goes to the history under this run, as it is answered.
-        let sink: proxy::Sink = match env.history() {
+        let sink: proxy::Sink = match history.cloned() {
             Some(history) => {
                 let run_id = run.id().to_string();
                 Box::new(move |request| history.record_request(&run_id, &request))
@@ -146,7 +153,7 @@ fn credentials_out(args: &RunArgs, env: &Env, output: &Output, run: &mut Run) ->
     let changes = environment::for_credentials(&creds, obtained, &settings);
     match output {
         // No history: mfa-exec becomes the command, as it always did.
-        Output::Exec(argv) if env.history().is_none() => Err(exec::exec(argv, &changes)),
+        Output::Exec(argv) if history.is_none() => Err(exec::exec(argv, &changes)),
         // Staying its parent, so that its status and duration can be recorded.
         Output::Exec(argv) => {
             let child = child::Child::spawn(argv, &changes)?;
