@@ -398,7 +398,7 @@ fn no_reachable_keyring_is_one_line_exit_125_and_no_sts_call() {
         );
 
     // The real bus, with the keyring locked and nobody to type its password.
-    env.set("DBUS_SESSION_BUS_ADDRESS", &ss.address.clone());
+    env.set("DBUS_SESSION_BUS_ADDRESS", ss.address());
     ss.lock(&env);
     env.run(["-p", "alice", "-t", "123456", "--", "true"])
         .fails(125, &["OS keyring is locked", "unlock"]);

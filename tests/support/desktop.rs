@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::bus::SessionBus;
 use super::env::*;
 
 pub struct Desktop {
@@ -18,19 +19,16 @@ pub struct Desktop {
     /// `:N`, for DISPLAY.
     pub display: String,
     xdotool: PathBuf,
-    bus: Child,
-    /// DBUS_SESSION_BUS_ADDRESS of the session's bus.
-    bus_address: String,
+    /// The session's bus (dropped after the X server).
+    bus: SessionBus,
     /// XDG_RUNTIME_DIR (0700), where the bus's socket lives.
     runtime_dir: tempfile::TempDir,
 }
 
 impl Drop for Desktop {
     fn drop(&mut self) {
-        for child in [&mut self.xvfb, &mut self.bus] {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        let _ = self.xvfb.kill();
+        let _ = self.xvfb.wait();
     }
 }
 
@@ -72,38 +70,12 @@ impl Desktop {
         assert!(!number.is_empty(), "Xvfb did not start");
 
         let runtime_dir = tempfile::tempdir().expect("runtime dir");
-        std::fs::set_permissions(
-            runtime_dir.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .unwrap();
-        let mut bus = Command::new(dbus_daemon)
-            .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
-            .arg(format!(
-                "--address=unix:path={}/bus",
-                runtime_dir.path().display()
-            ))
-            .env("XDG_RUNTIME_DIR", runtime_dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dbus-daemon");
-        let mut address = String::new();
-        BufReader::new(bus.stdout.take().unwrap())
-            .read_line(&mut address)
-            .expect("the bus address");
-        let bus_address = address.trim().to_string();
-        assert!(
-            bus_address.starts_with("unix:"),
-            "bus address {bus_address:?}"
-        );
+        let bus = SessionBus::start(Command::new(dbus_daemon), runtime_dir.path());
         Some(Desktop {
             xvfb: child,
             display: format!(":{number}"),
             xdotool,
             bus,
-            bus_address,
             runtime_dir,
         })
     }
@@ -240,7 +212,7 @@ impl Desktop {
             .arg(program)
             .args(args)
             .env("DISPLAY", &self.display)
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus.address)
             .env("XDG_RUNTIME_DIR", self.runtime_dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

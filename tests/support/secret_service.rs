@@ -2,20 +2,21 @@
 //! `tests/rotate.rs`): Debian's gnome-keyring on a private `dbus-daemon --session`, unlocked
 //! with a test password, with the test's own HOME.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use super::bus::SessionBus;
 use super::env::{require_tool, TestEnv};
 
 const PASSWORD: &str = "test-keyring-password";
 
 /// A private session bus with gnome-keyring's Secret Service on it, for one test.
 pub struct SecretService {
-    bus: Child,
     keyring: Child,
-    pub address: String,
+    /// The bus the keyring serves on (dropped after the keyring daemon).
+    bus: SessionBus,
     runtime_dir: PathBuf,
 }
 
@@ -30,35 +31,14 @@ impl SecretService {
         )?;
         require_tool("dbus-send (Debian: dbus)", &["dbus-send"])?;
         let runtime_dir = env.dir.path().join("run");
-        std::fs::create_dir_all(&runtime_dir).unwrap();
-        std::fs::set_permissions(
-            &runtime_dir,
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .unwrap();
-        let mut bus = env
-            .command(&dbus_daemon)
-            .env("XDG_RUNTIME_DIR", &runtime_dir)
-            .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
-            .arg(format!("--address=unix:path={}/bus", runtime_dir.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dbus-daemon");
-        let mut address = String::new();
-        BufReader::new(bus.stdout.take().unwrap())
-            .read_line(&mut address)
-            .expect("read the bus address");
-        let address = address.trim().to_string();
-        assert!(address.starts_with("unix:"), "bus address {address:?}");
+        let bus = SessionBus::start(env.command(&dbus_daemon), &runtime_dir);
 
         // `--unlock` reads the password from stdin and creates the login keyring with it on
         // first start; as root it may warn that it cannot lock memory (no CAP_IPC_LOCK).
         let mut keyring = env
             .command(&gnome_keyring)
             .env("XDG_RUNTIME_DIR", &runtime_dir)
-            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
             .args(["--unlock", "--components=secrets", "--foreground"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -73,13 +53,12 @@ impl SecretService {
             .unwrap();
 
         let service = SecretService {
-            bus,
             keyring,
-            address,
+            bus,
             runtime_dir,
         };
         service.wait_for_the_secret_service(env);
-        env.set("DBUS_SESSION_BUS_ADDRESS", &service.address.clone());
+        env.set("DBUS_SESSION_BUS_ADDRESS", service.address());
         env.set(
             "XDG_RUNTIME_DIR",
             &service.runtime_dir.display().to_string(),
@@ -87,10 +66,15 @@ impl SecretService {
         Some(service)
     }
 
+    /// DBUS_SESSION_BUS_ADDRESS of the bus the keyring serves on.
+    pub fn address(&self) -> &str {
+        &self.bus.address
+    }
+
     pub fn dbus_send(&self, env: &TestEnv, args: &[&str]) -> String {
         let out = env
             .command("dbus-send")
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env("DBUS_SESSION_BUS_ADDRESS", self.address())
             .args(["--session", "--print-reply"])
             .args(args)
             .stdin(Stdio::null())
@@ -158,18 +142,13 @@ impl SecretService {
 
     /// The bus socket's path, as it shows in strace's connect() lines.
     pub fn socket_path(&self) -> &str {
-        self.address
-            .strip_prefix("unix:path=")
-            .and_then(|rest| rest.split(',').next())
-            .expect("a unix:path= address")
+        self.bus.socket_path()
     }
 }
 
 impl Drop for SecretService {
     fn drop(&mut self) {
-        for child in [&mut self.keyring, &mut self.bus] {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        let _ = self.keyring.kill();
+        let _ = self.keyring.wait();
     }
 }
