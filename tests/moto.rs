@@ -7,24 +7,19 @@ mod support;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use sts_standin::phone::{consecutive_codes, decode_terminal_qr, uri_param};
 use sts_standin::{call_service, Keys, IAM_VERSION};
+use support::background::Background;
 use support::env::*;
 use support::pty::OnTerminal;
 
+/// moto's server, ended when dropped.
 struct Moto {
-    child: Child,
+    process: Background,
     url: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn moto_server() -> Option<PathBuf> {
@@ -48,17 +43,18 @@ fn start_moto(program: PathBuf) -> Moto {
             .unwrap()
             .port();
         let mut moto = Moto {
-            child: std::process::Command::new(&program)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
+            process: Background::spawn(
+                std::process::Command::new(&program)
+                    .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null()),
+                "moto_server",
+            ),
             url: format!("http://127.0.0.1:{port}"),
         };
         let started = Instant::now();
         loop {
-            if moto.child.try_wait().unwrap().is_some() {
+            if moto.process.has_ended() {
                 break; // the port was taken: another one
             }
             if answers_http(port) {

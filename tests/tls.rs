@@ -6,10 +6,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
+use support::background::Background;
 use support::env::*;
 
 /// A private CA and a certificate it signed for `localhost` and 127.0.0.1, as a server has:
@@ -84,17 +84,10 @@ fn make_certificates(dir: &Path) {
 }
 
 /// Terminates TLS on a free port and pipes each connection's bytes to `upstream` (the
-/// stand-in's host:port) unchanged; killed when dropped.
+/// stand-in's host:port) unchanged; ended when dropped.
 struct Terminator {
-    child: Child,
+    _process: Background,
     port: u16,
-}
-
-impl Drop for Terminator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 const TERMINATOR: &str = r#"
@@ -137,20 +130,19 @@ while True:
 fn terminator(dir: &Path, upstream: &str) -> Option<Terminator> {
     let python = require_tool("python3", &["python3"])?;
     let (host, port) = upstream.rsplit_once(':').expect("host:port");
-    let mut child = Command::new(python)
-        .args(["-c", TERMINATOR])
-        .arg(dir.join("server.pem"))
-        .arg(dir.join("server.key"))
-        .args([host, port])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the TLS terminator");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line.trim().parse().expect("the terminator's port");
-    Some(Terminator { child, port })
+    let (process, port) = Background::ready_line(
+        Command::new(python)
+            .args(["-c", TERMINATOR])
+            .arg(dir.join("server.pem"))
+            .arg(dir.join("server.key"))
+            .args([host, port]),
+        "the TLS terminator",
+    );
+    let port = port.parse().expect("the terminator's port");
+    Some(Terminator {
+        _process: process,
+        port,
+    })
 }
 
 /// The stand-in behind TLS: the environment, and the HTTPS endpoint (held for the test).

@@ -3,12 +3,14 @@
 //! service on it. Its socket lives in a runtime directory of the test's own, which is 0700 as
 //! `XDG_RUNTIME_DIR` must be.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
+use super::background::Background;
+
+/// The bus daemon, ended when dropped.
 pub struct SessionBus {
-    daemon: Child,
+    _daemon: Background,
     /// DBUS_SESSION_BUS_ADDRESS of the bus (`unix:path=…,guid=…`).
     pub address: String,
 }
@@ -24,22 +26,20 @@ impl SessionBus {
             std::os::unix::fs::PermissionsExt::from_mode(0o700),
         )
         .unwrap();
-        let mut daemon = dbus_daemon
-            .env("XDG_RUNTIME_DIR", runtime_dir)
-            .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
-            .arg(format!("--address=unix:path={}/bus", runtime_dir.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dbus-daemon");
-        let mut address = String::new();
-        BufReader::new(daemon.stdout.take().unwrap())
-            .read_line(&mut address)
-            .expect("read the bus address");
-        let address = address.trim().to_string();
+        let (daemon, address) = Background::ready_line(
+            dbus_daemon
+                .env("XDG_RUNTIME_DIR", runtime_dir)
+                .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
+                .arg(format!("--address=unix:path={}/bus", runtime_dir.display()))
+                .stdin(Stdio::null())
+                .stderr(Stdio::null()),
+            "dbus-daemon",
+        );
         assert!(address.starts_with("unix:"), "bus address {address:?}");
-        SessionBus { daemon, address }
+        SessionBus {
+            _daemon: daemon,
+            address,
+        }
     }
 
     /// The bus socket's path, as it shows in strace's connect() lines.
@@ -48,12 +48,5 @@ impl SessionBus {
             .strip_prefix("unix:path=")
             .and_then(|rest| rest.split(',').next())
             .expect("a unix:path= address")
-    }
-}
-
-impl Drop for SessionBus {
-    fn drop(&mut self) {
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
     }
 }

@@ -6,30 +6,23 @@
 //! and GTK fall back to X11 autolaunch of a bus (`dbus-launch --autolaunch`), a legacy path
 //! no desktop takes and one more thing to wait for on a loaded machine.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::background::Background;
 use super::bus::SessionBus;
 use super::env::*;
 
+/// Ended when dropped, in the fields' order: the X server, then its session's bus.
 pub struct Desktop {
-    xvfb: Child,
+    _xvfb: Background,
     /// `:N`, for DISPLAY.
     pub display: String,
     xdotool: PathBuf,
-    /// The session's bus (dropped after the X server).
     bus: SessionBus,
     /// XDG_RUNTIME_DIR (0700), where the bus's socket lives.
     runtime_dir: tempfile::TempDir,
-}
-
-impl Drop for Desktop {
-    fn drop(&mut self) {
-        let _ = self.xvfb.kill();
-        let _ = self.xvfb.wait();
-    }
 }
 
 /// How long a dialog may take to show: generous, as a loaded 2-core machine starting a Qt
@@ -46,33 +39,27 @@ impl Desktop {
         // -noreset: by default an X server resets when its last client disconnects, and a
         // client connecting meanwhile is refused ("cannot open display") — as mfa-exec's
         // second dialog can, started right after the first one closed.
-        let mut child = Command::new(xvfb)
-            .args([
-                "-noreset",
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                "800x600x24",
-                "-nolisten",
-                "tcp",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start Xvfb");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("Xvfb's display number");
-        let number = line.trim().to_string();
-        assert!(!number.is_empty(), "Xvfb did not start");
+        let (xvfb, number) = Background::ready_line(
+            Command::new(xvfb)
+                .args([
+                    "-noreset",
+                    "-displayfd",
+                    "1",
+                    "-screen",
+                    "0",
+                    "800x600x24",
+                    "-nolisten",
+                    "tcp",
+                ])
+                .stdin(Stdio::null())
+                .stderr(Stdio::null()),
+            "Xvfb",
+        );
 
         let runtime_dir = tempfile::tempdir().expect("runtime dir");
         let bus = SessionBus::start(Command::new(dbus_daemon), runtime_dir.path());
         Some(Desktop {
-            xvfb: child,
+            _xvfb: xvfb,
             display: format!(":{number}"),
             xdotool,
             bus,

@@ -3,6 +3,7 @@
 //! the allow.
 #![allow(dead_code)]
 
+pub mod background;
 pub mod bus;
 pub mod desktop;
 pub mod env;
