@@ -54,8 +54,8 @@ struct Entry {
 }
 
 /// A name's length as a bit of [`Entry::lengths`] (63 and longer share the last).
-fn length_bit(name: &str) -> u64 {
-    1 << name.len().min(63)
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
 }
 
 struct Prop {
@@ -75,7 +75,7 @@ impl<'a> Section<'a> {
     /// credentials file's value over the config file's.
     #[inline]
     pub(super) fn get(&self, key: &str) -> Option<&'a str> {
-        if self.entry.lengths & length_bit(key) == 0 {
+        if self.entry.lengths & length_bit(key.len()) == 0 {
             return None;
         }
         // Names are kept lowercased: a key with an upper-case letter matches none as it is.
@@ -295,19 +295,20 @@ impl<'s, 't> FileReader<'s, 't> {
     fn store(&mut self, target: &Target<'t>, range: Range<u32>) {
         let lengths = self.sections.props[range.start as usize..range.end as usize]
             .iter()
-            .fold(0, |bits, p| bits | 1 << p.name.len().min(63));
+            .fold(0, |bits, p| bits | length_bit(p.name.len()));
         let (map, name) = match *target {
             Target::Profile(name) => (&mut self.sections.profiles, name),
             Target::SsoSession(name) => (&mut self.sections.sso_sessions, name),
             Target::UnprefixedDefault => unreachable!("kept until the file is read"),
         };
-        if !map.contains_key(name) {
-            map.insert(name.into(), Entry::default());
-        }
-        if let Some(entry) = map.get_mut(name) {
-            entry.parts[self.kind as usize] = Some(range);
-            entry.lengths |= lengths;
-        }
+        // The other file's section of the same name, or a new entry (one lookup when it is
+        // there, as for most profiles of the credentials file; the name copied only when not).
+        let entry = match map.get_mut(name) {
+            Some(entry) => entry,
+            None => map.entry(name.into()).or_default(),
+        };
+        entry.parts[self.kind as usize] = Some(range);
+        entry.lengths |= lengths;
     }
 
     /// `name = value`: the SDK's `parse_property_line`. A name seen before in the section
